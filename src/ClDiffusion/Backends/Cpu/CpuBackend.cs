@@ -1,0 +1,354 @@
+using ClDiffusion.Diffusion;
+using System.Numerics;
+using ClDiffusion.Models;
+using ClDiffusion.Random;
+
+namespace ClDiffusion.Backends.Cpu;
+
+/// <summary>
+/// The reference backend: float32 buffers in host memory, rows split over threads, SIMD in the element-wise
+/// primitives. Every OpenCL kernel is checked against this.
+/// </summary>
+public sealed class CpuBackend : IBackend
+{
+    readonly ParallelOptions options;
+    public int Threads { get; }
+    public string DeviceName => $"cpu ({Threads} threads)";
+
+    public CpuBackend(int threads = 0)
+    {
+        Threads = threads > 0 ? threads : Environment.ProcessorCount;
+        options = new ParallelOptions { MaxDegreeOfParallelism = Threads };
+    }
+
+    static CpuBuffer B(IDeviceBuffer b) => b as CpuBuffer ?? throw new ArgumentException($"buffer of type {b?.GetType().Name ?? "null"} does not belong to the CPU backend");
+
+    static void SameShape(IDeviceBuffer a, IDeviceBuffer b, string what)
+    {
+        if (a.Rows != b.Rows || a.Cols != b.Cols) throw new ArgumentException($"{what}: shape [{a.Rows}, {a.Cols}] does not match [{b.Rows}, {b.Cols}]");
+    }
+
+    /// <summary>Runs body(rowStart, rowEnd) over row ranges in parallel; small jobs stay on the calling thread.</summary>
+    void ForRows(int rows, long workPerRow, Action<int, int> body)
+    {
+        long total = rows * Math.Max(workPerRow, 1);
+        if (Threads == 1 || total < 32768 || rows < 2) { body(0, rows); return; }
+        int chunks = Math.Min(rows, Threads * 4);
+        Parallel.For(0, chunks, options, c => body((int)((long)rows * c / chunks), (int)((long)rows * (c + 1) / chunks)));
+    }
+
+    public IDeviceBuffer Allocate(int rows, int cols) => new CpuBuffer(rows, cols);
+
+    public void Upload(IDeviceBuffer dst, ReadOnlySpan<float> src)
+    {
+        var d = B(dst);
+        if (src.Length != d.Data.Length) throw new ArgumentException($"upload of {src.Length} floats into a buffer of {d.Data.Length}");
+        src.CopyTo(d.Data);
+    }
+
+    public void Download(IDeviceBuffer src, Span<float> dst)
+    {
+        var s = B(src);
+        if (dst.Length < s.Data.Length) throw new ArgumentException($"download of {s.Data.Length} floats into a span of {dst.Length}");
+        s.Data.CopyTo(dst);
+    }
+
+    public void Copy(IDeviceBuffer dst, IDeviceBuffer src) { SameShape(dst, src, "copy"); B(src).Data.CopyTo(B(dst).Data, 0); }
+
+    public void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m)
+    {
+        var d = B(dst); var s = B(src);
+        if (d.Rows != s.Rows * m || d.Cols != s.Cols) throw new ArgumentException($"repeat rows: [{s.Rows}, {s.Cols}] x {m} does not fit [{d.Rows}, {d.Cols}]");
+        for (int r = 0; r < s.Rows; r++) for (int i = 0; i < m; i++) s.Row(r).CopyTo(d.Row(r * m + i));
+    }
+
+    public IPreparedScore Prepare(IScoreModel model) => model switch
+    {
+        GaussianMixture g => new CpuGaussianMixtureScore(g),
+        PerturbedScore p => new CpuPerturbedScore(p, Prepare(p.Inner)),
+        _ => CpuScoreRegistry.TryPrepare(model, Prepare) ?? throw new NotSupportedException($"the CPU backend cannot evaluate {model.Describe()}"),
+    };
+
+    public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score)
+    {
+        var xb = B(x); var sb = B(score);
+        SameShape(x, score, "score");
+        if (model.Model.Dim != xb.Cols) throw new ArgumentException($"model dimension {model.Model.Dim} does not match state dimension {xb.Cols}");
+        float[]? off = offsets is null ? null : B(offsets).Data;
+        if (off is { Length: 0 }) throw new ArgumentException("time offsets buffer is empty");
+        float TimeOf(int r) => off is null ? t0 : t0 - slope * off[r % off.Length];
+        switch (model)
+        {
+            case CpuPerturbedScore p:
+                Score(p.Inner, x, t0, slope, offsets, score);
+                float amp = p.Perturbed.Amplitude, f = (float)p.Perturbed.Frequency;
+                ForRows(xb.Rows, xb.Cols, (r0, r1) =>
+                {
+                    for (int r = r0; r < r1; r++)
+                    {
+                        float t = TimeOf(r); var xr = xb.Row(r); var sr = sb.Row(r);
+                        for (int j = 0; j < xr.Length; j++) sr[j] += PerturbedScore.Perturbation(amp, f, xr[j], j, t);
+                    }
+                });
+                break;
+            case ICpuBatchScore batch:
+                var times = new float[xb.Rows];
+                for (int r = 0; r < times.Length; r++) times[r] = TimeOf(r);
+                batch.ScoreBatch(xb.Data, times, sb.Data);
+                break;
+            case ICpuScore rowwise:
+                ForRows(xb.Rows, (long)xb.Cols * 8, (r0, r1) =>
+                {
+                    for (int r = r0; r < r1; r++) rowwise.ScoreRow(xb.Row(r), TimeOf(r), sb.Row(r));
+                });
+                break;
+            default:
+                throw new ArgumentException($"score model prepared by another backend ({model.GetType().Name})");
+        }
+    }
+
+    public void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms)
+    {
+        if (terms.Length is < 1 or > 4) throw new ArgumentException($"lincomb takes 1 to 4 terms, got {terms.Length}");
+        foreach (var t in terms) SameShape(dst, t.X, "lincomb");
+        var d = B(dst).Data;
+        int n = terms.Length;
+        float c0 = terms[0].Coef, c1 = n > 1 ? terms[1].Coef : 0, c2 = n > 2 ? terms[2].Coef : 0, c3 = n > 3 ? terms[3].Coef : 0;
+        float[] x0 = B(terms[0].X).Data, x1 = n > 1 ? B(terms[1].X).Data : x0, x2 = n > 2 ? B(terms[2].X).Data : x0, x3 = n > 3 ? B(terms[3].X).Data : x0;
+        ForRows(dst.Rows, dst.Cols, (r0, r1) =>
+        {
+            int start = r0 * dst.Cols, end = r1 * dst.Cols, i = start, w = Vector<float>.Count;
+            for (; i + w <= end; i += w)
+            {
+                var acc = c0 * new Vector<float>(x0, i);
+                if (n > 1) acc += c1 * new Vector<float>(x1, i);
+                if (n > 2) acc += c2 * new Vector<float>(x2, i);
+                if (n > 3) acc += c3 * new Vector<float>(x3, i);
+                acc.CopyTo(d, i);
+            }
+            for (; i < end; i++)
+            {
+                float acc = c0 * x0[i];
+                if (n > 1) acc += c1 * x1[i];
+                if (n > 2) acc += c2 * x2[i];
+                if (n > 3) acc += c3 * x3[i];
+                d[i] = acc;
+            }
+        });
+    }
+
+    public void Normal(IDeviceBuffer dst, RandomKey key, long firstSample)
+    {
+        var d = B(dst);
+        ForRows(d.Rows, d.Cols * 4L, (r0, r1) => { for (int r = r0; r < r1; r++) key.Normals(firstSample + r, d.Row(r)); });
+    }
+
+    public void DrawAlphas(IDeviceBuffer alpha, RandomKey key, long firstSample, AlphaLaw law, float h)
+    {
+        var a = B(alpha);
+        int R = a.Cols;
+        if (law == AlphaLaw.ExpTilted && R != 1) throw new ArgumentException("the exponentially tilted midpoint law needs R = 1");
+        for (int r = 0; r < a.Rows; r++)
+            for (int i = 0; i < R; i++)
+            {
+                float u = key.Uniform(firstSample + r, i);
+                a.Data[r * R + i] = law == AlphaLaw.Stratified
+                    ? (i + u) / R
+                    : (float)(-Math.Log(1 - u * -Num.ExpM1(-(double)h)) / h);
+            }
+    }
+
+    public void MidpointPredict(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer s0, IDeviceBuffer alpha, float h)
+    {
+        var d = B(dst); var x = B(x0); var s = B(s0); var a = B(alpha);
+        int R = a.Cols;
+        SameShape(x0, s0, "midpoint predict");
+        if (d.Rows != x.Rows * R || a.Rows != x.Rows) throw new ArgumentException($"midpoint predict: dst has {d.Rows} rows, expected {x.Rows} x R={R}");
+        ForRows(d.Rows, d.Cols, (r0, r1) =>
+        {
+            for (int row = r0; row < r1; row++)
+            {
+                int r = row / R;
+                float e = MathF.Exp(a.Data[row] * h), em1 = e - 1;
+                var dr = d.Row(row); var xr = x.Row(r); var sr = s.Row(r);
+                for (int j = 0; j < dr.Length; j++) dr[j] = e * xr[j] + em1 * sr[j];
+            }
+        });
+    }
+
+    /// <summary>Weight of sub-window j (1-based) in the Picard sum for midpoint alpha_i: the integral of e^{alpha_i h - u}.</summary>
+    internal static float PicardWeight(float alphaH, int j, float dw) =>
+        MathF.Exp(alphaH - (j - 1) * dw) - MathF.Max(MathF.Exp(alphaH - j * dw), 1f);
+
+    public void PicardSums(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
+    {
+        var d = B(dst); var x = B(x0); var s = B(scores); var a = B(alpha);
+        int R = a.Cols;
+        if (ReferenceEquals(dst, scores)) throw new ArgumentException("Picard sums: dst must not alias scores");
+        if (d.Rows != x.Rows * R || s.Rows != d.Rows) throw new ArgumentException($"Picard sums: shapes [{d.Rows}] / [{s.Rows}] do not match {x.Rows} x R={R}");
+        float dw = h / R;
+        ForRows(d.Rows, (long)d.Cols * R, (r0, r1) =>
+        {
+            Span<float> w = R <= 1024 ? stackalloc float[R] : new float[R];
+            for (int row = r0; row < r1; row++)
+            {
+                int r = row / R, i = row % R;
+                float ah = a.Data[row] * h, e = MathF.Exp(ah);
+                for (int j = 0; j <= i; j++) w[j] = PicardWeight(ah, j + 1, dw);
+                var dr = d.Row(row); var xr = x.Row(r);
+                for (int c = 0; c < dr.Length; c++)
+                {
+                    float acc = e * xr[c];
+                    for (int j = 0; j <= i; j++) acc += w[j] * s.Data[(r * R + j) * s.Cols + c];
+                    dr[c] = acc;
+                }
+            }
+        });
+    }
+
+    public void MidpointFinal(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
+    {
+        var d = B(dst); var x = B(x0); var s = B(scores); var a = B(alpha);
+        int R = a.Cols;
+        SameShape(dst, x0, "midpoint final");
+        if (s.Rows != x.Rows * R) throw new ArgumentException($"midpoint final: scores have {s.Rows} rows, expected {x.Rows} x R={R}");
+        float eh = MathF.Exp(h), dw = h / R;
+        ForRows(d.Rows, (long)d.Cols * R, (r0, r1) =>
+        {
+            Span<float> w = R <= 1024 ? stackalloc float[R] : new float[R];
+            for (int r = r0; r < r1; r++)
+            {
+                for (int i = 0; i < R; i++) w[i] = dw * MathF.Exp((1 - a.Data[r * R + i]) * h);
+                var dr = d.Row(r); var xr = x.Row(r);
+                for (int c = 0; c < dr.Length; c++)
+                {
+                    float acc = eh * xr[c];
+                    for (int i = 0; i < R; i++) acc += w[i] * s.Data[(r * R + i) * s.Cols + c];
+                    dr[c] = acc;
+                }
+            }
+        });
+    }
+
+    public void LangevinScan(IDeviceBuffer x0, IDeviceBuffer v0, IDeviceBuffer scores, int m, float gamma, float hc,
+        RandomKey key, long firstSample, IDeviceBuffer? xs, IDeviceBuffer? xOut, IDeviceBuffer? vOut)
+    {
+        var x = B(x0); var v = B(v0); var s = B(scores);
+        SameShape(x0, v0, "Langevin");
+        if (m < 1 || s.Rows != x.Rows * m || s.Cols != x.Cols) throw new ArgumentException($"Langevin: scores [{s.Rows}, {s.Cols}] do not match {x.Rows} x M={m}");
+        if (xs is not null && (xs.Rows != x.Rows * m || xs.Cols != x.Cols)) throw new ArgumentException("Langevin: positions buffer has the wrong shape");
+        var c = LangevinCoefficients.ForStep(gamma, hc);
+        float[]? xsd = xs is null ? null : B(xs).Data, xo = xOut is null ? null : B(xOut).Data, vo = vOut is null ? null : B(vOut).Data;
+        int d = x.Cols;
+        ForRows(x.Rows, (long)d * m * 8, (r0, r1) =>
+        {
+            Span<float> z = stackalloc float[0];
+            float[] noise = new float[2 * d];
+            float[] cx = new float[d], cv = new float[d];
+            for (int r = r0; r < r1; r++)
+            {
+                x.Row(r).CopyTo(cx); v.Row(r).CopyTo(cv);
+                for (int step = 0; step < m; step++)
+                {
+                    if (xsd is not null) cx.CopyTo(xsd, (r * m + step) * d);
+                    key.WithStep(key.Step + (uint)step).Normals(firstSample + r, noise);
+                    var sr = s.Row(r * m + step);
+                    for (int j = 0; j < d; j++)
+                    {
+                        float z1 = noise[j], z2 = noise[d + j], g = sr[j];
+                        float nx = cx[j] + c.VelToPos * cv[j] + c.DriftPos * g + c.L11 * z1;
+                        float nv = c.Rho * cv[j] + c.DriftVel * g + c.L21 * z1 + c.L22 * z2;
+                        cx[j] = nx; cv[j] = nv;
+                    }
+                }
+                if (xo is not null) cx.CopyTo(xo, r * d);
+                if (vo is not null) cv.CopyTo(vo, r * d);
+            }
+        });
+    }
+
+    public void ShenLeeMidpoint(IDeviceBuffer xMid, IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer s0, IDeviceBuffer alpha,
+        float gamma, float h, RandomKey key, long firstSample)
+    {
+        var xm = B(xMid); var xb = B(x); var vb = B(v); var sb = B(s0); var a = B(alpha);
+        SameShape(xMid, x, "Shen-Lee"); SameShape(x, v, "Shen-Lee"); SameShape(x, s0, "Shen-Lee");
+        int d = xb.Cols;
+        ForRows(xb.Rows, d * 12L, (r0, r1) =>
+        {
+            float[] noise = new float[3 * d];
+            for (int r = r0; r < r1; r++)
+            {
+                double ah = a.Data[r] * (double)h;
+                var chol = LangevinCoefficients.ShenLeeCholesky(gamma, h, a.Data[r]);
+                float vp = (float)LangevinCoefficients.OneMinusExpOverGamma(gamma, ah), dp = (float)LangevinCoefficients.DriftToPosition(gamma, ah), l11 = (float)chol.l11;
+                key.Normals(firstSample + r, noise);
+                var o = xm.Row(r); var xr = xb.Row(r); var vr = vb.Row(r); var sr = sb.Row(r);
+                for (int j = 0; j < d; j++) o[j] = xr[j] + vp * vr[j] + dp * sr[j] + l11 * noise[j];
+            }
+        });
+    }
+
+    public void ShenLeeFinal(IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer sMid, IDeviceBuffer alpha,
+        float gamma, float h, RandomKey key, long firstSample)
+    {
+        var xb = B(x); var vb = B(v); var sb = B(sMid); var a = B(alpha);
+        SameShape(x, v, "Shen-Lee"); SameShape(x, sMid, "Shen-Lee");
+        int d = xb.Cols;
+        float rho = MathF.Exp(-gamma * h), vp = (float)LangevinCoefficients.OneMinusExpOverGamma(gamma, h);
+        ForRows(xb.Rows, d * 12L, (r0, r1) =>
+        {
+            float[] noise = new float[3 * d];
+            for (int r = r0; r < r1; r++)
+            {
+                double b = (1 - a.Data[r]) * (double)h;
+                var ch = LangevinCoefficients.ShenLeeCholesky(gamma, h, a.Data[r]);
+                float wx = (float)(h * LangevinCoefficients.OneMinusExpOverGamma(gamma, b)), wv = (float)(h * Math.Exp(-gamma * b));
+                float l21 = (float)ch.l21, l22 = (float)ch.l22, l31 = (float)ch.l31, l32 = (float)ch.l32, l33 = (float)ch.l33;
+                key.Normals(firstSample + r, noise);
+                var xr = xb.Row(r); var vr = vb.Row(r); var sr = sb.Row(r);
+                for (int j = 0; j < d; j++)
+                {
+                    float z1 = noise[j], z2 = noise[d + j], z3 = noise[2 * d + j], vj = vr[j];
+                    xr[j] = xr[j] + vp * vj + wx * sr[j] + l21 * z1 + l22 * z2;
+                    vr[j] = rho * vj + wv * sr[j] + l31 * z1 + l32 * z2 + l33 * z3;
+                }
+            }
+        });
+    }
+
+    public void ExpScan(IDeviceBuffer x0, IDeviceBuffer scores, ReadOnlySpan<float> steps, IDeviceBuffer xs, IDeviceBuffer xOut)
+    {
+        var x = B(x0); var s = B(scores); var xsb = B(xs); var xo = B(xOut);
+        int m = steps.Length, d = x.Cols;
+        if (s.Rows != x.Rows * m || xsb.Rows != x.Rows * m) throw new ArgumentException($"exp scan: buffers do not match {x.Rows} x M={m}");
+        var e = new float[m]; var em1 = new float[m];
+        for (int i = 0; i < m; i++) { e[i] = MathF.Exp(steps[i]); em1[i] = (float)Num.ExpM1(steps[i]); }
+        ForRows(x.Rows, (long)d * m, (r0, r1) =>
+        {
+            float[] cur = new float[d];
+            for (int r = r0; r < r1; r++)
+            {
+                x.Row(r).CopyTo(cur);
+                for (int i = 0; i < m; i++)
+                {
+                    cur.CopyTo(xsb.Data, (r * m + i) * d);
+                    var sr = s.Row(r * m + i);
+                    for (int j = 0; j < d; j++) cur[j] = e[i] * cur[j] + em1[i] * sr[j];
+                }
+                cur.CopyTo(xo.Data, r * d);
+            }
+        });
+    }
+
+    public float MaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b)
+    {
+        SameShape(a, b, "max abs diff");
+        var x = B(a).Data; var y = B(b).Data;
+        float m = 0;
+        for (int i = 0; i < x.Length; i++) { float t = MathF.Abs(x[i] - y[i]); if (!(t <= m)) m = t; }
+        return m;
+    }
+
+    public void Finish() { }
+    public void Dispose() { }
+}

@@ -1,0 +1,111 @@
+using ClDiffusion.Models;
+using ClDiffusion.Random;
+
+namespace ClDiffusion.Backends;
+
+/// <summary>A float32 row-major matrix [Rows, Cols] living on a backend (host memory or a device).</summary>
+public interface IDeviceBuffer : IDisposable
+{
+    int Rows { get; }
+    int Cols { get; }
+}
+
+/// <summary>A score model made executable by one backend.</summary>
+public interface IPreparedScore : IDisposable
+{
+    IScoreModel Model { get; }
+}
+
+/// <summary>One term c * X of a linear combination.</summary>
+public readonly record struct Term(float Coef, IDeviceBuffer X);
+
+/// <summary>How the randomized-midpoint fractions alpha are drawn (DESIGN 1.3 items 2 and 6).</summary>
+public enum AlphaLaw
+{
+    /// <summary>alpha_i = (i + U)/R: one uniform point in each of R equal sub-windows.</summary>
+    Stratified,
+    /// <summary>R = 1 only: alpha h = -log(1 - U (1 - e^{-h})), density proportional to e^{h - u} (lower variance).</summary>
+    ExpTilted,
+}
+
+/// <summary>
+/// The primitives every sampler is written against (DESIGN section 2). A backend keeps buffers where it
+/// computes; samplers enqueue primitives and read back once at the end. Randomness comes from
+/// <see cref="RandomKey"/>: row r of a buffer is sample (firstSample + r), so draws never depend on batching.
+/// All operations are element-wise safe for dst aliasing an input unless stated otherwise.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    /// <summary>Human-readable device name ("cpu (2 threads)", "NVIDIA H100 ...").</summary>
+    string DeviceName { get; }
+
+    IDeviceBuffer Allocate(int rows, int cols);
+    void Upload(IDeviceBuffer dst, ReadOnlySpan<float> src);
+    void Download(IDeviceBuffer src, Span<float> dst);
+    void Copy(IDeviceBuffer dst, IDeviceBuffer src);
+    /// <summary>dst[r*m + i] = src[r] for i &lt; m (dst has src.Rows * m rows).</summary>
+    void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m);
+
+    IPreparedScore Prepare(IScoreModel model);
+
+    /// <summary>
+    /// score[r] = s_{t_r}(x[r]) at forward time t_r = t0 - slope * offsets[r % offsets.Length]
+    /// (offsets is a flat buffer; null means t_r = t0 for every row).
+    /// </summary>
+    void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score);
+
+    /// <summary>dst = sum_i terms[i].Coef * terms[i].X (1 to 4 terms, all the same shape as dst).</summary>
+    void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms);
+
+    /// <summary>dst[r, j] = standard normal j of sample firstSample + r under key.</summary>
+    void Normal(IDeviceBuffer dst, RandomKey key, long firstSample);
+
+    /// <summary>alpha[r, i] for sample firstSample + r, i &lt; R = alpha.Cols, drawn by law (h is the window length).</summary>
+    void DrawAlphas(IDeviceBuffer alpha, RandomKey key, long firstSample, AlphaLaw law, float h);
+
+    /// <summary>dst[r*R + i] = e^{alpha_ri h} x0[r] + (e^{alpha_ri h} - 1) s0[r]: the exponential-integrator guess of x(tau0 + alpha_i h).</summary>
+    void MidpointPredict(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer s0, IDeviceBuffer alpha, float h);
+
+    /// <summary>
+    /// Picard update of the parallel randomized midpoint (DESIGN 1.3 item 6), dst must not alias scores:
+    /// dst[r*R+i] = e^{alpha_i h} x0[r] + sum_{j&lt;=i} (e^{alpha_i h - (j-1) dw} - max(e^{alpha_i h - j dw}, 1)) scores[r*R+j], dw = h/R.
+    /// </summary>
+    void PicardSums(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h);
+
+    /// <summary>dst[r] = e^h x0[r] + (h/R) sum_i e^{(1 - alpha_ri) h} scores[r*R + i].</summary>
+    void MidpointFinal(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h);
+
+    /// <summary>
+    /// M frozen-drift underdamped Langevin steps of size hc (DESIGN 1.3 item 3) with the drift of step m taken
+    /// from scores[r*M + m]; noise of step m from key.WithStep(key.Step + m) (normal j for xi_X, d + j for xi_V).
+    /// Writes the positions X_0..X_{M-1} into xs (rows r*M + m; may be null), and X_M, V_M into xOut, vOut
+    /// (each may alias x0, v0, or be null). With M = 1 this is one corrector step; with Picard rounds it is the
+    /// parallel corrector's update.
+    /// </summary>
+    void LangevinScan(IDeviceBuffer x0, IDeviceBuffer v0, IDeviceBuffer scores, int m, float gamma, float hc,
+        RandomKey key, long firstSample, IDeviceBuffer? xs, IDeviceBuffer? xOut, IDeviceBuffer? vOut);
+
+    /// <summary>
+    /// Shen-Lee randomized-midpoint underdamped Langevin, first half: xMid = X at time alpha h (alpha[r] per sample)
+    /// with the drift frozen at s0 and the exact Brownian part; the three correlated Gaussians per coordinate
+    /// come from normals j, d + j, 2d + j of key.
+    /// </summary>
+    void ShenLeeMidpoint(IDeviceBuffer xMid, IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer s0, IDeviceBuffer alpha,
+        float gamma, float h, RandomKey key, long firstSample);
+
+    /// <summary>Shen-Lee second half: X, V advanced by h with the drift sMid at the midpoint; in place on x and v.</summary>
+    void ShenLeeFinal(IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer sMid, IDeviceBuffer alpha,
+        float gamma, float h, RandomKey key, long firstSample);
+
+    /// <summary>
+    /// Exponential-integrator recurrence over a window of M steps (ParaDiGMS-style Picard baseline):
+    /// X_0 = x0, X_{m+1} = e^{h_m} X_m + (e^{h_m} - 1) scores[r*M + m]. Writes X_0..X_{M-1} into xs and X_M into xOut.
+    /// </summary>
+    void ExpScan(IDeviceBuffer x0, IDeviceBuffer scores, ReadOnlySpan<float> steps, IDeviceBuffer xs, IDeviceBuffer xOut);
+
+    /// <summary>max over rows and columns of |a - b| (a host read: used only for Picard tolerances).</summary>
+    float MaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b);
+
+    /// <summary>Waits for all enqueued work (no-op on the CPU).</summary>
+    void Finish();
+}

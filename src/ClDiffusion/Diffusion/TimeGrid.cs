@@ -1,0 +1,78 @@
+namespace ClDiffusion.Diffusion;
+
+/// <summary>
+/// Sampler-time grid 0 = tau_0 &lt; ... &lt; tau_N = T - delta, made separately from the samplers and passed in
+/// (as in k-diffusion). <see cref="CorrectAfter"/>[n] says whether predictor-corrector schedules run the
+/// corrector once tau_{n+1} is reached.
+/// </summary>
+public sealed class TimeGrid
+{
+    public double Horizon { get; }
+    public double[] Tau { get; }
+    public bool[] CorrectAfter { get; }
+    public int Steps => Tau.Length - 1;
+
+    public TimeGrid(double horizon, double[] tau, bool[]? correctAfter = null)
+    {
+        if (!(horizon > 0) || double.IsInfinity(horizon)) throw new ArgumentException($"horizon T must be positive and finite, got {horizon}");
+        if (tau.Length < 2) throw new ArgumentException("a time grid needs at least one step");
+        for (int i = 0; i + 1 < tau.Length; i++)
+            if (!(tau[i + 1] > tau[i])) throw new ArgumentException($"time grid must increase strictly (tau[{i}] = {tau[i]}, tau[{i + 1}] = {tau[i + 1]})");
+        if (tau[0] < 0 || !(tau[^1] < horizon)) throw new ArgumentException($"time grid must lie in [0, T) with T = {horizon}");
+        Horizon = horizon; Tau = tau;
+        CorrectAfter = correctAfter ?? new bool[tau.Length - 1];
+        if (CorrectAfter.Length != tau.Length - 1) throw new ArgumentException("one corrector flag per step");
+    }
+
+    /// <summary>Forward (noising) time at grid point n.</summary>
+    public double T(int n) => Horizon - Tau[n];
+    public double H(int n) => Tau[n + 1] - Tau[n];
+
+    static void Check(double horizon, double delta, int steps)
+    {
+        if (steps < 1) throw new ArgumentException($"steps must be at least 1, got {steps}");
+        if (!(delta > 0)) throw new ArgumentException($"early stopping delta must be positive, got {delta}");
+        if (!(delta < horizon)) throw new ArgumentException($"early stopping delta ({delta}) must be smaller than the horizon T ({horizon})");
+    }
+
+    /// <summary>Equal steps over [0, T - delta].</summary>
+    public static TimeGrid Uniform(double horizon, double delta, int steps)
+    {
+        Check(horizon, delta, steps);
+        var tau = new double[steps + 1];
+        for (int i = 0; i <= steps; i++) tau[i] = (horizon - delta) * i / steps;
+        tau[steps] = horizon - delta;
+        return new TimeGrid(horizon, tau);
+    }
+
+    /// <summary>
+    /// Steps uniform in psi(t) = t for t >= 1 and 1 + log t below: equal steps far from the data and steps
+    /// shrinking geometrically (proportional to t) towards tau = T - delta, as in the theory's schedules.
+    /// </summary>
+    public static TimeGrid Shrinking(double horizon, double delta, int steps)
+    {
+        Check(horizon, delta, steps);
+        static double Psi(double t) => t >= 1 ? t : 1 + Math.Log(t);
+        static double PsiInv(double p) => p >= 1 ? p : Math.Exp(p - 1);
+        double a = Psi(horizon), b = Psi(delta);
+        var tau = new double[steps + 1];
+        for (int i = 0; i <= steps; i++) tau[i] = horizon - PsiInv(a + (b - a) * i / steps);
+        tau[0] = 0; tau[steps] = horizon - delta;
+        return new TimeGrid(horizon, tau);
+    }
+
+    /// <summary>Marks the corrector after the first step that reaches each multiple of blockLength, and after the last step.</summary>
+    public TimeGrid WithCorrectorEvery(double blockLength)
+    {
+        if (!(blockLength > 0)) throw new ArgumentException($"corrector block length must be positive, got {blockLength}");
+        var flags = new bool[Steps];
+        double next = blockLength;
+        for (int n = 0; n < Steps; n++)
+            if (Tau[n + 1] >= next - 1e-12) { flags[n] = true; while (next <= Tau[n + 1] + 1e-12) next += blockLength; }
+        flags[^1] = true;
+        return new TimeGrid(Horizon, Tau, flags);
+    }
+
+    /// <summary>Longest step; the randomized midpoint weight h e^{(1-alpha)h} makes long steps noisy.</summary>
+    public double MaxStep => Enumerable.Range(0, Steps).Max(H);
+}

@@ -1,0 +1,67 @@
+namespace ClDiffusion.Samplers;
+
+/// <summary>Every sampler parameter, with the defaults the CLI documents.</summary>
+public sealed record SamplerOptions
+{
+    /// <summary>Horizon T of the forward process.</summary>
+    public double Horizon { get; init; } = 8.0;
+    /// <summary>Early stopping delta: sampling ends at tau = T - delta.</summary>
+    public double Delta { get; init; } = 1e-3;
+    /// <summary>Predictor steps (windows for the parallel samplers).</summary>
+    public int Steps { get; init; } = 40;
+    /// <summary>"uniform" or "shrinking" (see <see cref="Diffusion.TimeGrid"/>).</summary>
+    public string Grid { get; init; } = "shrinking";
+    /// <summary>Lipschitz constant L of the score, which sets the corrector defaults.</summary>
+    public double Lipschitz { get; init; } = 2.0;
+    /// <summary>Corrector after each block of this sampler-time length (about 1/L in the theory).</summary>
+    public double? BlockLength { get; init; }
+    /// <summary>Underdamped Langevin steps per corrector call.</summary>
+    public int CorrectorSteps { get; init; } = 4;
+    /// <summary>Corrector duration Tc (default 1/sqrt(L)).</summary>
+    public double? CorrectorTime { get; init; }
+    /// <summary>Friction gamma (default sqrt(L)).</summary>
+    public double? Gamma { get; init; }
+    /// <summary>"uld" (frozen-drift underdamped Langevin) or "rmuld" (Shen-Lee randomized midpoint).</summary>
+    public string Corrector { get; init; } = "uld";
+    /// <summary>Lower-variance exponentially tilted midpoint (sequential randomized midpoint only).</summary>
+    public bool LowVariance { get; init; }
+    /// <summary>Parallel sampler: sub-windows R per window.</summary>
+    public int SubWindows { get; init; } = 4;
+    /// <summary>Parallel sampler: Picard rounds K per window (and per parallel corrector).</summary>
+    public int PicardRounds { get; init; } = 3;
+    /// <summary>ParaDiGMS-style Picard: steps per window.</summary>
+    public int Window { get; init; } = 8;
+    /// <summary>ParaDiGMS-style Picard: stop a window once the largest change falls below this.</summary>
+    public double Tolerance { get; init; } = 1e-3;
+
+    public double BlockLengthOrDefault => BlockLength ?? 1.0 / Lipschitz;
+    public double CorrectorTimeOrDefault => CorrectorTime ?? 1.0 / Math.Sqrt(Lipschitz);
+    public double GammaOrDefault => Gamma ?? Math.Sqrt(Lipschitz);
+
+    /// <summary>Throws an ArgumentException naming the first invalid parameter.</summary>
+    public void Validate()
+    {
+        static void Need(bool ok, string msg) { if (!ok) throw new ArgumentException(msg); }
+        Need(double.IsFinite(Horizon) && Horizon > 0, $"T must be positive and finite, got {Horizon}");
+        Need(double.IsFinite(Delta) && Delta > 0, $"delta must be positive, got {Delta}");
+        Need(Delta < Horizon, $"delta ({Delta}) must be smaller than T ({Horizon})");
+        Need(Steps >= 1, $"steps must be at least 1, got {Steps}");
+        Need(Grid is "uniform" or "shrinking", $"unknown grid '{Grid}' (use uniform or shrinking)");
+        Need(double.IsFinite(Lipschitz) && Lipschitz > 0, $"Lipschitz constant must be positive, got {Lipschitz}");
+        Need(BlockLength is null || (double.IsFinite(BlockLength.Value) && BlockLength > 0), $"block length must be positive, got {BlockLength}");
+        Need(CorrectorSteps >= 1, $"corrector steps must be at least 1, got {CorrectorSteps}");
+        Need(CorrectorTime is null || (double.IsFinite(CorrectorTime.Value) && CorrectorTime > 0), $"corrector time must be positive, got {CorrectorTime}");
+        Need(Gamma is null || (double.IsFinite(Gamma.Value) && Gamma > 0), $"gamma must be positive, got {Gamma}");
+        Need(Corrector is "uld" or "rmuld", $"unknown corrector '{Corrector}' (use uld or rmuld)");
+        Need(SubWindows >= 1 && SubWindows <= 1024, $"R (sub-windows) must be in 1..1024, got {SubWindows}");
+        Need(PicardRounds >= 0, $"K (Picard rounds) must be >= 0, got {PicardRounds}");
+        Need(Window >= 1, $"Picard window must be at least 1 step, got {Window}");
+        Need(double.IsFinite(Tolerance) && Tolerance > 0, $"tolerance must be positive, got {Tolerance}");
+    }
+
+    public Diffusion.TimeGrid MakeGrid()
+    {
+        var g = Grid == "uniform" ? Diffusion.TimeGrid.Uniform(Horizon, Delta, Steps) : Diffusion.TimeGrid.Shrinking(Horizon, Delta, Steps);
+        return g.WithCorrectorEvery(BlockLengthOrDefault);
+    }
+}
