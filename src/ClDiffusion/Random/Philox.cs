@@ -24,7 +24,10 @@ public static class Philox
         return (c0, c1, c2, c3);
     }
 
-    /// <summary>Uniform in the open interval (0, 1) from the top 24 bits: exact in float32, never 0 or 1.</summary>
+    /// <summary>
+    /// Uniform in the open interval (0, 1) from the top 23 bits: ((bits >> 9) + 0.5) / 2^23 is exact in float32 and lies in
+    /// [2^-24, 1 - 2^-24] (24 bits would round the largest value up to 1.0f).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float ToUniform(uint bits) => ((bits >> 8) + 0.5f) * (1.0f / 16777216.0f);
+    public static float ToUniform(uint bits) => ((bits >> 9) + 0.5f) * (1.0f / 8388608.0f);
 }
