@@ -20,13 +20,13 @@ public static class LangevinCoefficients
         return num / (gamma * gamma);
     }
 
-    /// <summary>Var of 2 gamma int_0^a ((1 - e^{-gamma u})/gamma)^2 du: the position noise over a step a.</summary>
+    /// <summary>2 gamma int_0^a ((1 - e^{-gamma u})/gamma)^2 du = (2/gamma^2)(x - 2(1 - e^{-x}) + (1 - e^{-2x})/2), x = gamma a: the position noise variance over a step a.</summary>
     public static double PositionVariance(double gamma, double a)
     {
         double x = gamma * a;
-        // (2/gamma^2) * (x - 2(1-e^{-x}) + (1-e^{-2x})/2); series x^3/3 - x^4/4 + 7x^5/60 for small x.
+        // series x^3/3 - x^4/4 + 7x^5/60 for small x.
         double inner = x < 1e-2 ? x * x * x * (1.0 / 3 - x / 4 + 7 * x * x / 60) : x + 2 * Num.ExpM1(-x) - 0.5 * Num.ExpM1(-2 * x);
-        return 2 * inner / (gamma * gamma * gamma);
+        return 2 * inner / (gamma * gamma);
     }
 
     /// <summary>Frozen-drift step of length h: the coefficients and the 2x2 Cholesky factor of (xi_X, xi_V).</summary>
