@@ -1,1 +1,29 @@
-class P { static void Main(){} }
+using ClDiffusion.Cli.Commands;
+using CommandLine;
+
+namespace ClDiffusion.Cli;
+
+/// <summary>
+/// cldiff: sample, evaluate, benchmark and inspect devices. Every failure prints one line naming the problem
+/// to stderr and exits non-zero; outputs are written atomically, so a failed run never leaves a partial file.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
+        try
+        {
+            return parser.ParseArguments<SampleOptions, EvalOptions>(args).MapResult(
+                (SampleOptions o) => SampleCommand.Run(o),
+                (EvalOptions o) => EvalCommand.Run(o),
+                errs => errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError) ? 0 : 2);
+        }
+        catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"cldiff: error: {e.Message}");
+            return 1;
+        }
+    }
+}

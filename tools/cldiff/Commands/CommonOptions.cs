@@ -1,0 +1,90 @@
+using ClDiffusion.Models;
+using ClDiffusion.Samplers;
+using CommandLine;
+
+namespace ClDiffusion.Cli.Commands;
+
+/// <summary>Options shared by verbs that need a model and a sampler.</summary>
+public class ModelOptions
+{
+    [Option("target", HelpText = "Gaussian-mixture target JSON {\"weights\": [K], \"means\": [[d] x K], \"variances\": [[d] x K]}.")]
+    public string? Target { get; set; }
+
+    [Option("preset", HelpText = "Built-in target instead of --target: mixD-K (e.g. mix16-5: d = 16, K = 5 components) or gaussD.")]
+    public string? Preset { get; set; }
+
+    [Option("device", HelpText = "cpu | auto | opencl | opencl:P:D | opencl:NAME (default: $CLDIFF_DEVICE or auto).")]
+    public string? Device { get; set; }
+
+    public GaussianMixture LoadTarget()
+    {
+        if (Target is not null && Preset is not null) throw new ArgumentException("give either --target or --preset, not both");
+        if (Target is not null) return GaussianMixture.Load(Target);
+        return Presets.Get(Preset ?? "mix16-5");
+    }
+}
+
+public static class Presets
+{
+    /// <summary>mixD-K: a deterministic random K-component mixture in d dimensions; gaussD: one Gaussian.</summary>
+    public static GaussianMixture Get(string name)
+    {
+        var s = name.ToLowerInvariant();
+        try
+        {
+            if (s.StartsWith("mix"))
+            {
+                var parts = s[3..].Split('-');
+                return GaussianMixture.Preset(int.Parse(parts[0]), parts.Length > 1 ? int.Parse(parts[1]) : 5);
+            }
+            if (s.StartsWith("gauss")) return GaussianMixture.Preset(int.Parse(s[5..]), 1);
+        }
+        catch (FormatException) { }
+        throw new ArgumentException($"unknown preset '{name}' (use mixD-K such as mix16-5, or gaussD such as gauss64)");
+    }
+}
+
+public class SamplerCliOptions : ModelOptions
+{
+    [Option("sampler", Default = "rm-pc", HelpText = "ei, rm, ei-pc, rm-pc, prm, prm-pc, heun, dpmpp-2m, picard.")]
+    public string Sampler { get; set; } = "rm-pc";
+    [Option("steps", Default = 40, HelpText = "Predictor steps (windows for prm).")]
+    public int Steps { get; set; }
+    [Option('T', "horizon", Default = 8.0, HelpText = "Horizon T of the forward process.")]
+    public double Horizon { get; set; }
+    [Option("delta", Default = 1e-3, HelpText = "Early stopping: sampling ends at forward time delta.")]
+    public double Delta { get; set; }
+    [Option("grid", Default = "shrinking", HelpText = "Time grid: uniform, or shrinking (equal steps far from the data, geometric near it).")]
+    public string Grid { get; set; } = "shrinking";
+    [Option("lipschitz", Default = 2.0, HelpText = "Lipschitz constant L of the score: sets the corrector defaults (block 1/L, duration 1/sqrt(L), gamma sqrt(L)).")]
+    public double Lipschitz { get; set; }
+    [Option("block", HelpText = "Corrector after every block of this sampler time (default 1/L).")]
+    public double? Block { get; set; }
+    [Option("corrector-steps", Default = 4, HelpText = "Langevin steps per corrector call.")]
+    public int CorrectorSteps { get; set; }
+    [Option("corrector-time", HelpText = "Corrector duration (default 1/sqrt(L)).")]
+    public double? CorrectorTime { get; set; }
+    [Option("gamma", HelpText = "Langevin friction (default sqrt(L)).")]
+    public double? Gamma { get; set; }
+    [Option("corrector", Default = "uld", HelpText = "uld (frozen-drift underdamped Langevin) or rmuld (Shen-Lee randomized midpoint).")]
+    public string Corrector { get; set; } = "uld";
+    [Option("low-variance", HelpText = "rm: draw the midpoint with density proportional to e^{h-u}.")]
+    public bool LowVariance { get; set; }
+    [Option('R', "subwindows", Default = 4, HelpText = "prm: sub-windows per window.")]
+    public int R { get; set; }
+    [Option('K', "picard", Default = 3, HelpText = "prm: Picard rounds per window (and per parallel corrector).")]
+    public int K { get; set; }
+    [Option("window", Default = 8, HelpText = "picard: steps per Picard window.")]
+    public int Window { get; set; }
+    [Option("tol", Default = 1e-3, HelpText = "picard: stop a window when the largest change is below this.")]
+    public double Tolerance { get; set; }
+    [Option("score-error", Default = 0.0, HelpText = "Add a smooth deterministic score error of this RMS size (the paper's eps_s).")]
+    public double ScoreError { get; set; }
+
+    public SamplerOptions ToSamplerOptions() => new()
+    {
+        Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, Lipschitz = Lipschitz, BlockLength = Block,
+        CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
+        LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
+    };
+}
