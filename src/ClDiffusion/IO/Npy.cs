@@ -162,10 +162,12 @@ public static class Npy
         CheckShape(data, shape);
         string shapeText = shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
         string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {shapeText}, }}";
-        // numpy pads with spaces and a final '\n' so that magic + version + length + header is a multiple of 64.
+        // numpy (>= 1.24) reserves 21 - len(repr(shape[0])) spaces so the file can grow along axis 0, then pads with
+        // spaces and a final '\n' so that magic + version + length + header is a multiple of 64.
+        int growth = Math.Max(0, 21 - shape[0].ToString(CultureInfo.InvariantCulture).Length);
         int version = 1, pre = 10;
-        int total = Align(pre + dict.Length + 1);
-        if (total - pre > ushort.MaxValue) { version = 2; pre = 12; total = Align(pre + dict.Length + 1); }
+        int total = Align(pre + dict.Length + growth + 1);
+        if (total - pre > ushort.MaxValue) { version = 2; pre = 12; total = Align(pre + dict.Length + growth + 1); }
         string header = dict.PadRight(total - pre - 1) + "\n";
         var buf = new byte[pre + header.Length];
         Magic.CopyTo(buf);
