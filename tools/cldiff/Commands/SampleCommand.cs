@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ClDiffusion.Backends;
 using ClDiffusion.IO;
+using ClDiffusion.Metrics;
 using ClDiffusion.Models;
 using ClDiffusion.Samplers;
 using CommandLine;
@@ -40,7 +41,8 @@ public static class SampleCommand
         if (o.N < 1) throw new ArgumentException($"--n must be at least 1, got {o.N}");
         if (o.N * target.Dim > int.MaxValue) throw new ArgumentException($"--n {o.N} x d {target.Dim} exceeds the 2^31 floats one run holds; split it with --first");
         if (o.Out is null && !o.Eval) throw new ArgumentException("nothing to do: give --out FILE and/or --eval");
-        if (o.Out is not null) SampleFile.CheckExtension(o.Out);
+        if (o.Out is not null && Path.GetExtension(o.Out).ToLowerInvariant() is not (".npy" or ".csv"))
+            throw new ArgumentException($"--out must end in .npy or .csv, got '{o.Out}'");
 
         using var backend = Devices.Open(o.Device);
         int n = (int)o.N;
@@ -55,9 +57,9 @@ public static class SampleCommand
         Dictionary<string, object>? metrics = null;
         if (o.Eval)
         {
-            var report = Evaluation.Evaluate(target, samples, n, o.Seed + 1_000_003);
+            var report = SampleEvaluator.Evaluate(target, samples, n, o.Seed + 1_000_003);
             Console.WriteLine(report.ToString());
-            metrics = report.ToDictionary();
+            metrics = JsonSerializer.Deserialize<Dictionary<string, object>>(report.ToJson(false));
         }
         if (o.Report is not null)
         {
@@ -67,7 +69,8 @@ public static class SampleCommand
                 ["first"] = o.First, ["steps"] = so.Steps, ["nfe_per_sample"] = stats.NfePerSample, ["rounds"] = stats.Rounds,
                 ["seconds"] = stats.Seconds, ["model"] = model.Describe(), ["options"] = so, ["metrics"] = metrics,
             };
-            AtomicFile.WriteAllText(o.Report, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+            var text = JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true });
+            AtomicFile.Write(o.Report, s => { using var w = new StreamWriter(s); w.Write(text); });
         }
         return 0;
     }
