@@ -12,6 +12,8 @@ public static class Program
     public static int Main(string[] args)
     {
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
+        // CommandLineParser rejects one-letter long names, but the documented spelling is --n COUNT.
+        args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
         try
         {
             return parser.ParseArguments<SampleOptions, EvalOptions>(args).MapResult(

@@ -64,7 +64,23 @@ public sealed class GaussianMixture : IScoreModel
         return FromJson(File.ReadAllText(path), path);
     }
 
-    public string ToJson() => JsonSerializer.Serialize(new { weights = Weights, means = Means, variances = Variances });
+    public string ToJson()
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("weights"); foreach (var x in Weights) w.WriteNumberValue(x); w.WriteEndArray();
+            foreach (var (name, rows) in new[] { ("means", Means), ("variances", Variances) })
+            {
+                w.WriteStartArray(name);
+                foreach (var row in rows) { w.WriteStartArray(); foreach (var x in row) w.WriteNumberValue(x); w.WriteEndArray(); }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(ms.ToArray());
+    }
 
     static JsonElement Field(JsonElement root, string name) =>
         root.TryGetProperty(name, out var e) ? e : throw new InvalidDataException($"missing field \"{name}\"");

@@ -11,7 +11,7 @@ namespace ClDiffusion.Cli.Commands;
 [Verb("sample", isDefault: false, HelpText = "Draw samples with a sampler and write them as .npy (float32, [n, d]) or .csv.")]
 public sealed class SampleOptions : SamplerCliOptions
 {
-    [Option('n', "n", Default = 1000, HelpText = "Number of samples.")]
+    [Option('n', "count", Default = 1000, HelpText = "Number of samples (also accepted as --n).")]
     public long N { get; set; }
     [Option("seed", Default = 0UL, HelpText = "Seed of the counter-based generator.")]
     public ulong Seed { get; set; }
