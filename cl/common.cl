@@ -1,0 +1,75 @@
+// Shared prelude of every ClDiffusion kernel file: tunables, floating-point policy, Philox-4x32-10.
+// Tunables are set by the host with -D (CLBlast style); each has a default here.
+#ifndef WG
+#define WG 64          // work-group size the host launches with
+#endif
+#ifndef VW
+#define VW 4           // vector width of the streaming kernels (1, 2, 4, 8, 16)
+#endif
+#ifndef WPT
+#define WPT 1          // vectors per work item in the streaming kernels
+#endif
+
+// No a*b+c contraction: keeps the kernels' rounding identical to the C# reference where the formulas are the same.
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifdef HAVE_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+typedef double real;
+#else
+typedef float real;
+#endif
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#if VW == 1
+#define floatv float
+#define LOADV(i, p) ((p)[i])
+#define STOREV(v, i, p) ((p)[i] = (v))
+#else
+#define floatv CAT(float, VW)
+#define LOADV(i, p) CAT(vload, VW)(i, p)
+#define STOREV(v, i, p) CAT(vstore, VW)(v, i, p)
+#endif
+
+// Philox-4x32-10 (Salmon et al. SC'11), bit-identical to ClDiffusion.Random.Philox.Block.
+// counter = (block, sample, step, purpose), key = (seed lo, seed hi).
+inline uint4 philox(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1)
+{
+    for (int round = 0; round < 10; round++)
+    {
+        uint hi0 = mul_hi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
+        uint hi1 = mul_hi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
+        uint n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
+        c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
+        k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
+    }
+    return (uint4)(c0, c1, c2, c3);
+}
+
+// Uniform in (0, 1) from the top 24 bits (Philox.ToUniform).
+inline float to_uniform(uint bits) { return ((float)(bits >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+
+inline uint lane(uint4 b, int l) { return l == 0 ? b.x : l == 1 ? b.y : l == 2 ? b.z : b.w; }
+
+// Box-Muller on lanes (0,1) and (2,3) of a block (RandomKey.BoxMuller).
+inline float box_muller(int l, uint4 b)
+{
+    float u1 = to_uniform(l < 2 ? b.x : b.z), u2 = to_uniform(l < 2 ? b.y : b.w);
+    float r = sqrt(-2.0f * log(u1));
+    float angle = 6.28318530717958647692f * u2;
+    return (l & 1) == 0 ? r * cos(angle) : r * sin(angle);
+}
+
+// Standard normal j of a sample under key (k0, k1, step, purpose).
+inline float normal_j(uint k0, uint k1, uint step, uint purpose, uint sample, int j)
+{
+    uint4 b = philox((uint)(j >> 2), sample, step, purpose, k0, k1);
+    return box_muller(j & 3, b);
+}
+
+inline float uniform_j(uint k0, uint k1, uint step, uint purpose, uint sample, int j)
+{
+    uint4 b = philox((uint)(j >> 2), sample, step, purpose, k0, k1);
+    return to_uniform(lane(b, j & 3));
+}

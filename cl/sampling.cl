@@ -1,0 +1,278 @@
+// Element-wise and per-row primitives of OpenClBackend (IBackend). Prepended with common.cl.
+// Indices: gid runs over rows * cols elements; rows and cols are ints (a buffer holds < 2^31 floats).
+
+kernel void copy_vec(global float* dst, const global float* src, int n)
+{
+    int nvec = n / VW, G = get_global_size(0), gid = get_global_id(0);
+    for (int v = gid; v < nvec; v += G) STOREV(LOADV(v, src), v, dst);
+    int tail = n - nvec * VW;
+    if (gid < tail) dst[nvec * VW + gid] = src[nvec * VW + gid];
+}
+
+kernel void lincomb(global float* dst, const global float* x0, const global float* x1, const global float* x2, const global float* x3,
+                    float c0, float c1, float c2, float c3, int nterms, int n)
+{
+    int nvec = n / VW, G = get_global_size(0), gid = get_global_id(0);
+    for (int v = gid; v < nvec; v += G)
+    {
+        floatv acc = c0 * LOADV(v, x0);
+        if (nterms > 1) acc += c1 * LOADV(v, x1);
+        if (nterms > 2) acc += c2 * LOADV(v, x2);
+        if (nterms > 3) acc += c3 * LOADV(v, x3);
+        STOREV(acc, v, dst);
+    }
+    int tail = n - nvec * VW;
+    if (gid < tail)
+    {
+        int i = nvec * VW + gid;
+        float acc = c0 * x0[i];
+        if (nterms > 1) acc += c1 * x1[i];
+        if (nterms > 2) acc += c2 * x2[i];
+        if (nterms > 3) acc += c3 * x3[i];
+        dst[i] = acc;
+    }
+}
+
+kernel void repeat_rows(global float* dst, const global float* src, int cols, int m, int total)
+{
+    int gid = get_global_id(0);
+    if (gid >= total) return;
+    int row = gid / cols, c = gid - row * cols;
+    dst[gid] = src[(row / m) * cols + c];
+}
+
+// One Philox block (4 values) per work item. kind 0: normals, 1: uniforms, 2: raw bits (as uint in a float buffer).
+kernel void fill_random(global float* dst, int rows, int cols, uint k0, uint k1, uint step, uint purpose, uint first, int kind)
+{
+    int nb = (cols + 3) >> 2;
+    int gid = get_global_id(0);
+    if (gid >= rows * nb) return;
+    int r = gid / nb, blk = gid - r * nb;
+    uint4 b = philox((uint)blk, first + (uint)r, step, purpose, k0, k1);
+    global float* row = dst + (size_t)r * cols;
+    for (int l = 0; l < 4; l++)
+    {
+        int j = blk * 4 + l;
+        if (j >= cols) break;
+        float v = kind == 0 ? box_muller(l, b) : kind == 1 ? to_uniform(lane(b, l)) : as_float(lane(b, l));
+        row[j] = v;
+    }
+}
+
+// law 0: stratified (i + U)/R; law 1: exponentially tilted, alpha = -log(1 - U c)/h with c = 1 - e^{-h} (R = 1).
+kernel void draw_alphas(global float* alpha, int rows, int R, uint k0, uint k1, uint step, uint purpose, uint first,
+                        int law, float h, real c, real hr)
+{
+    int gid = get_global_id(0);
+    if (gid >= rows * R) return;
+    int r = gid / R, i = gid - r * R;
+    float u = uniform_j(k0, k1, step, purpose, first + (uint)r, i);
+    float a;
+    if (law == 0) a = ((float)i + u) / (float)R;
+    else a = (float)(-log((real)1 - (real)u * c) / hr);
+    alpha[gid] = a;
+}
+
+kernel void midpoint_predict(global float* dst, const global float* x0, const global float* s0, const global float* alpha,
+                             float h, int R, int cols, int total)
+{
+    int gid = get_global_id(0);
+    if (gid >= total) return;
+    int row = gid / cols, c = gid - row * cols, r = row / R;
+    float e = exp(alpha[row] * h), em1 = e - 1.0f;
+    dst[gid] = e * x0[r * cols + c] + em1 * s0[r * cols + c];
+}
+
+kernel void picard_sums(global float* dst, const global float* x0, const global float* scores, const global float* alpha,
+                        float h, int R, int cols, int total)
+{
+    int gid = get_global_id(0);
+    if (gid >= total) return;
+    int row = gid / cols, c = gid - row * cols, r = row / R, i = row - r * R;
+    float dw = h / (float)R;
+    float ah = alpha[row] * h, e = exp(ah);
+    float acc = e * x0[r * cols + c];
+    for (int j = 0; j <= i; j++)
+    {
+        float w = exp(ah - (float)j * dw) - fmax(exp(ah - (float)(j + 1) * dw), 1.0f);
+        acc += w * scores[(r * R + j) * cols + c];
+    }
+    dst[gid] = acc;
+}
+
+kernel void midpoint_final(global float* dst, const global float* x0, const global float* scores, const global float* alpha,
+                           float h, int R, int cols, int total)
+{
+    int gid = get_global_id(0);
+    if (gid >= total) return;
+    int r = gid / cols, c = gid - r * cols;
+    float eh = exp(h), dw = h / (float)R;
+    float acc = eh * x0[gid];
+    for (int i = 0; i < R; i++)
+    {
+        float w = dw * exp((1.0f - alpha[r * R + i]) * h);
+        acc += w * scores[(r * R + i) * cols + c];
+    }
+    dst[gid] = acc;
+}
+
+// flags: 1 = write xs, 2 = write xout, 4 = write vout. Noise of step s: normals j and cols + j under step0 + s.
+kernel void langevin_scan(const global float* x0, const global float* v0, const global float* scores,
+                          global float* xs, global float* xout, global float* vout, int flags, int m, int rows, int cols,
+                          float rho, float vel_to_pos, float drift_pos, float drift_vel, float l11, float l21, float l22,
+                          uint k0, uint k1, uint step0, uint purpose, uint first)
+{
+    int gid = get_global_id(0);
+    if (gid >= rows * cols) return;
+    int r = gid / cols, j = gid - r * cols;
+    uint sample = first + (uint)r;
+    float cx = x0[gid], cv = v0[gid];
+    for (int s = 0; s < m; s++)
+    {
+        size_t at = (size_t)(r * m + s) * cols + j;
+        if (flags & 1) xs[at] = cx;
+        float z1 = normal_j(k0, k1, step0 + (uint)s, purpose, sample, j);
+        float z2 = normal_j(k0, k1, step0 + (uint)s, purpose, sample, cols + j);
+        float g = scores[at];
+        float nx = cx + vel_to_pos * cv + drift_pos * g + l11 * z1;
+        float nv = rho * cv + drift_vel * g + l21 * z1 + l22 * z2;
+        cx = nx; cv = nv;
+    }
+    if (flags & 2) xout[gid] = cx;
+    if (flags & 4) vout[gid] = cv;
+}
+
+// ---- Shen-Lee randomized midpoint Langevin: per-row coefficients (LangevinCoefficients, in `real`) ----
+inline real one_minus_exp_over_gamma(real g, real t) { return -expm1(-g * t) / g; }
+
+inline real drift_to_position(real g, real t)
+{
+    real x = g * t, num;
+#ifdef HAVE_FP64
+    num = x < 1e-3 ? x * x * (0.5 - x / 6 + x * x / 24) : x + expm1(-x);
+#else
+    num = x < 0.1f ? x * x * (0.5f - x * (1.0f / 6 - x * (1.0f / 24 - x * (1.0f / 120 - x / 720)))) : x + expm1(-x);
+#endif
+    return num / (g * g);
+}
+
+inline real position_variance(real g, real a)
+{
+    real x = g * a, inner;
+#ifdef HAVE_FP64
+    inner = x < 1e-2 ? x * x * x * (1.0 / 3 - x / 4 + 7 * x * x / 60) : x + 2 * expm1(-x) - 0.5 * expm1(-2 * x);
+#else
+    inner = x < 0.1f ? x * x * x * (1.0f / 3 - x * (0.25f - x * (7.0f / 60 - x * (1.0f / 24 - x * 31.0f / 2520)))) : x + 2 * expm1(-x) - 0.5f * expm1(-2 * x);
+#endif
+    return 2 * inner / (g * g * g);
+}
+
+// coef row (stride 10): vp_mid, dp_mid, l11, wx, wv, l21, l22, l31, l32, l33
+kernel void shenlee_coeffs(const global float* alpha, global float* coef, int rows, real gamma, real h)
+{
+    int r = get_global_id(0);
+    if (r >= rows) return;
+    float af = alpha[r];
+    real ah = (real)af * h;
+    // ShenLeeCholesky(gamma, h, alpha)
+    real a = ah, b = h - a;
+    real eb = exp(-gamma * b);
+    real e1a = -expm1(-gamma * a), e2a = -expm1(-2 * gamma * a);
+    real v1 = position_variance(gamma, a), v2 = position_variance(gamma, h), v3 = -expm1(-2 * gamma * h);
+    real omr = -expm1(-gamma * h);
+    real c23 = omr * omr / gamma;
+    real c12 = 2 / gamma * (gamma * drift_to_position(gamma, a) - eb * (e1a / gamma - e2a / (2 * gamma)));
+    real c13 = 2 * eb * (e1a / gamma - e2a / (2 * gamma));
+    real l11 = sqrt(fmax(v1, (real)0));
+    real l21 = l11 > (real)1e-30 ? c12 / l11 : 0, l31 = l11 > (real)1e-30 ? c13 / l11 : 0;
+    real l22 = sqrt(fmax(v2 - l21 * l21, (real)0));
+    real l32 = l22 > (real)1e-30 ? (c23 - l31 * l21) / l22 : 0;
+    real l33 = sqrt(fmax(v3 - l31 * l31 - l32 * l32, (real)0));
+    real bf = (real)(1.0f - af) * h;
+    global float* o = coef + (size_t)r * 10;
+    o[0] = (float)one_minus_exp_over_gamma(gamma, ah);
+    o[1] = (float)drift_to_position(gamma, ah);
+    o[2] = (float)l11;
+    o[3] = (float)(h * one_minus_exp_over_gamma(gamma, bf));
+    o[4] = (float)(h * exp(-gamma * bf));
+    o[5] = (float)l21; o[6] = (float)l22; o[7] = (float)l31; o[8] = (float)l32; o[9] = (float)l33;
+}
+
+kernel void shenlee_midpoint(global float* xmid, const global float* x, const global float* v, const global float* s0,
+                             const global float* coef, int rows, int cols, uint k0, uint k1, uint step, uint purpose, uint first)
+{
+    int gid = get_global_id(0);
+    if (gid >= rows * cols) return;
+    int r = gid / cols, j = gid - r * cols;
+    const global float* c = coef + (size_t)r * 10;
+    float z1 = normal_j(k0, k1, step, purpose, first + (uint)r, j);
+    xmid[gid] = x[gid] + c[0] * v[gid] + c[1] * s0[gid] + c[2] * z1;
+}
+
+kernel void shenlee_final(global float* x, global float* v, const global float* smid, const global float* coef, int rows, int cols,
+                          float rho, float vp, uint k0, uint k1, uint step, uint purpose, uint first)
+{
+    int gid = get_global_id(0);
+    if (gid >= rows * cols) return;
+    int r = gid / cols, j = gid - r * cols;
+    uint sample = first + (uint)r;
+    const global float* c = coef + (size_t)r * 10;
+    float z1 = normal_j(k0, k1, step, purpose, sample, j);
+    float z2 = normal_j(k0, k1, step, purpose, sample, cols + j);
+    float z3 = normal_j(k0, k1, step, purpose, sample, 2 * cols + j);
+    float vj = v[gid], s = smid[gid];
+    x[gid] = x[gid] + vp * vj + c[3] * s + c[5] * z1 + c[6] * z2;
+    v[gid] = rho * vj + c[4] * s + c[7] * z1 + c[8] * z2 + c[9] * z3;
+}
+
+// coefs: e[0..m), em1[m..2m)
+kernel void exp_scan(const global float* x0, const global float* scores, const global float* coefs,
+                     global float* xs, global float* xout, int m, int rows, int cols)
+{
+    int gid = get_global_id(0);
+    if (gid >= rows * cols) return;
+    int r = gid / cols, j = gid - r * cols;
+    float cur = x0[gid];
+    for (int i = 0; i < m; i++)
+    {
+        size_t at = (size_t)(r * m + i) * cols + j;
+        xs[at] = cur;
+        cur = coefs[i] * cur + coefs[m + i] * scores[at];
+    }
+    xout[gid] = cur;
+}
+
+// Partial maxima of |a - b| per work group (NaN propagates); the host takes the max of the partials.
+kernel void max_abs_diff(const global float* a, const global float* b, int n, global float* partial, local float* scratch)
+{
+    int gid = get_global_id(0), lid = get_local_id(0), G = get_global_size(0);
+    float m = 0.0f;
+    for (int i = gid; i < n; i += G)
+    {
+        float t = fabs(a[i] - b[i]);
+        if (isnan(t) || t > m) m = t;
+    }
+    scratch[lid] = m;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = get_local_size(0) / 2; s > 0; s >>= 1)
+    {
+        if (lid < s)
+        {
+            float o = scratch[lid + s];
+            if (isnan(o) || o > scratch[lid]) scratch[lid] = o;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) partial[get_group_id(0)] = scratch[0];
+}
+
+// PerturbedScore: score[r, j] += amp * sin(freq * x[r, j] + 0.7 j + t_r).
+kernel void perturb_add(global float* score, const global float* x, const global float* off, int noff, float t0, float slope,
+                        float amp, float freq, int rows, int cols)
+{
+    int gid = get_global_id(0);
+    if (gid >= rows * cols) return;
+    int r = gid / cols, j = gid - r * cols;
+    float t = noff > 0 ? t0 - slope * off[r % noff] : t0;
+    score[gid] += amp * sin(freq * x[gid] + 0.7f * (float)j + t);
+}

@@ -1,0 +1,388 @@
+using ClDiffusion.Diffusion;
+using ClDiffusion.Models;
+using ClDiffusion.Random;
+
+namespace ClDiffusion.Backends.OpenCL;
+
+/// <summary>Tunables of the OpenCL backend (compiled into the kernels as -D defines).</summary>
+public sealed record OpenClOptions
+{
+    /// <summary>Work-group size of every 1-D launch (WG).</summary>
+    public int WorkGroup { get; init; } = 64;
+    /// <summary>Vector width of the streaming kernels (VW: 1, 2, 4, 8 or 16).</summary>
+    public int VectorWidth { get; init; } = 4;
+    /// <summary>Vectors per work item in the streaming kernels (WPT).</summary>
+    public int WorkPerItem { get; init; } = 1;
+    /// <summary>Compute the Shen-Lee coefficients and the tilted alphas in double when the device has cl_khr_fp64 (default), else float.</summary>
+    public bool UseFp64 { get; init; } = true;
+    /// <summary>Program binary cache folder (null: $CLDIFF_CACHE or ~/.cache/cldiffusion; "off" disables).</summary>
+    public string? CacheDirectory { get; init; }
+}
+
+/// <summary>A float32 [Rows, Cols] buffer on an OpenCL device.</summary>
+public sealed class OpenClBuffer : IDeviceBuffer
+{
+    public int Rows { get; }
+    public int Cols { get; }
+    public ClMem Mem { get; }
+    internal OpenClBackend Owner { get; }
+    internal OpenClBuffer(OpenClBackend owner, int rows, int cols, ClMem mem) { Owner = owner; Rows = rows; Cols = cols; Mem = mem; }
+    public long Length => (long)Rows * Cols;
+    public void Dispose() { if (Mem.Handle != 0) { Owner.Released(Mem.Bytes); Mem.Dispose(); } }
+}
+
+/// <summary>
+/// IBackend on one OpenCL device: every primitive is a kernel on one in-order queue; nothing is read back except by
+/// Download and MaxAbsDiff. Not thread-safe: one thread enqueues at a time (kernel arguments are shared state).
+/// Randomness is Philox generated in the kernels (cl/common.cl), bit-identical to the C# generator for the uniforms.
+/// </summary>
+public sealed class OpenClBackend : IBackend
+{
+    readonly ClContext context;
+    readonly ClQueue queue;
+    readonly ProgramCache cache;
+    readonly Dictionary<string, ClKernel> kernels = new();
+    readonly ClProgram sampling;
+    OpenClBuffer? shenLeeCoef;
+    long allocated;
+
+    public ClDevice Device { get; }
+    public OpenClOptions Options { get; }
+    public int WorkGroup { get; }
+    public bool Fp64 { get; }
+    public string DeviceName { get; }
+    public ProgramCache Cache => cache;
+    public ClQueue Queue => queue;
+    public ClContext Context => context;
+
+    public OpenClBackend(ClDevice device, OpenClOptions? options = null, bool profiling = false)
+    {
+        Options = options ?? new OpenClOptions();
+        if (Options.VectorWidth is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"vector width must be 1, 2, 4, 8 or 16, got {Options.VectorWidth}");
+        if (Options.WorkPerItem < 1) throw new ArgumentException($"work per item must be at least 1, got {Options.WorkPerItem}");
+        Device = device;
+        WorkGroup = (int)Math.Min(Math.Max(Options.WorkGroup, 16), Math.Max(device.MaxWorkGroupSize, 16));
+        if ((WorkGroup & (WorkGroup - 1)) != 0) throw new ArgumentException($"work-group size must be a power of two, got {WorkGroup}");
+        Fp64 = Options.UseFp64 && device.HasFp64;
+        DeviceName = $"{device.Name} ({device.Platform.Name})";
+        context = new ClContext(device);
+        try
+        {
+            queue = new ClQueue(context, profiling);
+            cache = new ProgramCache(context, Options.CacheDirectory is "off" ? null : Options.CacheDirectory ?? ProgramCache.DefaultDirectory());
+            sampling = Program("sampling.cl");
+        }
+        catch { Dispose(); throw; }
+    }
+
+    /// <summary>The tunables as defines (WG, VW, WPT, HAVE_FP64).</summary>
+    public Dictionary<string, string> Defines()
+    {
+        var d = new Dictionary<string, string> { ["WG"] = WorkGroup.ToString(), ["VW"] = Options.VectorWidth.ToString(), ["WPT"] = Options.WorkPerItem.ToString() };
+        if (Fp64) d["HAVE_FP64"] = "1";
+        return d;
+    }
+
+    /// <summary>A built program from an embedded kernel file (common.cl is prepended), cached in memory and on disk.</summary>
+    public ClProgram Program(string file, IReadOnlyDictionary<string, string>? extraDefines = null)
+    {
+        var defs = Defines();
+        if (extraDefines is not null) foreach (var (k, v) in extraDefines) defs[k] = v;
+        var source = ProgramCache.Source("common.cl") + "\n#line 1\n" + ProgramCache.Source(file);
+        return cache.Get(file, source, ProgramCache.Options(defs));
+    }
+
+    /// <summary>A kernel of cl/sampling.cl (kept for the backend's lifetime).</summary>
+    internal ClKernel K(string name)
+    {
+        if (!kernels.TryGetValue(name, out var k)) kernels[name] = k = sampling.Kernel(name);
+        return k;
+    }
+
+    /// <summary>Launches a 1-D kernel over `items` work items (rounded up to the work-group size).</summary>
+    public void Launch(ClKernel k, long items) => k.Launch(queue, Math.Max(items, 1), WorkGroup);
+
+    OpenClBuffer B(IDeviceBuffer b) =>
+        b is OpenClBuffer o && ReferenceEquals(o.Owner, this) ? o
+        : throw new ArgumentException($"buffer of type {b?.GetType().Name ?? "null"} does not belong to this OpenCL backend");
+
+    static void SameShape(IDeviceBuffer a, IDeviceBuffer b, string what)
+    {
+        if (a.Rows != b.Rows || a.Cols != b.Cols) throw new ArgumentException($"{what}: shape [{a.Rows}, {a.Cols}] does not match [{b.Rows}, {b.Cols}]");
+    }
+
+    internal void Released(long bytes) => Interlocked.Add(ref allocated, -bytes);
+
+    public unsafe IDeviceBuffer Allocate(int rows, int cols)
+    {
+        if (rows < 0 || cols < 0) throw new ArgumentException($"buffer shape [{rows}, {cols}] is negative");
+        long n = (long)rows * cols, bytes = n * 4;
+        long maxAlloc = Device.MaxAlloc, global = Device.GlobalMemory;
+        long maxRowsPerBuffer = cols == 0 ? int.MaxValue : Math.Min(maxAlloc / (4L * cols), int.MaxValue / cols);
+        string Advice() => $"with d = {cols} one buffer holds at most {maxRowsPerBuffer} rows on {Device.Name} " +
+            $"(largest buffer {maxAlloc >> 20} MiB, global memory {global >> 20} MiB, {allocated >> 20} MiB already allocated); " +
+            "use a smaller batch: the parallel samplers allocate n*R and n*M rows";
+        if (n > int.MaxValue) throw new OpenClAllocationException($"buffer [{rows}, {cols}] has more than 2^31 floats: {Advice()}");
+        if (bytes > maxAlloc) throw new OpenClAllocationException($"buffer [{rows}, {cols}] needs {bytes >> 20} MiB: {Advice()}");
+        if (allocated + bytes > global) throw new OpenClAllocationException($"buffer [{rows}, {cols}] needs {bytes >> 20} MiB, device memory is exhausted: {Advice()}");
+        ClMem mem;
+        try { mem = new ClMem(context, bytes); }
+        catch (OpenClAllocationException e) { throw new OpenClAllocationException($"{e.Message}; {Advice()}", e.Code); }
+        Interlocked.Add(ref allocated, bytes);
+        return new OpenClBuffer(this, rows, cols, mem);
+    }
+
+    public unsafe void Upload(IDeviceBuffer dst, ReadOnlySpan<float> src)
+    {
+        var d = B(dst);
+        if (src.Length != d.Length) throw new ArgumentException($"upload of {src.Length} floats into a buffer of {d.Length}");
+        if (src.Length == 0) return;
+        fixed (float* p = src)
+            OpenClException.Check(ClApi.Api.EnqueueWriteBuffer(queue.Handle, d.Mem.Handle, true, 0, (nuint)(src.Length * 4L), p, 0, null, null), "clEnqueueWriteBuffer");
+    }
+
+    public unsafe void Download(IDeviceBuffer src, Span<float> dst)
+    {
+        var s = B(src);
+        if (dst.Length < s.Length) throw new ArgumentException($"download of {s.Length} floats into a span of {dst.Length}");
+        if (s.Length == 0) return;
+        fixed (float* p = dst)
+            OpenClException.Check(ClApi.Api.EnqueueReadBuffer(queue.Handle, s.Mem.Handle, true, 0, (nuint)(s.Length * 4L), p, 0, null, null), "clEnqueueReadBuffer");
+    }
+
+    public unsafe void Copy(IDeviceBuffer dst, IDeviceBuffer src)
+    {
+        SameShape(dst, src, "copy");
+        var d = B(dst); var s = B(src);
+        if (d.Length == 0 || ReferenceEquals(d, s)) return;
+        OpenClException.Check(ClApi.Api.EnqueueCopyBuffer(queue.Handle, s.Mem.Handle, d.Mem.Handle, 0, 0, (nuint)(d.Length * 4L), 0, null, null), "clEnqueueCopyBuffer");
+    }
+
+    /// <summary>Copy through the vectorised copy kernel (the bandwidth reference of the benchmark).</summary>
+    public void CopyKernel(IDeviceBuffer dst, IDeviceBuffer src)
+    {
+        SameShape(dst, src, "copy");
+        var d = B(dst); var s = B(src);
+        var k = K("copy_vec").Set(0, d.Mem).Set(1, s.Mem).Set(2, (int)d.Length);
+        Launch(k, StreamItems(d.Length));
+    }
+
+    long StreamItems(long n) => Math.Max((n / Options.VectorWidth + Options.WorkPerItem - 1) / Options.WorkPerItem, 1);
+
+    public void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m)
+    {
+        var d = B(dst); var s = B(src);
+        if (d.Rows != s.Rows * m || d.Cols != s.Cols) throw new ArgumentException($"repeat rows: [{s.Rows}, {s.Cols}] x {m} does not fit [{d.Rows}, {d.Cols}]");
+        if (d.Length == 0) return;
+        Launch(K("repeat_rows").Set(0, d.Mem).Set(1, s.Mem).Set(2, d.Cols).Set(3, m).Set(4, (int)d.Length), d.Length);
+    }
+
+    public IPreparedScore Prepare(IScoreModel model) => PrepareCl(model);
+
+    public IOpenClScore PrepareCl(IScoreModel model) => model switch
+    {
+        GaussianMixture g => new OpenClGaussianMixtureScore(this, g),
+        PerturbedScore p => new OpenClPerturbedScore(p, PrepareCl(p.Inner)),
+        _ => OpenClScoreRegistry.TryPrepare(this, model, PrepareCl) ?? throw new NotSupportedException($"the OpenCL backend cannot evaluate {model.Describe()}"),
+    };
+
+    public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score)
+    {
+        var xb = B(x); var sb = B(score);
+        SameShape(x, score, "score");
+        if (model.Model.Dim != xb.Cols) throw new ArgumentException($"model dimension {model.Model.Dim} does not match state dimension {xb.Cols}");
+        var off = offsets is null ? null : B(offsets);
+        if (off is { Length: 0 }) throw new ArgumentException("time offsets buffer is empty");
+        if (model is not IOpenClScore m) throw new ArgumentException($"score model prepared by another backend ({model.GetType().Name})");
+        if (xb.Rows == 0) return;
+        m.Enqueue(this, xb, t0, slope, off, sb);
+    }
+
+    public void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms)
+    {
+        if (terms.Length is < 1 or > 4) throw new ArgumentException($"lincomb takes 1 to 4 terms, got {terms.Length}");
+        foreach (var t in terms) SameShape(dst, t.X, "lincomb");
+        var d = B(dst);
+        int n = terms.Length;
+        var x0 = B(terms[0].X);
+        var k = K("lincomb").Set(0, d.Mem);
+        for (int i = 0; i < 4; i++) k.Set(1 + i, i < n ? B(terms[i].X).Mem : x0.Mem).Set(5 + i, i < n ? terms[i].Coef : 0f);
+        k.Set(9, n).Set(10, (int)d.Length);
+        if (d.Length > 0) Launch(k, StreamItems(d.Length));
+    }
+
+    void Random(OpenClBuffer d, RandomKey key, long firstSample, int kind)
+    {
+        if (d.Length == 0) return;
+        int nb = (d.Cols + 3) >> 2;
+        var k = K("fill_random").Set(0, d.Mem).Set(1, d.Rows).Set(2, d.Cols).Set(3, key.Key0).Set(4, key.Key1).Set(5, key.Step)
+            .Set(6, (uint)key.Purpose).Set(7, (uint)firstSample).Set(8, kind);
+        Launch(k, (long)d.Rows * nb);
+    }
+
+    public void Normal(IDeviceBuffer dst, RandomKey key, long firstSample) => Random(B(dst), key, firstSample, 0);
+
+    /// <summary>dst[r, j] = uniform j of sample firstSample + r (bit-identical to <see cref="RandomKey.Uniform"/>).</summary>
+    public void Uniform(IDeviceBuffer dst, RandomKey key, long firstSample) => Random(B(dst), key, firstSample, 1);
+
+    /// <summary>dst[r, j] = raw Philox word j of sample firstSample + r, stored as the float with those bits.</summary>
+    public void RawBits(IDeviceBuffer dst, RandomKey key, long firstSample) => Random(B(dst), key, firstSample, 2);
+
+    ClKernel SetReal(ClKernel k, int i, double v) => Fp64 ? k.Set(i, v) : k.Set(i, (float)v);
+
+    public void DrawAlphas(IDeviceBuffer alpha, RandomKey key, long firstSample, AlphaLaw law, float h)
+    {
+        var a = B(alpha);
+        int R = a.Cols;
+        if (law == AlphaLaw.ExpTilted && R != 1) throw new ArgumentException("the exponentially tilted midpoint law needs R = 1");
+        if (a.Length == 0) return;
+        var k = K("draw_alphas").Set(0, a.Mem).Set(1, a.Rows).Set(2, R).Set(3, key.Key0).Set(4, key.Key1).Set(5, key.Step)
+            .Set(6, (uint)key.Purpose).Set(7, (uint)firstSample).Set(8, law == AlphaLaw.Stratified ? 0 : 1).Set(9, h);
+        SetReal(k, 10, -Num.ExpM1(-(double)h));
+        SetReal(k, 11, h);
+        Launch(k, a.Length);
+    }
+
+    public void MidpointPredict(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer s0, IDeviceBuffer alpha, float h)
+    {
+        var d = B(dst); var x = B(x0); var s = B(s0); var a = B(alpha);
+        int R = a.Cols;
+        SameShape(x0, s0, "midpoint predict");
+        if (d.Rows != x.Rows * R || a.Rows != x.Rows || d.Cols != x.Cols) throw new ArgumentException($"midpoint predict: dst has {d.Rows} rows, expected {x.Rows} x R={R}");
+        if (d.Length == 0) return;
+        Launch(K("midpoint_predict").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, (int)d.Length), d.Length);
+    }
+
+    public void PicardSums(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
+    {
+        var d = B(dst); var x = B(x0); var s = B(scores); var a = B(alpha);
+        int R = a.Cols;
+        if (ReferenceEquals(dst, scores)) throw new ArgumentException("Picard sums: dst must not alias scores");
+        if (d.Rows != x.Rows * R || s.Rows != d.Rows || a.Rows != x.Rows || d.Cols != x.Cols || s.Cols != x.Cols)
+            throw new ArgumentException($"Picard sums: shapes [{d.Rows}] / [{s.Rows}] do not match {x.Rows} x R={R}");
+        if (d.Length == 0) return;
+        Launch(K("picard_sums").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, (int)d.Length), d.Length);
+    }
+
+    public void MidpointFinal(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
+    {
+        var d = B(dst); var x = B(x0); var s = B(scores); var a = B(alpha);
+        int R = a.Cols;
+        SameShape(dst, x0, "midpoint final");
+        if (s.Rows != x.Rows * R || s.Cols != x.Cols || a.Rows != x.Rows) throw new ArgumentException($"midpoint final: scores have {s.Rows} rows, expected {x.Rows} x R={R}");
+        if (d.Length == 0) return;
+        Launch(K("midpoint_final").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, (int)d.Length), d.Length);
+    }
+
+    public void LangevinScan(IDeviceBuffer x0, IDeviceBuffer v0, IDeviceBuffer scores, int m, float gamma, float hc,
+        RandomKey key, long firstSample, IDeviceBuffer? xs, IDeviceBuffer? xOut, IDeviceBuffer? vOut)
+    {
+        var x = B(x0); var v = B(v0); var s = B(scores);
+        SameShape(x0, v0, "Langevin");
+        if (m < 1 || s.Rows != x.Rows * m || s.Cols != x.Cols) throw new ArgumentException($"Langevin: scores [{s.Rows}, {s.Cols}] do not match {x.Rows} x M={m}");
+        if (xs is not null && (xs.Rows != x.Rows * m || xs.Cols != x.Cols)) throw new ArgumentException("Langevin: positions buffer has the wrong shape");
+        if (xOut is not null) SameShape(xOut, x0, "Langevin output");
+        if (vOut is not null) SameShape(vOut, v0, "Langevin output");
+        var c = LangevinCoefficients.ForStep(gamma, hc);
+        if (x.Length == 0) return;
+        var xsb = xs is null ? null : B(xs); var xo = xOut is null ? null : B(xOut); var vo = vOut is null ? null : B(vOut);
+        int flags = (xsb is null ? 0 : 1) | (xo is null ? 0 : 2) | (vo is null ? 0 : 4);
+        var k = K("langevin_scan").Set(0, x.Mem).Set(1, v.Mem).Set(2, s.Mem).Set(3, (xsb ?? x).Mem).Set(4, (xo ?? x).Mem).Set(5, (vo ?? v).Mem)
+            .Set(6, flags).Set(7, m).Set(8, x.Rows).Set(9, x.Cols)
+            .Set(10, c.Rho).Set(11, c.VelToPos).Set(12, c.DriftPos).Set(13, c.DriftVel).Set(14, c.L11).Set(15, c.L21).Set(16, c.L22)
+            .Set(17, key.Key0).Set(18, key.Key1).Set(19, key.Step).Set(20, (uint)key.Purpose).Set(21, (uint)firstSample);
+        Launch(k, x.Length);
+    }
+
+    /// <summary>Per-row Shen-Lee coefficients (Cholesky factor of the three correlated Gaussians) into a scratch buffer.</summary>
+    OpenClBuffer ShenLeeCoefficients(OpenClBuffer a, float gamma, float h)
+    {
+        if (!(gamma > 0) || !(h > 0)) throw new ArgumentException($"Langevin needs gamma > 0 and step > 0 (gamma = {gamma}, step = {h})");
+        if (a.Cols != 1) throw new ArgumentException($"Shen-Lee: alpha must have one column, got {a.Cols}");
+        if (shenLeeCoef is null || shenLeeCoef.Rows < a.Rows)
+        {
+            shenLeeCoef?.Dispose();
+            shenLeeCoef = (OpenClBuffer)Allocate(Math.Max(a.Rows, 1), 10);
+        }
+        var k = K("shenlee_coeffs").Set(0, a.Mem).Set(1, shenLeeCoef.Mem).Set(2, a.Rows);
+        SetReal(k, 3, gamma); SetReal(k, 4, h);
+        Launch(k, a.Rows);
+        return shenLeeCoef;
+    }
+
+    public void ShenLeeMidpoint(IDeviceBuffer xMid, IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer s0, IDeviceBuffer alpha,
+        float gamma, float h, RandomKey key, long firstSample)
+    {
+        var xm = B(xMid); var xb = B(x); var vb = B(v); var sb = B(s0); var a = B(alpha);
+        SameShape(xMid, x, "Shen-Lee"); SameShape(x, v, "Shen-Lee"); SameShape(x, s0, "Shen-Lee");
+        if (a.Rows != xb.Rows) throw new ArgumentException($"Shen-Lee: alpha has {a.Rows} rows, expected {xb.Rows}");
+        if (xb.Length == 0) return;
+        var coef = ShenLeeCoefficients(a, gamma, h);
+        var k = K("shenlee_midpoint").Set(0, xm.Mem).Set(1, xb.Mem).Set(2, vb.Mem).Set(3, sb.Mem).Set(4, coef.Mem).Set(5, xb.Rows).Set(6, xb.Cols)
+            .Set(7, key.Key0).Set(8, key.Key1).Set(9, key.Step).Set(10, (uint)key.Purpose).Set(11, (uint)firstSample);
+        Launch(k, xb.Length);
+    }
+
+    public void ShenLeeFinal(IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer sMid, IDeviceBuffer alpha,
+        float gamma, float h, RandomKey key, long firstSample)
+    {
+        var xb = B(x); var vb = B(v); var sb = B(sMid); var a = B(alpha);
+        SameShape(x, v, "Shen-Lee"); SameShape(x, sMid, "Shen-Lee");
+        if (a.Rows != xb.Rows) throw new ArgumentException($"Shen-Lee: alpha has {a.Rows} rows, expected {xb.Rows}");
+        if (xb.Length == 0) return;
+        var coef = ShenLeeCoefficients(a, gamma, h);
+        float rho = MathF.Exp(-gamma * h), vp = (float)LangevinCoefficients.OneMinusExpOverGamma(gamma, h);
+        var k = K("shenlee_final").Set(0, xb.Mem).Set(1, vb.Mem).Set(2, sb.Mem).Set(3, coef.Mem).Set(4, xb.Rows).Set(5, xb.Cols)
+            .Set(6, rho).Set(7, vp).Set(8, key.Key0).Set(9, key.Key1).Set(10, key.Step).Set(11, (uint)key.Purpose).Set(12, (uint)firstSample);
+        Launch(k, xb.Length);
+    }
+
+    public unsafe void ExpScan(IDeviceBuffer x0, IDeviceBuffer scores, ReadOnlySpan<float> steps, IDeviceBuffer xs, IDeviceBuffer xOut)
+    {
+        var x = B(x0); var s = B(scores); var xsb = B(xs); var xo = B(xOut);
+        int m = steps.Length;
+        if (m < 1 || s.Rows != x.Rows * m || xsb.Rows != x.Rows * m || s.Cols != x.Cols || xsb.Cols != x.Cols) throw new ArgumentException($"exp scan: buffers do not match {x.Rows} x M={m}");
+        SameShape(xOut, x0, "exp scan");
+        if (x.Length == 0) return;
+        var coefs = new float[2 * m];
+        for (int i = 0; i < m; i++) { coefs[i] = MathF.Exp(steps[i]); coefs[m + i] = (float)Num.ExpM1(steps[i]); }
+        // a small buffer initialised at creation (no queue wait); released right after the launch, the runtime keeps it alive until the kernel ran
+        ClMem cm;
+        fixed (float* p = coefs) cm = new ClMem(context, coefs.Length * 4L, p);
+        using (cm)
+        {
+            var k = K("exp_scan").Set(0, x.Mem).Set(1, s.Mem).Set(2, cm).Set(3, xsb.Mem).Set(4, xo.Mem).Set(5, m).Set(6, x.Rows).Set(7, x.Cols);
+            Launch(k, x.Length);
+        }
+    }
+
+    public unsafe float MaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b)
+    {
+        SameShape(a, b, "max abs diff");
+        var x = B(a); var y = B(b);
+        if (x.Length == 0) return 0;
+        int groups = (int)Math.Min((x.Length + WorkGroup - 1) / WorkGroup, 256);
+        var partial = new float[groups];
+        using var pm = new ClMem(context, groups * 4L);
+        var k = K("max_abs_diff").Set(0, x.Mem).Set(1, y.Mem).Set(2, (int)x.Length).Set(3, pm).SetLocal(4, WorkGroup * 4L);
+        k.Launch(queue, (long)groups * WorkGroup, WorkGroup);
+        fixed (float* p = partial)
+            OpenClException.Check(ClApi.Api.EnqueueReadBuffer(queue.Handle, pm.Handle, true, 0, (nuint)(groups * 4L), p, 0, null, null), "clEnqueueReadBuffer");
+        float mx = 0;
+        foreach (var t in partial) if (float.IsNaN(t) || t > mx) mx = t;
+        return mx;
+    }
+
+    public void Finish() => queue.Finish();
+
+    public void Dispose()
+    {
+        try { if (queue is not null && queue.Handle != 0) queue.Finish(); } catch (OpenClException) { }
+        shenLeeCoef?.Dispose(); shenLeeCoef = null;
+        foreach (var k in kernels.Values) k.Dispose();
+        kernels.Clear();
+        cache?.Dispose();
+        queue?.Dispose();
+        context?.Dispose();
+    }
+}

@@ -1,0 +1,51 @@
+using ClDiffusion.Models;
+using ClDiffusion.Samplers;
+using NUnit.Framework;
+
+namespace ClDiffusion.Tests.OpenCL;
+
+[TestFixture]
+public sealed class SamplerTests : OpenClTestBase
+{
+    public static IEnumerable<string> Names => Sampler.Names;
+
+    [Test, TestCaseSource(nameof(Names))]
+    public void SamplerAgreesWithCpu(string name)
+    {
+        foreach (var (d, n) in new[] { (3, 37), (1, 5) })
+        {
+            var model = GaussianMixture.Preset(d, 3, seed: 11);
+            var o = new SamplerOptions { Steps = 12, CorrectorSteps = 2, SubWindows = 3, PicardRounds = 2, Window = 4 };
+            var (a, _) = SampleRun.Run(Cpu, model, name, o, seed: 2024, n);
+            var (b, st) = SampleRun.Run(Cl, model, name, o, seed: 2024, n);
+            Assert.That(st.Device, Is.EqualTo(Cl.DeviceName));
+            Close(a, b, 2e-3, 2e-3, $"{name} d={d} n={n}");
+        }
+    }
+
+    [Test]
+    public void ShenLeeCorrectorAndLowVarianceAgree()
+    {
+        var model = new PerturbedScore(GaussianMixture.Preset(3, 2, seed: 5), 0.2);
+        foreach (var (name, o) in new[]
+        {
+            ("rm-pc", new SamplerOptions { Steps = 10, Corrector = "rmuld", CorrectorSteps = 2 }),
+            ("rm", new SamplerOptions { Steps = 10, LowVariance = true }),
+        })
+        {
+            var (a, _) = SampleRun.Run(Cpu, model, name, o, seed: 7, 33);
+            var (b, _) = SampleRun.Run(Cl, model, name, o, seed: 7, 33);
+            Close(a, b, 2e-3, 2e-3, name);
+        }
+    }
+
+    [Test]
+    public void BatchingDoesNotChangeSamples()
+    {
+        var model = GaussianMixture.Preset(3, 3);
+        var o = new SamplerOptions { Steps = 6 };
+        var (a, _) = SampleRun.Run(Cl, model, "rm-pc", o, seed: 3, 50, batch: 50);
+        var (b, _) = SampleRun.Run(Cl, model, "rm-pc", o, seed: 3, 50, batch: 17);
+        Close(a, b, 0, 0, "batch 50 vs 17");
+    }
+}
