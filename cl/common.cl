@@ -47,8 +47,8 @@ inline uint4 philox(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1)
     return (uint4)(c0, c1, c2, c3);
 }
 
-// Uniform in (0, 1) from the top 24 bits (Philox.ToUniform).
-inline float to_uniform(uint bits) { return ((float)(bits >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+// Uniform in (0, 1) from the top 23 bits, exact in float (Philox.ToUniform).
+inline float to_uniform(uint bits) { return ((float)(bits >> 9) + 0.5f) * (1.0f / 8388608.0f); }
 
 inline uint lane(uint4 b, int l) { return l == 0 ? b.x : l == 1 ? b.y : l == 2 ? b.z : b.w; }
 

@@ -16,13 +16,15 @@ public static class Program
         args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
         try
         {
-            return parser.ParseArguments<SampleOptions, EvalOptions>(args).MapResult(
+            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions>(args).MapResult(
                 (SampleOptions o) => SampleCommand.Run(o),
                 (EvalOptions o) => EvalCommand.Run(o),
+                (DevicesOptions o) => DevicesCommand.Run(o.Json),
+                (BenchOptions o) => BenchCommand.Run(o),
                 errs => errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError) ? 0 : 2);
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is ClDiffusion.Backends.OpenCL.OpenClException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException)
         {
             Console.Error.WriteLine($"cldiff: error: {e.Message}");
             return 1;

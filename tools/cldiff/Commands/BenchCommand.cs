@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using ClDiffusion.Backends;
+using ClDiffusion.Backends.Cpu;
+using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Models;
+using ClDiffusion.Samplers;
+using CommandLine;
+
+namespace ClDiffusion.Cli.Commands;
+
+[Verb("bench", HelpText = "Kernel throughput against a copy kernel, and end-to-end samples/s of an OpenCL device against the CPU backend, in one run.")]
+public sealed class BenchOptions
+{
+    [Option("device", Default = "auto", HelpText = "OpenCL device to measure (auto | opencl | opencl:P:D | opencl:NAME).")]
+    public string Device { get; set; } = "auto";
+    [Option("rows", Default = 65536, HelpText = "Rows per kernel call.")]
+    public int Rows { get; set; }
+    [Option("dim", Default = 64, HelpText = "Dimension for the kernel table.")]
+    public int Dim { get; set; }
+    [Option("reps", Default = 20, HelpText = "Calls per kernel timing.")]
+    public int Reps { get; set; }
+    [Option("count", Default = 2048, HelpText = "Samples per end-to-end run (also --n).")]
+    public int N { get; set; }
+    [Option("steps", Default = 20, HelpText = "Steps per end-to-end run.")]
+    public int Steps { get; set; }
+    [Option("dims", Default = "64,1024", HelpText = "Comma-separated dimensions for the end-to-end table.")]
+    public string Dims { get; set; } = "64,1024";
+    [Option("samplers", Default = "rm-pc,prm", HelpText = "Comma-separated samplers for the end-to-end table.")]
+    public string Samplers { get; set; } = "rm-pc,prm";
+    [Option("runs", Default = 3, HelpText = "End-to-end repetitions; the median is reported.")]
+    public int Runs { get; set; }
+    [Option("skip-kernels", HelpText = "Only the end-to-end table.")]
+    public bool SkipKernels { get; set; }
+}
+
+public static class BenchCommand
+{
+    public static int Run(BenchOptions o)
+    {
+        if (o.Rows < 1 || o.Dim < 1 || o.Reps < 1 || o.N < 1 || o.Steps < 1 || o.Runs < 1) throw new ArgumentException("bench sizes must be positive");
+        var dims = o.Dims.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.TryParse(s, out var d) && d > 0 ? d : throw new ArgumentException($"--dims: '{s}' is not a positive integer")).ToArray();
+        var samplers = o.Samplers.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var s in samplers) Sampler.Check(s);
+        using var device = BackendFactory.Open(o.Device);
+        Console.WriteLine($"# cldiff bench, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, device: {device.DeviceName}");
+        if (!o.SkipKernels)
+        {
+            if (device is OpenClBackend cl)
+            {
+                Console.WriteLine($"\n## Kernels ({o.Rows} rows, d = {o.Dim}, {o.Reps} calls each)\n");
+                Console.WriteLine(KernelBench.Format(KernelBench.Run(cl, o.Rows, o.Dim, 8, o.Reps)));
+            }
+            else Console.WriteLine("(no OpenCL device: kernel table skipped)");
+        }
+        Console.WriteLine($"\n## End to end: {o.N} samples, {o.Steps} steps, median of {o.Runs} runs\n");
+        Console.WriteLine($"{"sampler",-8} {"d",6} {"NFE",6} {"device samples/s",17} {"cpu samples/s",14} {"ratio",7}");
+        using var cpu = new CpuBackend();
+        foreach (int d in dims)
+            foreach (var s in samplers)
+            {
+                var model = GaussianMixture.Preset(d, 5);
+                var so = new SamplerOptions { Steps = o.Steps };
+                var buf = new float[(long)o.N * d];
+                double Median(IBackend b, out double nfe)
+                {
+                    var st = SampleRun.Run(b, model, s, so, 1, 0, o.N, buf);   // warm-up (kernel builds)
+                    nfe = st.NfePerSample;
+                    var times = new List<double>();
+                    for (int r = 0; r < o.Runs; r++)
+                    {
+                        var sw = Stopwatch.StartNew();
+                        SampleRun.Run(b, model, s, so, 1, 0, o.N, buf);
+                        times.Add(sw.Elapsed.TotalSeconds);
+                    }
+                    times.Sort();
+                    return times[times.Count / 2];
+                }
+                double tDev = Median(device, out double nfe), tCpu = Median(cpu, out _);
+                Console.WriteLine($"{s,-8} {d,6} {nfe,6:0} {o.N / tDev,17:0} {o.N / tCpu,14:0} {tCpu / tDev,7:0.00}");
+            }
+        return 0;
+    }
+}
