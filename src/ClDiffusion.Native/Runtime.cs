@@ -101,7 +101,7 @@ internal static class Handles
         uint gen = (uint)(v >> 32);
         if (k != kind)
         {
-            string got = k is HandleKind.Engine or HandleKind.Model or HandleKind.Job ? $"a {Name(k)} handle" : "not a cldiffusion handle";
+            string got = k is HandleKind.Engine or HandleKind.Model or HandleKind.Job ? (k == HandleKind.Engine ? "an " : "a ") + $"{Name(k)} handle" : "not a cldiffusion handle";
             throw new CldException(Status.InvalidHandle, $"invalid {what} handle 0x{v:x}: {got}");
         }
         if (slot < 0 || slot >= used || entries[slot].Obj is null || entries[slot].Gen != gen || entries[slot].Kind != kind)
