@@ -9,7 +9,8 @@
 # (cmake, make, gcc, binutils for objcopy, libc6-dev). NativeAOT on .NET 10 links its own bundled zlib, so
 # zlib1g-dev is not needed; it needs a C compiler driver (clang or gcc) and objcopy.
 #
-# Environment: CLD_VALGRIND=1 also runs the host under valgrind memcheck (needs valgrind; see native/README.md);
+# Environment: CLD_VALGRIND=1 installs valgrind if missing and runs the host under memcheck, CLD_VALGRIND=0 never
+# does; by default (auto) that test runs when valgrind is installed (see native/README.md);
 # CLD_SKIP_REFERENCE=1 skips step 2 (the comparison with .NET then only checks the ABI against itself);
 # CLD_ALLOW_AOT_WARNINGS=1 reports AOT warnings without failing.
 set -euo pipefail
@@ -68,7 +69,9 @@ fi
 # --- 3. build ---------------------------------------------------------------------------------------
 say "cmake configure + build (native/build)"
 valgrind_args=(-DCLD_VALGRIND=OFF)
-[ "${CLD_VALGRIND:-0}" = 1 ] && valgrind_args=(-DCLD_VALGRIND=ON)
+if [ "${CLD_VALGRIND:-auto}" = 1 ] || { [ "${CLD_VALGRIND:-auto}" = auto ] && command -v valgrind >/dev/null 2>&1; }; then
+  valgrind_args=(-DCLD_VALGRIND=ON)
+fi
 cmake -S native -B native/build -DCLD_LIB_DIR="$ROOT/out/native" "${ref_args[@]}" "${valgrind_args[@]}"
 cmake --build native/build -j "$(nproc 2>/dev/null || echo 2)"
 
