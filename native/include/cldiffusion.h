@@ -1,0 +1,236 @@
+/*
+ * cldiffusion.h - the C ABI of ClDiffusion (diffusion samplers with an exact score for Gaussian mixtures).
+ *
+ * The library is libcldiffusion.so, a .NET NativeAOT shared library (no .NET runtime needed on the host):
+ *     dotnet publish src/ClDiffusion.Native -r linux-x64 -c Release -o out/native
+ * Link with -L out/native -lcldiffusion (and an rpath), or dlopen("libcldiffusion.so").
+ *
+ * General rules
+ * -------------
+ *  - Every function that can fail returns a cld_status. No exception, signal or abort ever crosses the
+ *    boundary: any failure inside the library (including an internal bug) becomes a status code.
+ *  - After a call that returns something other than CLD_OK, cld_last_error() on the same thread gives a
+ *    human-readable UTF-8 message. Every fallible call resets it to "" when it succeeds.
+ *  - Handles (cld_engine*, cld_model*, cld_job*) are opaque values, not pointers to memory: never
+ *    dereference them. The library keeps them in a table with a generation count, so a destroyed (stale)
+ *    handle, a handle of the wrong kind, or a made-up value is detected and answered with
+ *    CLD_ERR_INVALID_HANDLE; it is never dereferenced. (The encoding needs 64-bit pointers: linux-x64.)
+ *  - Destroying NULL is allowed and returns CLD_OK. Destroying a handle twice returns CLD_ERR_INVALID_HANDLE.
+ *  - Option structs start with `uint32_t struct_size`, which must be sizeof(the struct) as compiled from
+ *    this header (CLD_ERR_INVALID_ARGUMENT otherwise). Fields that are 0 / NULL take the default noted
+ *    next to them; cld_sample_options_init() fills in every default explicitly.
+ *  - Strings are UTF-8 and NUL-terminated. Counts of floats are counts of elements, not bytes.
+ *  - Samples are reproducible: sample i of seed s is the same whatever the batch size, the number of
+ *    threads, or how the range [first, first + n) is split over calls (counter-based randomness).
+ *
+ * Thread safety (each function also states its own)
+ * -------------
+ *  - All functions may be called from any thread. The handle table is internally locked.
+ *  - An engine runs one sampling call at a time: concurrent cld_sample / cld_sample_async calls on the
+ *    same engine queue behind each other (each engine has its own lock). Use several engines to sample
+ *    concurrently.
+ *  - A model is immutable after loading and may be used by many calls on its engine at once.
+ */
+#ifndef CLDIFFUSION_H
+#define CLDIFFUSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define CLD_API __declspec(dllimport)
+#else
+#  define CLD_API
+#endif
+
+/* ABI version: bumped on any incompatible change of a signature, struct layout or meaning.
+   Compare with cld_abi_version() at run time: a host built against CLD_ABI_VERSION N needs
+   cld_abi_version() == N. */
+#define CLD_ABI_VERSION 1u
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Status codes                                                                                          */
+/* ---------------------------------------------------------------------------------------------------- */
+typedef enum cld_status {
+    CLD_OK = 0,
+    CLD_ERR_INVALID_ARGUMENT = 1,  /* NULL pointer, wrong struct_size, bad option value, n out of range */
+    CLD_ERR_INVALID_HANDLE = 2,    /* destroyed, foreign or made-up handle, or a handle of another kind */
+    CLD_ERR_IO = 3,                /* file not found / not readable */
+    CLD_ERR_FORMAT = 4,            /* file read but not understood (bad JSON, unsupported model format) */
+    CLD_ERR_DEVICE = 5,            /* unknown device, device failure, device cannot run this model */
+    CLD_ERR_OUT_OF_MEMORY = 6,
+    CLD_ERR_CANCELLED = 7,         /* the job was cancelled (cld_job_cancel, or its engine/model destroyed) */
+    CLD_ERR_INTERNAL = 8,          /* a bug in the library: please report the cld_last_error() text */
+    CLD_ERR_BUFFER_TOO_SMALL = 9,  /* output buffer shorter than needed (the message says how long) */
+    CLD_ERR_TIMEOUT = 10           /* cld_job_wait: the job did not finish within the timeout */
+} cld_status;
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Opaque handles                                                                                        */
+/* ---------------------------------------------------------------------------------------------------- */
+typedef struct cld_engine cld_engine; /* a backend (device) plus its settings */
+typedef struct cld_model cld_model;   /* a score model loaded on (belonging to) one engine */
+typedef struct cld_job cld_job;       /* one asynchronous sampling run */
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Version and errors                                                                                    */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* The ABI version the library implements (CLD_ABI_VERSION of its header). Thread-safe, never fails. */
+CLD_API uint32_t cld_abi_version(void);
+
+/* Library version, e.g. "0.1.0 (abi 1)". Static storage: valid as long as the library is loaded.
+   Thread-safe, never fails. */
+CLD_API const char* cld_version_string(void);
+
+/* Message of the last failed call on the calling thread ("" after a successful call). Thread-local:
+   each thread sees its own. The pointer is owned by the library and valid until the calling thread's
+   next cld_* call. Never NULL. */
+CLD_API const char* cld_last_error(void);
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Devices                                                                                               */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* Number of devices an engine can be created on. Thread-safe. */
+CLD_API cld_status cld_device_count(uint32_t* count);
+
+/* Name of device `index` (0 <= index < count), as a NUL-terminated string that can be passed as
+   cld_engine_options.device. If `len` is too small the name is truncated (still NUL-terminated when
+   len > 0) and CLD_ERR_BUFFER_TOO_SMALL is returned, the message saying the size needed. Thread-safe. */
+CLD_API cld_status cld_device_name(uint32_t index, char* buf, size_t len);
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Engine                                                                                                */
+/* ---------------------------------------------------------------------------------------------------- */
+
+typedef struct cld_engine_options {
+    uint32_t struct_size;    /* = sizeof(cld_engine_options) (32 on LP64) */
+    uint32_t flags;          /* reserved, must be 0 */
+    const char* device;      /* NULL, "", "auto" or "cpu": the CPU backend; otherwise a cld_device_name() */
+    const char* tuning_file; /* kernel tuning database (JSON) for device backends; NULL = none. Not used
+                                by the CPU backend, but if given it must exist (CLD_ERR_IO otherwise). */
+    int32_t threads;         /* CPU worker threads; 0 = all cores. Must be >= 0. */
+    uint32_t reserved;       /* must be 0 */
+} cld_engine_options;
+
+/* Creates an engine. `options` may be NULL (all defaults). On success *out receives the handle; on
+   failure *out is set to NULL. Unknown device: CLD_ERR_DEVICE. Thread-safe. */
+CLD_API cld_status cld_engine_create(const cld_engine_options* options, cld_engine** out);
+
+/* Destroys an engine: cancels its running and queued jobs and waits for them to stop, then destroys
+   every model loaded on it (their handles become stale). Job handles stay valid (their status is
+   CLD_ERR_CANCELLED, or their own result if they had finished) until cld_job_destroy. Thread-safe;
+   must not be called from a progress callback of one of the engine's jobs (CLD_ERR_INVALID_ARGUMENT). */
+CLD_API cld_status cld_engine_destroy(cld_engine* engine);
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Models                                                                                                */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* Loads a score model from a file and prepares it for the engine. Supported now: a Gaussian-mixture
+   target as JSON {"weights": [K], "means": [[d] x K], "variances": [[d] x K]} (diagonal covariances).
+   Missing file: CLD_ERR_IO; unsupported or malformed file: CLD_ERR_FORMAT. *out is NULL on failure.
+   Thread-safe. */
+CLD_API cld_status cld_model_load(cld_engine* engine, const char* path, cld_model** out);
+
+/* Dimension d of the model's samples (each sample is d consecutive floats). Thread-safe. */
+CLD_API cld_status cld_model_dim(cld_model* model, uint32_t* dim);
+
+/* Destroys a model: cancels and waits for the jobs that use it first. Thread-safe; must not be called
+   from a progress callback of a job that uses the model (CLD_ERR_INVALID_ARGUMENT). */
+CLD_API cld_status cld_model_destroy(cld_model* model);
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Sampling                                                                                              */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* picard_rounds is "0 = default (3)"; ask for K = 0 rounds explicitly with this value. */
+#define CLD_PICARD_ROUNDS_NONE (-1)
+
+typedef struct cld_sample_options {
+    uint32_t struct_size;     /* = sizeof(cld_sample_options) (128 on LP64) */
+    uint32_t steps;           /* predictor steps (windows for prm/prm-pc); 0 = 40 */
+    const char* sampler;      /* NULL/"" = "rm-pc". One of: ei, rm, ei-pc, rm-pc, prm, prm-pc, heun,
+                                 dpmpp-2m, picard */
+    uint64_t seed;            /* random seed (0 is a valid seed) */
+    uint64_t first;           /* index of the first sample: the call draws samples [first, first + n);
+                                 first + n must be <= 2^32 */
+    double horizon;           /* T, horizon of the forward (OU) process; 0 = 8.0 */
+    double delta;             /* early stopping: sampling ends at T - delta; 0 = 1e-3 */
+    uint32_t corrector_steps; /* underdamped Langevin steps per corrector call; 0 = 4 */
+    uint32_t sub_windows;     /* R, parallel sampler sub-windows per window (1..1024); 0 = 4 */
+    double corrector_time;    /* Tc, corrector duration; 0 = 1/sqrt(lipschitz) */
+    double gamma;             /* friction of the corrector; 0 = sqrt(lipschitz) */
+    int32_t picard_rounds;    /* K, Picard rounds per window; 0 = 3; CLD_PICARD_ROUNDS_NONE = 0 rounds */
+    uint32_t window;          /* picard sampler: steps per window; 0 = 8 */
+    double tolerance;         /* picard sampler: stop a window below this change; 0 = 1e-3 */
+    const char* grid;         /* NULL/"" = "shrinking"; or "uniform" */
+    double lipschitz;         /* L, Lipschitz constant of the score (sets corrector defaults); 0 = 2.0 */
+    double block_length;      /* sampler time between corrector calls; 0 = 1/lipschitz */
+    const char* corrector;    /* NULL/"" = "uld"; or "rmuld" */
+    uint32_t low_variance;    /* nonzero: exponentially tilted midpoint (rm / rm-pc only); 0 = off */
+    uint32_t batch;           /* samples per internal batch (memory bound); 0 = 65536. Results do not
+                                 depend on it. */
+} cld_sample_options;
+
+/* Fills *options with struct_size and every default value written out. Returns CLD_ERR_INVALID_ARGUMENT
+   for NULL. Thread-safe. */
+CLD_API cld_status cld_sample_options_init(cld_sample_options* options);
+
+/* Draws n samples synchronously into out[0 .. n*d) (row-major, sample after sample; d = cld_model_dim).
+   `options` may be NULL (all defaults, seed 0, first 0). out_len is the number of floats `out` holds: it
+   must be >= n*d (CLD_ERR_BUFFER_TOO_SMALL otherwise). 1 <= n <= 2^31 - 1. The model must have been
+   loaded on `engine`. Blocks the calling thread; thread-safe (queues behind other calls on the engine). */
+CLD_API cld_status cld_sample(cld_engine* engine, cld_model* model, const cld_sample_options* options,
+                              uint64_t n, float* out, size_t out_len);
+
+/* Progress callback of an asynchronous job: progress in [0, 1]. Called on the job's worker thread (not
+   the thread that started the job), possibly many times per second, never after cld_job_destroy (or
+   cld_job_wait / cld_job_poll reporting done) has returned. It must return quickly, must not throw or
+   longjmp, and must not call cld_job_wait / cld_job_destroy on its own job nor destroy its engine or
+   model (those return CLD_ERR_INVALID_ARGUMENT there). Other cld_* calls, such as cld_job_cancel, are
+   allowed. */
+typedef void (*cld_progress_fn)(void* user_data, float progress);
+
+/* Starts drawing n samples on a worker thread and returns at once with *job. Every argument is checked
+   and copied before the call returns (options, strings); the exception is `out`: the buffer stays owned
+   by the caller and must stay valid and untouched until the job is done (cld_job_poll says done, or
+   cld_job_wait returned something other than CLD_ERR_TIMEOUT) or the job was destroyed. `progress` may
+   be NULL. Argument errors are returned here, not through the job. Thread-safe. */
+CLD_API cld_status cld_sample_async(cld_engine* engine, cld_model* model, const cld_sample_options* options,
+                                    uint64_t n, float* out, size_t out_len, cld_progress_fn progress,
+                                    void* user_data, cld_job** job);
+
+/* Non-blocking look at a job, made for a frame loop. progress (may be NULL) receives the fraction done in
+   [0, 1]; done (may be NULL) receives 1 once the job has finished (successfully, failed or cancelled),
+   else 0. Returns CLD_ERR_INVALID_HANDLE for a bad handle; otherwise the job's status so far: CLD_OK
+   while it runs or when it succeeded, its error (CLD_ERR_CANCELLED, ...) once it failed, with the message
+   in cld_last_error(). Thread-safe. */
+CLD_API cld_status cld_job_poll(cld_job* job, float* progress, int* done);
+
+/* Waits until the job has finished or timeout_ms milliseconds passed (CLD_WAIT_INFINITE: no limit) and
+   returns the job's result (CLD_OK, CLD_ERR_CANCELLED, or its error) or CLD_ERR_TIMEOUT. Thread-safe;
+   must not be called from the job's own progress callback (CLD_ERR_INVALID_ARGUMENT). */
+#define CLD_WAIT_INFINITE 0xFFFFFFFFu
+CLD_API cld_status cld_job_wait(cld_job* job, uint32_t timeout_ms);
+
+/* Asks the job to stop; returns at once. The job stops at its next sampler step and finishes with
+   CLD_ERR_CANCELLED (the output then holds partial data). Cancelling a finished job does nothing and
+   returns CLD_OK. Thread-safe, also from the job's progress callback. */
+CLD_API cld_status cld_job_cancel(cld_job* job);
+
+/* Cancels the job if it still runs, waits for its worker to stop, and frees it. After this returns the
+   library no longer writes to the job's output buffer nor calls its callback. Thread-safe; must not be
+   called from the job's own progress callback (CLD_ERR_INVALID_ARGUMENT). */
+CLD_API cld_status cld_job_destroy(cld_job* job);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLDIFFUSION_H */

@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+
+namespace ClDiffusion.Native;
+
+/// <summary>cld_status of native/include/cldiffusion.h (keep the numbers in sync).</summary>
+internal enum Status : int
+{
+    Ok = 0,
+    InvalidArgument = 1,
+    InvalidHandle = 2,
+    Io = 3,
+    Format = 4,
+    Device = 5,
+    OutOfMemory = 6,
+    Cancelled = 7,
+    Internal = 8,
+    BufferTooSmall = 9,
+    Timeout = 10,
+}
+
+/// <summary>cld_engine_options: explicit offsets, the C test asserts the same numbers with offsetof.</summary>
+[StructLayout(LayoutKind.Explicit, Size = Size)]
+internal unsafe struct EngineOptions
+{
+    public const int Size = 32;
+    [FieldOffset(0)] public uint StructSize;
+    [FieldOffset(4)] public uint Flags;
+    [FieldOffset(8)] public byte* Device;
+    [FieldOffset(16)] public byte* TuningFile;
+    [FieldOffset(24)] public int Threads;
+    [FieldOffset(28)] public uint Reserved;
+}
+
+/// <summary>cld_sample_options: explicit offsets, the C test asserts the same numbers with offsetof.</summary>
+[StructLayout(LayoutKind.Explicit, Size = Size)]
+internal unsafe struct SampleOptions
+{
+    public const int Size = 128;
+    [FieldOffset(0)] public uint StructSize;
+    [FieldOffset(4)] public uint Steps;
+    [FieldOffset(8)] public byte* Sampler;
+    [FieldOffset(16)] public ulong Seed;
+    [FieldOffset(24)] public ulong First;
+    [FieldOffset(32)] public double Horizon;
+    [FieldOffset(40)] public double Delta;
+    [FieldOffset(48)] public uint CorrectorSteps;
+    [FieldOffset(52)] public uint SubWindows;
+    [FieldOffset(56)] public double CorrectorTime;
+    [FieldOffset(64)] public double Gamma;
+    [FieldOffset(72)] public int PicardRounds;
+    [FieldOffset(76)] public uint Window;
+    [FieldOffset(80)] public double Tolerance;
+    [FieldOffset(88)] public byte* Grid;
+    [FieldOffset(96)] public double Lipschitz;
+    [FieldOffset(104)] public double BlockLength;
+    [FieldOffset(112)] public byte* Corrector;
+    [FieldOffset(120)] public uint LowVariance;
+    [FieldOffset(124)] public uint Batch;
+
+    public const int PicardRoundsNone = -1;
+    public const string DefaultSampler = "rm-pc";
+    public const int DefaultBatch = 65536;
+}
+
+/// <summary>The library's own failure, carrying the status it maps to.</summary>
+internal sealed class CldException(Status status, string message) : Exception(message)
+{
+    public Status Status { get; } = status;
+}

@@ -1,0 +1,53 @@
+using ClDiffusion.Backends;
+using ClDiffusion.Backends.Cpu;
+using ClDiffusion.Models;
+
+namespace ClDiffusion.Native;
+
+/// <summary>
+/// The two places where this library meets code that other engineers are still writing. Everything else in the
+/// ABI goes through these functions, so swapping in the real implementations is a change here only.
+/// </summary>
+internal static class Seams
+{
+    // SEAM (devices): replace the body with ClDiffusion.Backends.BackendFactory.Open(device) once the OpenCL
+    // backend lands (passing threads/tuning file through if BackendFactory takes them), and ListDevices() with
+    // BackendFactory.ListDevices(). Until then: CPU only; any other device name is CLD_ERR_DEVICE.
+    internal static IBackend OpenBackend(string? device, int threads, string? tuningFile)
+    {
+        if (tuningFile is not null && !File.Exists(tuningFile))
+            throw new FileNotFoundException($"tuning file not found: {tuningFile}", tuningFile);
+        if (string.IsNullOrEmpty(device) || device is "cpu" or "auto")
+            return new CpuBackend(threads);
+        throw new CldException(Status.Device,
+            $"unknown device '{device}': this build has only the CPU backend (devices: {string.Join(", ", ListDevices())})");
+    }
+
+    // SEAM (devices): see OpenBackend. Each entry is a name that OpenBackend accepts.
+    internal static IReadOnlyList<string> ListDevices() => ["cpu"];
+
+    // SEAM (models): add the MLP (safetensors) loader here once it lands; Gaussian-mixture JSON only for now.
+    internal static IScoreModel LoadModel(string path)
+    {
+        if (Directory.Exists(path)) throw new CldException(Status.Io, $"model path is a directory, not a file: {path}");
+        if (!File.Exists(path)) throw new FileNotFoundException($"model file not found: {path}", path);
+        Span<byte> head = stackalloc byte[16];
+        int got;
+        using (var f = File.OpenRead(path)) got = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        head = head[..got];
+        if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || LooksLikeSafetensors(head))
+            throw new CldException(Status.Format,
+                $"{path}: safetensors (MLP) models are not supported by this build yet; use a Gaussian-mixture JSON target");
+        int i = 0;
+        if (head.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) i = 3; // UTF-8 BOM
+        while (i < head.Length && head[i] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') i++;
+        if (i >= head.Length || head[i] != (byte)'{')
+            throw new CldException(Status.Format,
+                $"{path}: unsupported model format: expected a Gaussian-mixture JSON object {{\"weights\", \"means\", \"variances\"}}");
+        return GaussianMixture.Load(path);
+    }
+
+    /// <summary>safetensors: 8-byte little-endian header length, then a JSON header starting with '{'.</summary>
+    static bool LooksLikeSafetensors(ReadOnlySpan<byte> head) =>
+        head.Length > 8 && head[8] == (byte)'{' && BitConverter.ToUInt64(head[..8]) is > 1 and < (1UL << 30);
+}
