@@ -10,21 +10,33 @@ namespace ClDiffusion.Native;
 /// </summary>
 internal static class Seams
 {
-    // SEAM (devices): replace the body with ClDiffusion.Backends.BackendFactory.Open(device) once the OpenCL
-    // backend lands (passing threads/tuning file through if BackendFactory takes them), and ListDevices() with
-    // BackendFactory.ListDevices(). Until then: CPU only; any other device name is CLD_ERR_DEVICE.
+    /// <summary>Devices through BackendFactory: "cpu" (with the engine's thread count) or any OpenCL device string.</summary>
     internal static IBackend OpenBackend(string? device, int threads, string? tuningFile)
     {
         if (tuningFile is not null && !File.Exists(tuningFile))
             throw new FileNotFoundException($"tuning file not found: {tuningFile}", tuningFile);
-        if (string.IsNullOrEmpty(device) || device is "cpu" or "auto")
-            return new CpuBackend(threads);
-        throw new CldException(Status.Device,
-            $"unknown device '{device}': this build has only the CPU backend (devices: {string.Join(", ", ListDevices())})");
+        if (device is "cpu") return new CpuBackend(threads);
+        try
+        {
+            var b = BackendFactory.Open(string.IsNullOrEmpty(device) ? "auto" : device);
+            return b is CpuBackend && threads > 0 ? ReplaceWithThreads(b, threads) : b;
+        }
+        catch (Exception e) when (e is ArgumentException or ClDiffusion.Backends.OpenCL.OpenClException)
+        {
+            throw new CldException(Status.Device, $"{e.Message} (devices: {string.Join(", ", ListDevices())})");
+        }
     }
 
-    // SEAM (devices): see OpenBackend. Each entry is a name that OpenBackend accepts.
-    internal static IReadOnlyList<string> ListDevices() => ["cpu"];
+    static IBackend ReplaceWithThreads(IBackend b, int threads) { b.Dispose(); return new CpuBackend(threads); }
+
+    /// <summary>Each entry is a name that OpenBackend accepts: "cpu", then every OpenCL device selector.</summary>
+    internal static IReadOnlyList<string> ListDevices()
+    {
+        var names = new List<string> { "cpu" };
+        try { names.AddRange(BackendFactory.ListDevices().Select(d => d.Selector)); }
+        catch (Exception) { /* no OpenCL loader: CPU only */ }
+        return names;
+    }
 
     // SEAM (models): add the MLP (safetensors) loader here once it lands; Gaussian-mixture JSON only for now.
     internal static IScoreModel LoadModel(string path)
