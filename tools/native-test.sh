@@ -47,7 +47,11 @@ dotnet publish src/ClDiffusion.Native -r linux-x64 -c Release -o out/native 2>&1
 [ -f out/native/libcldiffusion.so ] || { echo "native-test: out/native/libcldiffusion.so was not produced" >&2; exit 1; }
 # Warnings the AOT compiler raises for code that is actually compiled into the library are reported against
 # ClDiffusion.Native.csproj (the library project's own analyzers report against ClDiffusion.csproj).
-aot_warnings="$(grep -E 'warning IL[23][0-9]{3}' out/native-publish.log | grep -F 'ClDiffusion.Native.csproj]' | sort -u || true)"
+# Silk.NET's native-library resolver asks for assembly file paths (IL3000/IL3002: "single-file" warnings); under
+# NativeAOT those lookups return empty and Silk falls back to loading libOpenCL.so.1 by name, which the
+# device tests below exercise, so exactly those warnings from Silk.NET's loader are accepted.
+aot_warnings="$(grep -E 'warning IL[23][0-9]{3}' out/native-publish.log | grep -F 'ClDiffusion.Native.csproj]' \
+  | grep -vE 'warning IL300[02]: (Silk\.NET\.Core\.Loader\.DefaultPathResolver|Microsoft\.Extensions\.DependencyModel\.DependencyContext)' | sort -u || true)"
 if [ -n "$aot_warnings" ]; then
   echo "native-test: trimming/AOT warnings in the published library:" >&2
   echo "$aot_warnings" >&2

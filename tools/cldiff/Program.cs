@@ -16,11 +16,12 @@ public static class Program
         args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
         try
         {
-            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions>(args).MapResult(
+            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions>(args).MapResult(
                 (SampleOptions o) => SampleCommand.Run(o),
                 (EvalOptions o) => EvalCommand.Run(o),
                 (DevicesOptions o) => DevicesCommand.Run(o.Json),
                 (BenchOptions o) => BenchCommand.Run(o),
+                (ExperimentOptions o) => ExperimentCommand.Run(o),
                 errs => errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError) ? 0 : 2);
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }
