@@ -27,7 +27,7 @@ public sealed record MlpTrainOptions
     /// <summary>Number F of time frequencies, geometric from MinFrequency to MaxFrequency.</summary>
     public int TimeFrequencies { get; init; } = 16;
     public double MinFrequency { get; init; } = 0.1;
-    public double MaxFrequency { get; init; } = 200;
+    public double MaxFrequency { get; init; } = 50;
     public double Beta1 { get; init; } = 0.9;
     public double Beta2 { get; init; } = 0.999;
     public double AdamEps { get; init; } = 1e-8;

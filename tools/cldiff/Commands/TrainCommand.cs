@@ -17,7 +17,7 @@ public static class TrainCommand
     /// <returns>0 on success, 1 on bad input (message on stderr)</returns>
     public static int Run(string data, string output, int width = 128, int depth = 3, int steps = 4000, int batch = 256,
         double lr = 2e-3, ulong seed = 0, double ema = 0.999, double delta = 1e-3, double horizon = 8.0,
-        int threads = 0, string dtype = "F32", TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default)
+        int threads = 0, string dtype = "F32", double maxFrequency = 50, TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default)
     {
         stderr ??= Console.Error; stdout ??= Console.Out;
         try
@@ -33,7 +33,7 @@ public static class TrainCommand
             var opts = new MlpTrainOptions
             {
                 Width = width, Depth = depth, Steps = steps, Batch = batch, LearningRate = lr, Seed = seed, Ema = ema,
-                Delta = delta, Horizon = horizon, Threads = threads,
+                Delta = delta, Horizon = horizon, Threads = threads, MaxFrequency = maxFrequency,
             };
             var trainer = new MlpTrainer(opts, set);
             var sw = Stopwatch.StartNew();
@@ -51,7 +51,7 @@ public static class TrainCommand
             }, cancel);
             stderr.WriteLine();
             var cmd = string.Create(CultureInfo.InvariantCulture,
-                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta}");
+                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta} --max-frequency {maxFrequency}");
             var model = trainer.ToModel(ema: ema > 0, info: new Dictionary<string, string> { ["train_command"] = cmd });
             var dir = Path.GetDirectoryName(Path.GetFullPath(output));
             if (dir is not null) Directory.CreateDirectory(dir);

@@ -71,6 +71,7 @@ public static class SafetensorsReader
         var header = file.Slice(8, (int)n);
         var buffer = file.Slice(8 + (int)n);
         if (header[0] != (byte)'{') throw new InvalidDataException("header does not start with '{'");
+        if (!System.Text.Unicode.Utf8.IsValid(header)) throw new InvalidDataException("header is not valid UTF-8");
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         var entries = new List<(string name, TensorDType dtype, long[] shape, long begin, long end)>();
@@ -97,7 +98,7 @@ public static class SafetensorsReader
             }
         }
         catch (JsonException e) { throw new InvalidDataException($"header is not valid JSON: {e.Message}", e); }
-        catch (ArgumentException e) { throw new InvalidDataException($"header is not valid UTF-8 JSON: {e.Message}", e); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { throw new InvalidDataException($"header is not valid UTF-8 JSON: {e.Message}", e); }
 
         // Offsets inside the buffer, sizes consistent with shapes, no two tensors sharing bytes.
         foreach (var e in entries)
