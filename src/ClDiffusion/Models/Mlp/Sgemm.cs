@@ -1,0 +1,131 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace ClDiffusion.Models.Mlp;
+
+/// <summary>
+/// Managed single-precision matrix product C[m, n] = bias[n] + A[m, k] B[k, n] (all row-major, dense).
+/// Register-blocked (4 rows x 2 SIMD vectors of columns), broadcasting A and streaming rows of B.
+/// Every element is computed the same way in every code path: acc = bias (or 0), then acc = fma(A[i,p], B[p,j], acc)
+/// for p = 0, 1, ..., k-1 in order. Results therefore do not depend on blocking, on the row range a thread gets,
+/// or on the number of threads (the trainer relies on this for bit-reproducibility).
+/// </summary>
+public static unsafe class Sgemm
+{
+    const int MR = 4;
+    /// <summary>Rows per parallel task (a multiple of MR).</summary>
+    const int RowsPerTask = 32;
+
+    /// <summary>C = bias + A B on the calling thread; bias may be empty (zero).</summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, int m, int k, int n, ReadOnlySpan<float> bias)
+    {
+        Check(a.Length, b.Length, c.Length, m, k, n, bias.Length);
+        fixed (float* pa = a, pb = b, pc = c, pbias = bias)
+            Rows(pa, pb, pc, 0, m, k, n, bias.IsEmpty ? null : pbias);
+    }
+
+    /// <summary>C = bias + A B with row blocks spread over up to <paramref name="threads"/> threads; same bits as <see cref="Multiply"/>.</summary>
+    public static void MultiplyParallel(float[] a, float[] b, float[] c, int m, int k, int n, float[]? bias, int threads)
+    {
+        Check(a.Length, b.Length, c.Length, m, k, n, bias?.Length ?? 0);
+        int tasks = (m + RowsPerTask - 1) / RowsPerTask;
+        if (threads <= 1 || tasks <= 1 || (long)m * k * n < 1 << 16)
+        {
+            Multiply(a, b, c, m, k, n, bias);
+            return;
+        }
+        Parallel.For(0, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads }, task =>
+        {
+            int r0 = task * RowsPerTask, r1 = Math.Min(m, r0 + RowsPerTask);
+            fixed (float* pa = a, pb = b, pc = c, pbias = bias)
+                Rows(pa, pb, pc, r0, r1, k, n, bias is null ? null : pbias);
+        });
+    }
+
+    static void Check(int la, int lb, int lc, int m, int k, int n, int lbias)
+    {
+        if (m < 0 || k < 0 || n < 0) throw new ArgumentException($"negative matrix size [{m}, {k}] x [{k}, {n}]");
+        if (la < (long)m * k || lb < (long)k * n || lc < (long)m * n)
+            throw new ArgumentException($"buffers too small for [{m}, {k}] x [{k}, {n}]: {la}, {lb}, {lc}");
+        if (lbias != 0 && lbias < n) throw new ArgumentException($"bias has {lbias} values, needs {n}");
+    }
+
+    static void Rows(float* a, float* b, float* c, int r0, int r1, int k, int n, float* bias)
+    {
+        int w = Vector<float>.Count, nr = 2 * w;
+        int i = r0;
+        for (; i + MR <= r1; i += MR)
+        {
+            int j = 0;
+            for (; j + nr <= n; j += nr) Kernel4xNR(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
+            for (; j < n; j++)
+                for (int ii = i; ii < i + MR; ii++) c[(long)ii * n + j] = Dot(a + (long)ii * k, b + j, k, n, bias == null ? 0f : bias[j]);
+        }
+        for (; i < r1; i++)
+        {
+            int j = 0;
+            for (; j + w <= n; j += w) Kernel1xW(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
+            for (; j < n; j++) c[(long)i * n + j] = Dot(a + (long)i * k, b + j, k, n, bias == null ? 0f : bias[j]);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector<float> Load(float* p) => Unsafe.ReadUnaligned<Vector<float>>(p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Store(float* p, Vector<float> v) => Unsafe.WriteUnaligned(p, v);
+
+    static void Kernel4xNR(float* a, float* b, float* c, int k, int n, float* bias)
+    {
+        int w = Vector<float>.Count;
+        Vector<float> init0 = bias == null ? Vector<float>.Zero : Load(bias), init1 = bias == null ? Vector<float>.Zero : Load(bias + w);
+        Vector<float> c00 = init0, c01 = init1, c10 = init0, c11 = init1, c20 = init0, c21 = init1, c30 = init0, c31 = init1;
+        float* a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k;
+        for (int p = 0; p < k; p++)
+        {
+            float* bp = b + (long)p * n;
+            var b0 = Load(bp); var b1 = Load(bp + w);
+            var x = new Vector<float>(a0[p]);
+            c00 = Vector.FusedMultiplyAdd(x, b0, c00); c01 = Vector.FusedMultiplyAdd(x, b1, c01);
+            x = new Vector<float>(a1[p]);
+            c10 = Vector.FusedMultiplyAdd(x, b0, c10); c11 = Vector.FusedMultiplyAdd(x, b1, c11);
+            x = new Vector<float>(a2[p]);
+            c20 = Vector.FusedMultiplyAdd(x, b0, c20); c21 = Vector.FusedMultiplyAdd(x, b1, c21);
+            x = new Vector<float>(a3[p]);
+            c30 = Vector.FusedMultiplyAdd(x, b0, c30); c31 = Vector.FusedMultiplyAdd(x, b1, c31);
+        }
+        Store(c, c00); Store(c + w, c01);
+        Store(c + n, c10); Store(c + n + w, c11);
+        Store(c + 2 * n, c20); Store(c + 2 * n + w, c21);
+        Store(c + 3 * n, c30); Store(c + 3 * n + w, c31);
+    }
+
+    static void Kernel1xW(float* a, float* b, float* c, int k, int n, float* bias)
+    {
+        Vector<float> acc = bias == null ? Vector<float>.Zero : Load(bias);
+        for (int p = 0; p < k; p++) acc = Vector.FusedMultiplyAdd(new Vector<float>(a[p]), Load(b + (long)p * n), acc);
+        Store(c, acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Dot(float* a, float* bcol, int k, int n, float init)
+    {
+        float acc = init;
+        for (int p = 0; p < k; p++) acc = MathF.FusedMultiplyAdd(a[p], bcol[(long)p * n], acc);
+        return acc;
+    }
+
+    /// <summary>dst[n, m] = src[m, n] transposed.</summary>
+    public static void Transpose(ReadOnlySpan<float> src, int m, int n, Span<float> dst)
+    {
+        if (src.Length < (long)m * n || dst.Length < (long)m * n) throw new ArgumentException("transpose: buffers too small");
+        const int B = 32;
+        for (int i0 = 0; i0 < m; i0 += B)
+            for (int j0 = 0; j0 < n; j0 += B)
+            {
+                int i1 = Math.Min(m, i0 + B), j1 = Math.Min(n, j0 + B);
+                for (int i = i0; i < i1; i++)
+                    for (int j = j0; j < j1; j++) dst[j * m + i] = src[i * n + j];
+            }
+    }
+}

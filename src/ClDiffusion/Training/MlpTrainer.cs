@@ -1,0 +1,280 @@
+using System.Globalization;
+using ClDiffusion.Data;
+using ClDiffusion.Diffusion;
+using ClDiffusion.Models.Mlp;
+using ClDiffusion.Random;
+
+namespace ClDiffusion.Training;
+
+/// <summary>Every trainer parameter (docs/MLP.md).</summary>
+public sealed record MlpTrainOptions
+{
+    /// <summary>Hidden width.</summary>
+    public int Width { get; init; } = 128;
+    /// <summary>Number of hidden layers (Linear + SiLU); the network has Depth + 1 Linear layers.</summary>
+    public int Depth { get; init; } = 3;
+    public int Steps { get; init; } = 4000;
+    public int Batch { get; init; } = 256;
+    /// <summary>Peak Adam learning rate (linear warm-up, then cosine decay to 5%).</summary>
+    public double LearningRate { get; init; } = 2e-3;
+    public int Warmup { get; init; } = 100;
+    public ulong Seed { get; init; } = 0;
+    /// <summary>EMA decay of the exported weights (0 = export the raw weights).</summary>
+    public double Ema { get; init; } = 0.999;
+    /// <summary>Training times t are drawn in [Delta, Horizon]: half log-uniform, half uniform.</summary>
+    public double Horizon { get; init; } = 8.0;
+    public double Delta { get; init; } = 1e-3;
+    /// <summary>Number F of time frequencies, geometric from MinFrequency to MaxFrequency.</summary>
+    public int TimeFrequencies { get; init; } = 16;
+    public double MinFrequency { get; init; } = 0.1;
+    public double MaxFrequency { get; init; } = 50;
+    public double Beta1 { get; init; } = 0.9;
+    public double Beta2 { get; init; } = 0.999;
+    public double AdamEps { get; init; } = 1e-8;
+    /// <summary>Gradient-norm clip (0 = off).</summary>
+    public double Clip { get; init; } = 1.0;
+    /// <summary>Threads for the matrix products; results do not depend on it.</summary>
+    public int Threads { get; init; } = 0;
+
+    public void Validate()
+    {
+        static void Need(bool ok, string m) { if (!ok) throw new ArgumentException(m); }
+        Need(Width >= 1, $"width must be at least 1, got {Width}");
+        Need(Depth >= 1, $"depth must be at least 1, got {Depth}");
+        Need(Steps >= 0, $"steps must be >= 0, got {Steps}");
+        Need(Batch >= 1, $"batch must be at least 1, got {Batch}");
+        Need(LearningRate > 0 && double.IsFinite(LearningRate), $"learning rate must be positive, got {LearningRate}");
+        Need(Ema >= 0 && Ema < 1, $"EMA decay must be in [0, 1), got {Ema}");
+        Need(Delta > 0 && Delta < Horizon && double.IsFinite(Horizon), $"need 0 < delta < T, got delta={Delta}, T={Horizon}");
+        Need(TimeFrequencies >= 1, $"time frequencies must be at least 1, got {TimeFrequencies}");
+        Need(MinFrequency > 0 && MaxFrequency >= MinFrequency, $"need 0 < min frequency <= max frequency");
+    }
+}
+
+/// <summary>
+/// Denoising score matching for <see cref="MlpModel"/> with eps prediction (DESIGN 1.1), in normalised space:
+/// y0 = (x0 - mean)/std, t in [delta, T], y_t = e^{-t} y0 + sigma_t z, loss = mean over rows and coordinates of
+/// (eps_theta(y_t, t) - z)^2. Hand-written backprop, Adam, EMA. Deterministic for a seed: all randomness from
+/// Philox keys (seed, step, purpose) and every reduction in a fixed order, so thread count changes nothing.
+/// </summary>
+public sealed class MlpTrainer
+{
+    public const Purpose TimePurpose = (Purpose)0x5452_0001, NoisePurpose = (Purpose)0x5452_0002, InitPurpose = (Purpose)0x5452_0003;
+
+    readonly MlpTrainOptions o;
+    readonly ITrainingData data;
+    readonly int d, F, inW, layers, threads;
+    readonly int[] ins, outs;
+    readonly float[] freqs, mean, std;
+    internal readonly float[][] W, B;             // parameters, W[l] [out, in]
+    readonly float[][] mW, vW, mB, vB, eW, eB;    // Adam moments, EMA
+    internal readonly float[][] gW, gB;           // gradients
+    public int StepsDone { get; private set; }
+    public double LastLoss { get; private set; }
+
+    public MlpTrainer(MlpTrainOptions options, ITrainingData data)
+    {
+        options.Validate();
+        o = options; this.data = data;
+        d = data.Dim; F = o.TimeFrequencies; inW = d + 2 * F; layers = o.Depth + 1;
+        threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+        (mean, std) = data.Normalisation();
+        freqs = new float[F];
+        for (int i = 0; i < F; i++)
+            freqs[i] = (float)(F == 1 ? o.MinFrequency : o.MinFrequency * Math.Pow(o.MaxFrequency / o.MinFrequency, i / (double)(F - 1)));
+        ins = new int[layers]; outs = new int[layers];
+        for (int l = 0; l < layers; l++) { ins[l] = l == 0 ? inW : o.Width; outs[l] = l == layers - 1 ? d : o.Width; }
+        W = Alloc(true); B = Alloc(false);
+        // torch.nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases, from Philox (seed, layer, InitPurpose).
+        for (int l = 0; l < layers; l++)
+        {
+            var key = new RandomKey(o.Seed, (uint)l, InitPurpose);
+            float bound = 1 / MathF.Sqrt(ins[l]);
+            for (int r = 0; r < outs[l]; r++)
+            {
+                for (int c = 0; c < ins[l]; c++) W[l][r * ins[l] + c] = bound * (2 * key.Uniform(r, c) - 1);
+                B[l][r] = bound * (2 * key.Uniform(r, ins[l]) - 1);
+            }
+        }
+        mW = Alloc(true); vW = Alloc(true); mB = Alloc(false); vB = Alloc(false);
+        gW = Alloc(true); gB = Alloc(false);
+        eW = W.Select(a => (float[])a.Clone()).ToArray(); eB = B.Select(a => (float[])a.Clone()).ToArray();
+    }
+
+    float[][] Alloc(bool weights) => Enumerable.Range(0, layers).Select(l => new float[weights ? ins[l] * outs[l] : outs[l]]).ToArray();
+
+    public MlpTrainOptions Options => o;
+
+    /// <summary>Learning rate at step s (0-based).</summary>
+    public double LearningRateAt(int s)
+    {
+        if (s < o.Warmup) return o.LearningRate * (s + 1) / o.Warmup;
+        double p = o.Steps <= o.Warmup ? 1 : (s - o.Warmup) / (double)Math.Max(1, o.Steps - o.Warmup);
+        return o.LearningRate * (0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, p))));
+    }
+
+    /// <summary>Runs all remaining steps; progress(step, loss) after each.</summary>
+    public void Train(Action<int, double>? progress = null, CancellationToken cancel = default)
+    {
+        while (StepsDone < o.Steps)
+        {
+            cancel.ThrowIfCancellationRequested();
+            Step();
+            progress?.Invoke(StepsDone, LastLoss);
+        }
+    }
+
+    /// <summary>One optimisation step; returns the batch loss before the update.</summary>
+    public double Step()
+    {
+        int n = o.Batch;
+        uint step = (uint)StepsDone;
+        var x0 = new float[n * d];
+        data.Draw(o.Seed, step, n, x0);
+        var input = new float[n * inW];
+        var target = new float[n * d];
+        var tk = new RandomKey(o.Seed, step, TimePurpose);
+        var nk = new RandomKey(o.Seed, step, NoisePurpose);
+        double logRange = Math.Log(o.Horizon / o.Delta);
+        var zr = new float[d];
+        for (int r = 0; r < n; r++)
+        {
+            float u = tk.Uniform(r, 0), which = tk.Uniform(r, 1);
+            double t = which < 0.5f ? o.Delta * Math.Exp(u * logRange) : o.Delta + u * (o.Horizon - o.Delta);
+            float a = (float)ForwardProcess.Alpha(t), s = (float)ForwardProcess.Sigma(t);
+            nk.Normals(r, zr);
+            for (int j = 0; j < d; j++)
+            {
+                float y0 = (x0[r * d + j] - mean[j]) / std[j];
+                input[r * inW + j] = a * y0 + s * zr[j];
+                target[r * d + j] = zr[j];
+            }
+            TimeFeatures((float)t, freqs, input.AsSpan(r * inW + d, 2 * F));
+        }
+        double loss = LossAndGradients(input, target, n);
+        ApplyAdam(LearningRateAt(StepsDone), StepsDone + 1);
+        StepsDone++;
+        LastLoss = loss;
+        return loss;
+    }
+
+    /// <summary>[sin(t f_i)], then [cos(t f_i)], float32 (what <see cref="MlpCpuScore"/> computes).</summary>
+    public static void TimeFeatures(float t, float[] f, Span<float> dst)
+    {
+        int F = f.Length;
+        for (int i = 0; i < F; i++) { float arg = t * f[i]; dst[i] = MathF.Sin(arg); dst[F + i] = MathF.Cos(arg); }
+    }
+
+    /// <summary>
+    /// Forward and backward pass on feature rows input [n, inW] against targets [n, d]: fills gW, gB with the gradient
+    /// of loss = sum (out - target)^2 / (n d) and returns the loss.
+    /// </summary>
+    internal double LossAndGradients(float[] input, float[] target, int n)
+    {
+        var z = new float[layers][];  // pre-activations
+        var h = new float[layers + 1][]; // h[0] = input, h[l+1] = silu(z[l]) (last: z itself)
+        h[0] = input;
+        for (int l = 0; l < layers; l++)
+        {
+            var wt = new float[ins[l] * outs[l]];
+            Sgemm.Transpose(W[l], outs[l], ins[l], wt);
+            z[l] = new float[n * outs[l]];
+            Sgemm.MultiplyParallel(h[l], wt, z[l], n, ins[l], outs[l], B[l], threads);
+            if (l < layers - 1)
+            {
+                var hl = new float[z[l].Length];
+                for (int i = 0; i < hl.Length; i++) hl[i] = MlpCpuScore.Silu(z[l][i]);
+                h[l + 1] = hl;
+            }
+            else h[l + 1] = z[l];
+        }
+        var outp = h[layers];
+        double loss = 0;
+        var g = new float[n * d];
+        float scale = 2f / (n * d);
+        for (int i = 0; i < g.Length; i++)
+        {
+            float e = outp[i] - target[i];
+            loss += (double)e * e;
+            g[i] = scale * e;
+        }
+        loss /= n * d;
+        for (int l = layers - 1; l >= 0; l--)
+        {
+            int In = ins[l], Out = outs[l];
+            var gt = new float[n * Out];
+            Sgemm.Transpose(g, n, Out, gt);
+            Sgemm.MultiplyParallel(gt, h[l], gW[l], Out, n, In, null, threads);   // dW = G^T H
+            var gb = gB[l];
+            Array.Clear(gb);
+            for (int r = 0; r < n; r++)
+                for (int c = 0; c < Out; c++) gb[c] += g[r * Out + c];
+            if (l == 0) break;
+            var dh = new float[n * In];
+            Sgemm.MultiplyParallel(g, W[l], dh, n, Out, In, null, threads);       // dH = G W
+            var zp = z[l - 1];
+            for (int i = 0; i < dh.Length; i++)
+            {
+                float x = zp[i], sg = 1 / (1 + MathF.Exp(-x));
+                dh[i] *= sg * (1 + x * (1 - sg));
+            }
+            g = dh;
+        }
+        return loss;
+    }
+
+    void ApplyAdam(double lr, int t)
+    {
+        double clip = 1;
+        if (o.Clip > 0)
+        {
+            double norm2 = 0;
+            for (int l = 0; l < layers; l++)
+            {
+                foreach (var v in gW[l]) norm2 += (double)v * v;
+                foreach (var v in gB[l]) norm2 += (double)v * v;
+            }
+            double norm = Math.Sqrt(norm2);
+            if (norm > o.Clip) clip = o.Clip / norm;
+        }
+        double b1 = o.Beta1, b2 = o.Beta2;
+        float c1 = (float)(lr / (1 - Math.Pow(b1, t))), c2 = (float)(1 / (1 - Math.Pow(b2, t)));
+        float fb1 = (float)b1, fb2 = (float)b2, eps = (float)o.AdamEps, fclip = (float)clip;
+        double decay = o.Ema == 0 ? 0 : Math.Min(o.Ema, (1.0 + t) / (10.0 + t));
+        float ed = (float)decay;
+        for (int l = 0; l < layers; l++)
+        {
+            Update(W[l], gW[l], mW[l], vW[l], eW[l]);
+            Update(B[l], gB[l], mB[l], vB[l], eB[l]);
+        }
+        void Update(float[] p, float[] g, float[] m, float[] v, float[] e)
+        {
+            for (int i = 0; i < p.Length; i++)
+            {
+                float gi = g[i] * fclip;
+                m[i] = fb1 * m[i] + (1 - fb1) * gi;
+                v[i] = fb2 * v[i] + (1 - fb2) * gi * gi;
+                p[i] -= c1 * m[i] / (MathF.Sqrt(v[i] * c2) + eps);
+                e[i] = ed * e[i] + (1 - ed) * p[i];
+            }
+        }
+    }
+
+    /// <summary>The model with the EMA weights (or the raw weights), copied.</summary>
+    public MlpModel ToModel(bool ema = true, IReadOnlyDictionary<string, string>? info = null)
+    {
+        var w = ema && o.Ema > 0 ? eW : W; var b = ema && o.Ema > 0 ? eB : B;
+        var ls = Enumerable.Range(0, layers).Select(l => new MlpLayer(ins[l], outs[l], (float[])w[l].Clone(), (float[])b[l].Clone())).ToList();
+        var meta = new Dictionary<string, string>
+        {
+            ["data"] = data.Name,
+            ["train_steps"] = StepsDone.ToString(CultureInfo.InvariantCulture),
+            ["train_seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
+            ["train_delta"] = o.Delta.ToString("R", CultureInfo.InvariantCulture),
+            ["train_horizon"] = o.Horizon.ToString("R", CultureInfo.InvariantCulture),
+            ["weights"] = ema && o.Ema > 0 ? $"ema {o.Ema.ToString(CultureInfo.InvariantCulture)}" : "raw",
+        };
+        if (info is not null) foreach (var kv in info) meta[kv.Key] = kv.Value;
+        return new MlpModel(ls, (float[])freqs.Clone(), (float[])mean.Clone(), (float[])std.Clone(), MlpPrediction.Eps, meta);
+    }
+}

@@ -1,0 +1,88 @@
+using ClDiffusion.Data;
+using ClDiffusion.Models.Mlp;
+using ClDiffusion.Random;
+using ClDiffusion.Training;
+using NUnit.Framework;
+
+namespace ClDiffusion.Tests.Mlp;
+
+public class TrainerTests
+{
+    /// <summary>Loss of the trainer's network in float64: same features, same parameters (with one perturbed).</summary>
+    static double ReferenceLoss(MlpTrainer tr, float[] input, float[] target, int n, int layer, bool bias, int index, double delta)
+    {
+        int layers = tr.W.Length;
+        double loss = 0;
+        int inW = input.Length / n, d = target.Length / n;
+        for (int r = 0; r < n; r++)
+        {
+            double[] h = new double[inW];
+            for (int c = 0; c < inW; c++) h[c] = input[r * inW + c];
+            for (int l = 0; l < layers; l++)
+            {
+                int outW = tr.B[l].Length, In = h.Length;
+                var o = new double[outW];
+                for (int q = 0; q < outW; q++)
+                {
+                    double acc = tr.B[l][q] + (l == layer && bias && q == index ? delta : 0);
+                    for (int c = 0; c < In; c++)
+                        acc += (tr.W[l][q * In + c] + (l == layer && !bias && q * In + c == index ? delta : 0)) * h[c];
+                    o[q] = l < layers - 1 ? acc / (1 + Math.Exp(-acc)) : acc;
+                }
+                h = o;
+            }
+            for (int j = 0; j < d; j++) { double e = h[j] - target[r * d + j]; loss += e * e; }
+        }
+        return loss / (n * d);
+    }
+
+    [Test]
+    public void BackwardMatchesFiniteDifferences()
+    {
+        var tr = new MlpTrainer(new MlpTrainOptions { Width = 7, Depth = 2, TimeFrequencies = 3, Batch = 5, Threads = 1 }, new Checkerboard());
+        int n = 5, inW = 2 + 6, d = 2;
+        var key = new RandomKey(3, 0, Purpose.Test);
+        var input = new float[n * inW]; var target = new float[n * d];
+        for (int r = 0; r < n; r++) { key.Normals(r, input.AsSpan(r * inW, inW)); key.WithStep(1).Normals(r, target.AsSpan(r * d, d)); }
+        double loss = tr.LossAndGradients(input, target, n);
+        Assert.That(loss, Is.EqualTo(ReferenceLoss(tr, input, target, n, 0, false, -1, 0)).Within(1e-5));
+        const double h = 1e-6;
+        int checkedCount = 0;
+        for (int l = 0; l < tr.W.Length; l++)
+            for (int pass = 0; pass < 2; pass++)
+            {
+                bool bias = pass == 1;
+                var g = bias ? tr.gB[l] : tr.gW[l];
+                for (int i = 0; i < g.Length; i += bias ? 1 : 3)
+                {
+                    double fd = (ReferenceLoss(tr, input, target, n, l, bias, i, h) - ReferenceLoss(tr, input, target, n, l, bias, i, -h)) / (2 * h);
+                    Assert.That(g[i], Is.EqualTo(fd).Within(2e-4 + 1e-3 * Math.Abs(fd)), $"layer {l} {(bias ? "bias" : "weight")} {i}");
+                    checkedCount++;
+                }
+            }
+        Assert.That(checkedCount, Is.GreaterThan(50));
+    }
+
+    [Test]
+    public void SameSeedGivesIdenticalWeights_WhateverTheThreadCount()
+    {
+        MlpModel Train(int threads, ulong seed)
+        {
+            var tr = new MlpTrainer(new MlpTrainOptions { Width = 48, Depth = 2, Steps = 5, Batch = 96, Seed = seed, Threads = threads }, new Checkerboard());
+            tr.Train();
+            return tr.ToModel();
+        }
+        var a = Train(1, 11); var b = Train(4, 11); var c = Train(1, 12);
+        Assert.That(a.ToBytes(), Is.EqualTo(b.ToBytes()));
+        Assert.That(a.ToBytes(), Is.Not.EqualTo(c.ToBytes()));
+    }
+
+    [Test]
+    public void LossDecreasesOnCheckerboard()
+    {
+        var tr = new MlpTrainer(new MlpTrainOptions { Width = 32, Depth = 2, Steps = 150, Batch = 128, Seed = 1, Threads = 1 }, new Checkerboard());
+        double first = tr.Step();
+        tr.Train();
+        Assert.That(tr.LastLoss, Is.LessThan(first));
+    }
+}

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Globalization;
+using ClDiffusion.Data;
+using ClDiffusion.Models.Mlp;
+using ClDiffusion.Training;
+
+namespace ClDiffusion.Cli.Commands;
+
+/// <summary>
+/// `cldiff train`: trains an eps-prediction MLP score model by denoising score matching and writes it as safetensors
+/// (docs/MLP.md). The verb is wired by the CLI owner; this class only needs <see cref="Run"/>.
+/// </summary>
+public static class TrainCommand
+{
+    /// <param name="data">optdigits | checkerboard | path to a 2-d float32/float64 .npy file (rows x dim)</param>
+    /// <param name="output">the .safetensors file to write</param>
+    /// <returns>0 on success, 1 on bad input (message on stderr)</returns>
+    public static int Run(string data, string output, int width = 128, int depth = 3, int steps = 4000, int batch = 256,
+        double lr = 2e-3, ulong seed = 0, double ema = 0.999, double delta = 1e-3, double horizon = 8.0,
+        int threads = 0, string dtype = "F32", double maxFrequency = 50, TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default)
+    {
+        stderr ??= Console.Error; stdout ??= Console.Out;
+        try
+        {
+            ITrainingData set = data switch
+            {
+                "checkerboard" => new Checkerboard(),
+                "optdigits" => OptDigits.TrainingData(),
+                _ when data.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) => Npy.Load(data),
+                _ => throw new ArgumentException($"unknown data '{data}' (use optdigits, checkerboard or a .npy file)"),
+            };
+            var type = Enum.TryParse<TensorDType>(dtype, true, out var dt) ? dt : throw new ArgumentException($"unknown dtype '{dtype}' (F32, F16, BF16)");
+            var opts = new MlpTrainOptions
+            {
+                Width = width, Depth = depth, Steps = steps, Batch = batch, LearningRate = lr, Seed = seed, Ema = ema,
+                Delta = delta, Horizon = horizon, Threads = threads, MaxFrequency = maxFrequency,
+            };
+            var trainer = new MlpTrainer(opts, set);
+            var sw = Stopwatch.StartNew();
+            double smooth = double.NaN; long lastDraw = -1000;
+            trainer.Train((s, loss) =>
+            {
+                smooth = double.IsNaN(smooth) ? loss : 0.98 * smooth + 0.02 * loss;
+                long ms = sw.ElapsedMilliseconds;
+                if (ms - lastDraw < 250 && s < steps) return;
+                lastDraw = ms;
+                const int bar = 30;
+                int fill = (int)((long)bar * s / Math.Max(1, steps));
+                stderr.Write(string.Create(CultureInfo.InvariantCulture,
+                    $"\r[{new string('#', fill)}{new string('.', bar - fill)}] {s}/{steps} loss {smooth:F4} {ms / 1000.0:F1}s "));
+            }, cancel);
+            stderr.WriteLine();
+            var cmd = string.Create(CultureInfo.InvariantCulture,
+                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta} --max-frequency {maxFrequency}");
+            var model = trainer.ToModel(ema: ema > 0, info: new Dictionary<string, string> { ["train_command"] = cmd });
+            var dir = Path.GetDirectoryName(Path.GetFullPath(output));
+            if (dir is not null) Directory.CreateDirectory(dir);
+            model.Save(output, type);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrote {output}: {model.Describe()}, {new FileInfo(output).Length} bytes, final loss {smooth:F4}, {sw.Elapsed.TotalSeconds:F1}s"));
+            return 0;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or IOException)
+        {
+            stderr.WriteLine($"train: {e.Message}");
+            return 1;
+        }
+    }
+}
