@@ -171,51 +171,13 @@ public static class OptDigits
         new("optdigits", LoadSplit(path).train.Pixels, Dim) { MinStd = 1f };
 }
 
-/// <summary>Minimal reader for NumPy .npy files holding a 2-d float32 or float64 array in C order.</summary>
-public static class Npy
+/// <summary>Training data from a .npy file of shape [rows, dim] (read by the shared, validating reader).</summary>
+public static class NpyData
 {
     public static TabularData Load(string path)
     {
-        var b = File.ReadAllBytes(path);
-        var (rows, dim) = Parse(b, path, out var data);
-        return new TabularData(Path.GetFileName(path), data, dim);
-    }
-
-    public static (int rows, int cols) Parse(byte[] b, string name, out float[] data)
-    {
-        if (b.Length < 10 || b[0] != 0x93 || Encoding.ASCII.GetString(b, 1, 5) != "NUMPY") throw new InvalidDataException($"{name}: not a .npy file");
-        int major = b[6];
-        int hlen, off;
-        if (major == 1) { hlen = b[8] | b[9] << 8; off = 10; }
-        else if (major is 2 or 3) { if (b.Length < 12) throw new InvalidDataException($"{name}: truncated"); hlen = BitConverter.ToInt32(b, 8); off = 12; }
-        else throw new InvalidDataException($"{name}: .npy version {major} not supported");
-        if (hlen < 0 || off + (long)hlen > b.Length) throw new InvalidDataException($"{name}: header runs past the end");
-        string h = Encoding.Latin1.GetString(b, off, hlen);
-        string descr = Field(h, "descr", name).Trim().Trim('\'', '"');
-        if (Field(h, "fortran_order", name).Trim() != "False") throw new InvalidDataException($"{name}: Fortran-order arrays are not supported");
-        var shapeText = Field(h, "shape", name).Trim().TrimStart('(').TrimEnd(')');
-        var dims = shapeText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : throw new InvalidDataException($"{name}: bad shape '{shapeText}'")).ToArray();
-        if (dims.Length != 2) throw new InvalidDataException($"{name}: shape ({shapeText}) must be 2-d (rows, dim)");
-        int size = descr switch { "<f4" => 4, "<f8" => 8, _ => throw new InvalidDataException($"{name}: dtype '{descr}' not supported (use <f4 or <f8)") };
-        long count = dims[0] * dims[1];
-        long start = off + hlen;
-        if (count > int.MaxValue / 8 || start + count * size != b.Length) throw new InvalidDataException($"{name}: {b.Length - start} data bytes do not match shape ({shapeText}) of {descr}");
-        data = new float[count];
-        for (long i = 0; i < count; i++)
-            data[i] = size == 4 ? BitConverter.ToSingle(b, (int)(start + 4 * i)) : (float)BitConverter.ToDouble(b, (int)(start + 8 * i));
-        return ((int)dims[0], (int)dims[1]);
-    }
-
-    static string Field(string header, string key, string name)
-    {
-        int i = header.IndexOf("'" + key + "'", StringComparison.Ordinal);
-        if (i < 0) throw new InvalidDataException($"{name}: header has no '{key}'");
-        int colon = header.IndexOf(':', i);
-        if (colon < 0) throw new InvalidDataException($"{name}: header field '{key}' is malformed");
-        int end = key == "shape" ? header.IndexOf(')', colon) + 1 : header.IndexOf(',', colon);
-        if (end <= colon) end = header.IndexOf('}', colon);
-        if (end <= colon) throw new InvalidDataException($"{name}: header field '{key}' is malformed");
-        return header.Substring(colon + 1, end - colon - 1);
+        var arr = ClDiffusion.IO.Npy.Read(path);
+        if (arr.Shape.Length != 2) throw new InvalidDataException($"{path}: shape ({string.Join(", ", arr.Shape)}) must be 2-d (rows, dim)");
+        return new TabularData(Path.GetFileName(path), arr.ToFloat32(), arr.Cols);
     }
 }

@@ -56,7 +56,7 @@ public static class NfeSweep
                 if (!diverged)
                 {
                     sw2 = SlicedWasserstein.Distance(buf, n, reference, n, d, dirs, Directions);
-                    var m = Metrics.SampleStats.Mean(buf, n, d);
+                    var m = SampleStats.Mean(buf, n, d);
                     me = Math.Sqrt(m.Zip(exactMean, (a, b) => (a - b) * (a - b)).Sum());
                 }
                 var p = new SweepPoint(s, k, st.NfePerSample, st.Rounds, sw2, me, secs, diverged);

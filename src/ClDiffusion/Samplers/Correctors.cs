@@ -84,11 +84,12 @@ public static class Correctors
     /// <summary>Runs the corrector the options name after predictor step `id`.</summary>
     public static void Run(SamplerContext ctx, IDeviceBuffer x, double tau, int id, SamplerOptions o, bool parallel = false)
     {
+        double t = ctx.Horizon - tau, duration = o.CorrectorTimeAt(t), gamma = o.GammaAt(t);
         if (parallel)
-            ParallelLangevin(ctx, x, tau, id, o.CorrectorSteps, o.CorrectorTimeOrDefault, o.GammaOrDefault, Math.Max(o.PicardRounds, 1));
+            ParallelLangevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma, Math.Max(o.PicardRounds, 1));
         else if (o.Corrector == "rmuld")
-            RandomizedMidpointLangevin(ctx, x, tau, id, o.CorrectorSteps, o.CorrectorTimeOrDefault, o.GammaOrDefault);
+            RandomizedMidpointLangevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma);
         else
-            Langevin(ctx, x, tau, id, o.CorrectorSteps, o.CorrectorTimeOrDefault, o.GammaOrDefault);
+            Langevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma);
     }
 }

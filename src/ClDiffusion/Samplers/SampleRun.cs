@@ -6,7 +6,7 @@ using ClDiffusion.Random;
 namespace ClDiffusion.Samplers;
 
 /// <summary>Cost and provenance of a sampling run.</summary>
-public sealed record SampleStats(string Sampler, string Device, int N, int Dim, double NfePerSample, int Rounds, double Seconds);
+public sealed record RunStats(string Sampler, string Device, int N, int Dim, double NfePerSample, int Rounds, double Seconds);
 
 /// <summary>
 /// Draws samples [first, first + n) of a seed: start noise x ~ N(0, I) from (seed, sample, step 0, StartNoise), the
@@ -15,7 +15,7 @@ public sealed record SampleStats(string Sampler, string Device, int N, int Dim, 
 /// </summary>
 public static class SampleRun
 {
-    public static SampleStats Run(IBackend backend, IScoreModel model, string sampler, SamplerOptions o, ulong seed,
+    public static RunStats Run(IBackend backend, IScoreModel model, string sampler, SamplerOptions o, ulong seed,
         long first, int n, Span<float> output, int batch = 65536, Action<StepInfo>? callback = null,
         CancellationToken cancel = default, IProgress<long>? progress = null)
     {
@@ -40,10 +40,10 @@ public static class SampleRun
             nfe = ctx.Nfe; rounds = ctx.Rounds;
             progress?.Report(done + m);
         }
-        return new SampleStats(sampler, backend.DeviceName, n, d, nfe, rounds, sw.Elapsed.TotalSeconds);
+        return new RunStats(sampler, backend.DeviceName, n, d, nfe, rounds, sw.Elapsed.TotalSeconds);
     }
 
-    public static (float[] samples, SampleStats stats) Run(IBackend backend, IScoreModel model, string sampler, SamplerOptions o, ulong seed, int n, int batch = 65536)
+    public static (float[] samples, RunStats stats) Run(IBackend backend, IScoreModel model, string sampler, SamplerOptions o, ulong seed, int n, int batch = 65536)
     {
         var buf = new float[checked((long)n * model.Dim)];
         var st = Run(backend, model, sampler, o, seed, 0, n, buf, batch);

@@ -34,6 +34,21 @@ public static class Sampler
     public static void Run(string name, SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o)
     {
         Check(name);
+        Dispatch(name, ctx, x, grid, o);
+        if (o.Denoise) Denoise(ctx, x, grid.Tau[^1]);
+    }
+
+    /// <summary>Tweedie's denoiser at the end time: x0 = (x + sigma_t^2 s_t(x)) / alpha_t. One NFE.</summary>
+    public static void Denoise(SamplerContext ctx, IDeviceBuffer x, double tau)
+    {
+        double t = ctx.Horizon - tau, a = ForwardProcess.Alpha(t), s2 = ForwardProcess.SigmaSquared(t);
+        var s = ctx.Scratch("s", ctx.N);
+        ctx.Score(x, tau, s);
+        ctx.Backend.Lincomb(x, [new((float)(1 / a), x), new((float)(s2 / a), s)]);
+    }
+
+    static void Dispatch(string name, SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o)
+    {
         switch (name)
         {
             case "ei": OdeSamplers.ExponentialIntegrator(ctx, x, grid); break;

@@ -34,9 +34,27 @@ public sealed record SamplerOptions
     /// <summary>ParaDiGMS-style Picard: stop a window once the largest change falls below this.</summary>
     public double Tolerance { get; init; } = 1e-3;
 
+    /// <summary>
+    /// Scale the corrector to the local stiffness: at forward time t the score's Lipschitz constant is at most
+    /// 1/sigma_t^2 (q_t is a Gaussian smoothing), so the corrector uses L_t = max(L, min(1/sigma_t^2, LipschitzCap))
+    /// for its gamma and duration. Without it, a fixed L = 2 corrector is unstable near the data of a sharp model.
+    /// </summary>
+    public bool AdaptiveCorrector { get; init; } = true;
+    /// <summary>Upper limit of the adaptive L_t.</summary>
+    public double LipschitzCap { get; init; } = 1e4;
+    /// <summary>
+    /// After the last step, replace x by the model's denoised estimate E[x_0 | x_delta] = (x + sigma^2 s)/alpha (Tweedie):
+    /// one more NFE, removes the noise left by early stopping.
+    /// </summary>
+    public bool Denoise { get; init; }
+
+    /// <summary>The Lipschitz constant the corrector assumes at forward time t.</summary>
+    public double LipschitzAt(double t) =>
+        AdaptiveCorrector ? Math.Max(Lipschitz, Math.Min(1 / Diffusion.ForwardProcess.SigmaSquared(t), LipschitzCap)) : Lipschitz;
+    public double CorrectorTimeAt(double t) => CorrectorTime ?? 1.0 / Math.Sqrt(LipschitzAt(t));
+    public double GammaAt(double t) => Gamma ?? Math.Sqrt(LipschitzAt(t));
+
     public double BlockLengthOrDefault => BlockLength ?? 1.0 / Lipschitz;
-    public double CorrectorTimeOrDefault => CorrectorTime ?? 1.0 / Math.Sqrt(Lipschitz);
-    public double GammaOrDefault => Gamma ?? Math.Sqrt(Lipschitz);
 
     /// <summary>Throws an ArgumentException naming the first invalid parameter.</summary>
     public void Validate()
@@ -57,6 +75,7 @@ public sealed record SamplerOptions
         Need(PicardRounds >= 0, $"K (Picard rounds) must be >= 0, got {PicardRounds}");
         Need(Window >= 1, $"Picard window must be at least 1 step, got {Window}");
         Need(double.IsFinite(Tolerance) && Tolerance > 0, $"tolerance must be positive, got {Tolerance}");
+        Need(double.IsFinite(LipschitzCap) && LipschitzCap > 0, $"Lipschitz cap must be positive, got {LipschitzCap}");
     }
 
     public Diffusion.TimeGrid MakeGrid()

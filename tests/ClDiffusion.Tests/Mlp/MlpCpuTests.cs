@@ -131,16 +131,17 @@ public class DataTests
     }
 
     [Test]
-    public void NpyRoundTrip()
+    public void NpyTrainingDataLoadsThroughTheSharedReader()
     {
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }";
-        header = header.PadRight(64 - 10 - 1) + "\n";
-        var b = new List<byte> { 0x93 }; b.AddRange("NUMPY"u8.ToArray()); b.Add(1); b.Add(0);
-        b.Add((byte)header.Length); b.Add(0); b.AddRange(System.Text.Encoding.ASCII.GetBytes(header));
-        foreach (var v in new float[] { 1, 2, 3, 4, 5, 6 }) b.AddRange(BitConverter.GetBytes(v));
-        var (r, c) = Npy.Parse(b.ToArray(), "x.npy", out var data);
-        Assert.That((r, c), Is.EqualTo((3, 2)));
-        Assert.That(data, Is.EqualTo(new float[] { 1, 2, 3, 4, 5, 6 }));
-        Assert.Throws<InvalidDataException>(() => Npy.Parse(b.Take(b.Count - 1).ToArray(), "x.npy", out _));
+        var path = Path.Combine(Path.GetTempPath(), $"cld-train-{Guid.NewGuid():N}.npy");
+        try
+        {
+            ClDiffusion.IO.Npy.Write(path, [1, 2, 3, 4, 5, 6], 3, 2);
+            var t = NpyData.Load(path);
+            Assert.That(t.Dim, Is.EqualTo(2));
+            File.WriteAllBytes(path, File.ReadAllBytes(path)[..^1]);
+            Assert.Throws<InvalidDataException>(() => NpyData.Load(path));
+        }
+        finally { File.Delete(path); }
     }
 }

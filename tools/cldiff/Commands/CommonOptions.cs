@@ -13,14 +13,45 @@ public class ModelOptions
     [Option("preset", HelpText = "Built-in target instead of --target: mixD-K (e.g. mix16-5: d = 16, K = 5 components) or gaussD.")]
     public string? Preset { get; set; }
 
+    [Option("model", HelpText = "Learned score MLP: a shipped name (checkerboard, optdigits) or a .safetensors file (docs/MLP.md).")]
+    public string? Model { get; set; }
+
     [Option("device", HelpText = "cpu | auto | opencl | opencl:P:D | opencl:NAME (default: $CLDIFF_DEVICE or auto).")]
     public string? Device { get; set; }
 
+    /// <summary>The model to sample (an MLP or the target itself) and the exact target when there is one.</summary>
+    public (IScoreModel model, GaussianMixture? target) LoadModel()
+    {
+        if (Model is null) { var t = LoadTarget(); return (t, t); }
+        if (Target is not null || Preset is not null) throw new ArgumentException("give either --model or --target/--preset, not both");
+        return (ClDiffusion.Models.Mlp.MlpModel.Load(ShippedModels.Resolve(Model)), null);
+    }
+
     public GaussianMixture LoadTarget()
     {
+        if (Model is not null) throw new ArgumentException("this command needs an exact target (--target or --preset), not --model");
         if (Target is not null && Preset is not null) throw new ArgumentException("give either --target or --preset, not both");
         if (Target is not null) return GaussianMixture.Load(Target);
         return Presets.Get(Preset ?? "mix16-5");
+    }
+}
+
+/// <summary>The models shipped in models/ (copied next to the program at build time).</summary>
+public static class ShippedModels
+{
+    public static readonly string[] Names = ["checkerboard", "optdigits"];
+    public static string Resolve(string nameOrPath)
+    {
+        if (Names.Contains(nameOrPath))
+        {
+            foreach (var dir in new[] { Path.Combine(AppContext.BaseDirectory, "models"), "models" })
+            {
+                var p = Path.Combine(dir, nameOrPath + ".safetensors");
+                if (File.Exists(p)) return p;
+            }
+            throw new FileNotFoundException($"shipped model '{nameOrPath}' not found next to the program or in ./models");
+        }
+        return nameOrPath;
     }
 }
 
@@ -78,6 +109,10 @@ public class SamplerCliOptions : ModelOptions
     public int Window { get; set; }
     [Option("tol", Default = 1e-3, HelpText = "picard: stop a window when the largest change is below this.")]
     public double Tolerance { get; set; }
+    [Option("fixed-corrector", HelpText = "Use the fixed L for the corrector everywhere instead of L_t = max(L, 1/sigma_t^2).")]
+    public bool FixedCorrector { get; set; }
+    [Option("denoise", HelpText = "Finish with Tweedie's denoiser x0 = (x + sigma^2 s)/alpha at t = delta (one more NFE).")]
+    public bool Denoise { get; set; }
     [Option("score-error", Default = 0.0, HelpText = "Add a smooth deterministic score error of this RMS size (the paper's eps_s).")]
     public double ScoreError { get; set; }
 
@@ -86,5 +121,6 @@ public class SamplerCliOptions : ModelOptions
         Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, Lipschitz = Lipschitz, BlockLength = Block,
         CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
         LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
+        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise,
     };
 }

@@ -26,7 +26,7 @@ public static class TrainCommand
             {
                 "checkerboard" => new Checkerboard(),
                 "optdigits" => OptDigits.TrainingData(),
-                _ when data.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) => Npy.Load(data),
+                _ when data.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) => NpyData.Load(data),
                 _ => throw new ArgumentException($"unknown data '{data}' (use optdigits, checkerboard or a .npy file)"),
             };
             var type = Enum.TryParse<TensorDType>(dtype, true, out var dt) ? dt : throw new ArgumentException($"unknown dtype '{dtype}' (F32, F16, BF16)");

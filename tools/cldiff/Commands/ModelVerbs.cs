@@ -1,0 +1,117 @@
+using ClDiffusion.Data;
+using ClDiffusion.Diffusion;
+using ClDiffusion.IO;
+using ClDiffusion.Metrics;
+using ClDiffusion.Models.Mlp;
+using ClDiffusion.Samplers;
+using CommandLine;
+
+namespace ClDiffusion.Cli.Commands;
+
+[Verb("train", HelpText = "Train an eps-prediction score MLP by denoising score matching (docs/MLP.md).")]
+public sealed class TrainOptions
+{
+    [Option("data", Required = true, HelpText = "optdigits | checkerboard | FILE.npy ([rows, d]).")]
+    public string Data { get; set; } = "";
+    [Option("out", Required = true, HelpText = "Output .safetensors file.")]
+    public string Out { get; set; } = "";
+    [Option("width", Default = 128)] public int Width { get; set; }
+    [Option("depth", Default = 3)] public int Depth { get; set; }
+    [Option("steps", Default = 4000)] public int Steps { get; set; }
+    [Option("batch", Default = 256)] public int Batch { get; set; }
+    [Option("lr", Default = 2e-3)] public double Lr { get; set; }
+    [Option("seed", Default = 0UL)] public ulong Seed { get; set; }
+    [Option("ema", Default = 0.999)] public double Ema { get; set; }
+    [Option("delta", Default = 1e-3, HelpText = "Smallest training time.")] public double Delta { get; set; }
+    [Option('T', "horizon", Default = 8.0)] public double Horizon { get; set; }
+    [Option("threads", Default = 0)] public int Threads { get; set; }
+    [Option("dtype", Default = "F32", HelpText = "F32, F16 or BF16 weights in the file.")] public string Dtype { get; set; } = "F32";
+    [Option("max-frequency", Default = 50.0)] public double MaxFrequency { get; set; }
+
+    public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency);
+}
+
+[Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]
+public sealed class ScoreOptions : ModelOptions
+{
+    [Option("x", Required = true, HelpText = "Points (.npy [n, d], data space).")]
+    public string X { get; set; } = "";
+    [Option('t', "t", Required = true, HelpText = "Forward time t > 0.")]
+    public double T { get; set; }
+    [Option("out", Required = true, HelpText = "Output .npy [n, d].")]
+    public string Out { get; set; } = "";
+    [Option("eps", HelpText = "Write eps = -sigma_t * score (the network's noise prediction) instead of the score.")]
+    public bool Eps { get; set; }
+
+    public int Run()
+    {
+        var (model, _) = LoadModel();
+        if (!(T > 0) || !double.IsFinite(T)) throw new ArgumentException($"--t must be a positive forward time, got {T}");
+        var arr = Npy.Read(X);
+        if (arr.Shape.Length != 2 || arr.Cols != model.Dim) throw new InvalidDataException($"{X}: shape [{string.Join(", ", arr.Shape)}] does not match the model's d = {model.Dim}");
+        var x = arr.ToFloat32();
+        for (long i = 0; i < x.Length; i++) if (!float.IsFinite(x[i])) throw new InvalidDataException($"{X}: row {i / model.Dim} holds a non-finite value");
+        if (model is IDataSpaceModel ds) ds.FromDataSpace(x);
+        using var backend = Devices.Open(Device);
+        using var prepared = backend.Prepare(model);
+        using var xb = backend.Allocate(arr.Rows, model.Dim);
+        using var sb = backend.Allocate(arr.Rows, model.Dim);
+        backend.Upload(xb, x);
+        backend.Score(prepared, xb, (float)T, 0f, null, sb);
+        var s = new float[x.Length];
+        backend.Download(sb, s);
+        // the model's score is in its own (normalised) space; eps is defined there too
+        if (Eps) { float sig = (float)ForwardProcess.Sigma(T); for (long i = 0; i < s.Length; i++) s[i] *= -sig; }
+        else if (model is MlpModel m) m.ScoreToDataSpace(s);
+        Npy.Write(Out, s, arr.Rows, model.Dim);
+        return 0;
+    }
+}
+
+[Verb("check", HelpText = "Quality checks of a shipped model: checkerboard squares hit; optdigits distance to held-out digits and classes present.")]
+public sealed class CheckOptions : SamplerCliOptions
+{
+    [Option("count", Default = 4000, HelpText = "Samples (also --n).")]
+    public int N { get; set; }
+    [Option("seed", Default = 0UL)] public ulong Seed { get; set; }
+
+    public int Run()
+    {
+        if (Model is null) throw new ArgumentException("check needs --model checkerboard|optdigits|FILE");
+        var (model, _) = LoadModel();
+        var mlp = (MlpModel)model;
+        using var backend = Devices.Open(Device);
+        var so = ToSamplerOptions();
+        var x = new float[(long)N * mlp.Dim];
+        var st = SampleRun.Run(backend, mlp, Sampler, so, Seed, 0, N, x);
+        mlp.ToDataSpace(x);
+        Console.WriteLine($"{Sampler}, {Steps} steps, {st.NfePerSample:0.#} NFE/sample, {N} samples on {st.Device}");
+        if (mlp.Dim == 2)
+        {
+            int on = 0;
+            for (int i = 0; i < N; i++) if (Checkerboard.OnBoard(x[2 * i], x[2 * i + 1])) on++;
+            Console.WriteLine($"on the right squares: {100.0 * on / N:0.0}% (target >= 95%)");
+            return 0;
+        }
+        if (mlp.Dim != OptDigits.Dim) throw new ArgumentException($"no check for d = {mlp.Dim} (checks exist for checkerboard, d = 2, and optdigits, d = 64)");
+        var (train, held) = OptDigits.LoadSplit();
+        int nh = held.Count, nt = train.Count;
+        double fdGen = SampleStats.FrechetDistance(x, N, held.Pixels, nh, 64);
+        double fdTrain = SampleStats.FrechetDistance(train.Pixels, nt, held.Pixels, nh, 64);
+        var classes = new int[10];
+        for (int i = 0; i < N; i++)
+        {
+            int best = 0; double bd = double.MaxValue;
+            for (int k = 0; k < nt; k++)
+            {
+                double dd = 0;
+                for (int j = 0; j < 64; j++) { double e = x[(long)i * 64 + j] - train.Pixels[k * 64 + j]; dd += e * e; }
+                if (dd < bd) { bd = dd; best = k; }
+            }
+            classes[train.Labels[best]]++;
+        }
+        Console.WriteLine($"Frechet distance (pixel space) generated vs held-out: {fdGen:0.00}; training vs held-out: {fdTrain:0.00}");
+        Console.WriteLine($"classes by nearest training digit: {string.Join(" ", classes.Select((c, k) => $"{k}:{c}"))}; all present: {classes.All(c => c > 0)}");
+        return 0;
+    }
+}

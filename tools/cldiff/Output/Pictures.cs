@@ -1,0 +1,77 @@
+using ClDiffusion.IO;
+using SkiaSharp;
+
+namespace ClDiffusion.Cli.Output;
+
+/// <summary>PNG pictures of samples (SkiaSharp does the drawing and the encoding), written atomically.</summary>
+public static class Pictures
+{
+    /// <summary>
+    /// d = 64: a grid of 8x8 grey images (values clamped to the optdigits range 0..16);
+    /// otherwise a scatter of the first two coordinates, with the checkerboard's squares shaded when `checkerboard`.
+    /// </summary>
+    public static void Write(string path, float[] samples, int n, int d, bool checkerboard)
+    {
+        if (!path.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{path}'");
+        if (d == 64) DigitGrid(path, samples, n);
+        else if (d >= 2) Scatter(path, samples, n, d, checkerboard);
+        else throw new ArgumentException("--png needs d >= 2 (a scatter) or d = 64 (8x8 images)");
+    }
+
+    static void Save(string path, SKBitmap bmp)
+    {
+        using var image = SKImage.FromBitmap(bmp);
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        AtomicFile.Write(path, s => data.SaveTo(s));
+    }
+
+    static void DigitGrid(string path, float[] x, int n)
+    {
+        const int scale = 4, pad = 2;
+        int count = Math.Min(n, 100), cols = (int)Math.Ceiling(Math.Sqrt(count)), rows = (count + cols - 1) / cols;
+        int cell = 8 * scale + pad;
+        using var bmp = new SKBitmap(cols * cell + pad, rows * cell + pad);
+        using var canvas = new SKCanvas(bmp);
+        canvas.Clear(new SKColor(40, 40, 60));
+        using var paint = new SKPaint();
+        for (int i = 0; i < count; i++)
+        {
+            int ox = pad + (i % cols) * cell, oy = pad + (i / cols) * cell;
+            for (int p = 0; p < 64; p++)
+            {
+                byte v = (byte)Math.Clamp(x[(long)i * 64 + p] / 16f * 255f, 0, 255);
+                paint.Color = new SKColor(v, v, v);
+                canvas.DrawRect(ox + (p % 8) * scale, oy + (p / 8) * scale, scale, scale, paint);
+            }
+        }
+        Save(path, bmp);
+    }
+
+    static void Scatter(string path, float[] x, int n, int d, bool checkerboard)
+    {
+        const int size = 640;
+        float lo = -4.5f, hi = 4.5f;
+        if (!checkerboard)
+        {
+            lo = float.MaxValue; hi = float.MinValue;
+            for (int i = 0; i < n; i++) for (int j = 0; j < 2; j++) { float v = x[(long)i * d + j]; if (float.IsFinite(v)) { lo = Math.Min(lo, v); hi = Math.Max(hi, v); } }
+            float m = 0.05f * (hi - lo + 1e-3f); lo -= m; hi += m;
+        }
+        float Px(float v) => (v - lo) / (hi - lo) * size;
+        float Py(float v) => size - (v - lo) / (hi - lo) * size;
+        using var bmp = new SKBitmap(size, size);
+        using var canvas = new SKCanvas(bmp);
+        canvas.Clear(SKColors.White);
+        if (checkerboard)
+        {
+            using var shade = new SKPaint { Color = new SKColor(225, 232, 245) };
+            for (int a = -2; a < 2; a++)
+                for (int b = -2; b < 2; b++)
+                    if (((a + b) & 1) == 0)
+                        canvas.DrawRect(SKRect.Create(Px(2 * a), Py(2 * b + 2), Px(2) - Px(0), Py(0) - Py(2)), shade);
+        }
+        using var dot = new SKPaint { Color = new SKColor(200, 40, 40, 110), IsAntialias = true };
+        for (int i = 0; i < n; i++) canvas.DrawCircle(Px(x[(long)i * d]), Py(x[(long)i * d + 1]), 1.6f, dot);
+        Save(path, bmp);
+    }
+}
