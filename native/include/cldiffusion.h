@@ -164,8 +164,9 @@ typedef struct cld_sample_options {
     double delta;             /* early stopping: sampling ends at T - delta; 0 = 1e-3 */
     uint32_t corrector_steps; /* underdamped Langevin steps per corrector call; 0 = 4 */
     uint32_t sub_windows;     /* R, parallel sampler sub-windows per window (1..1024); 0 = 4 */
-    double corrector_time;    /* Tc, corrector duration; 0 = 1/sqrt(lipschitz) */
-    double gamma;             /* friction of the corrector; 0 = sqrt(lipschitz) */
+    double corrector_time;    /* Tc, corrector duration; 0 = 1/sqrt(L_t) with L_t = max(lipschitz, 1/sigma_t^2) at
+                                 the corrector's time t (the local stiffness bound) */
+    double gamma;             /* friction of the corrector; 0 = sqrt(L_t) */
     int32_t picard_rounds;    /* K, Picard rounds per window; 0 = 3; CLD_PICARD_ROUNDS_NONE = 0 rounds */
     uint32_t window;          /* picard sampler: steps per window; 0 = 8 */
     double tolerance;         /* picard sampler: stop a window below this change; 0 = 1e-3 */

@@ -250,7 +250,7 @@ internal static unsafe class Exports
                 Seed = 0, First = 0,
                 Horizon = d.Horizon, Delta = d.Delta,
                 CorrectorSteps = (uint)d.CorrectorSteps, SubWindows = (uint)d.SubWindows,
-                CorrectorTime = d.CorrectorTimeOrDefault, Gamma = d.GammaOrDefault,
+                CorrectorTime = 0, Gamma = 0,   // 0: scaled to the local stiffness L_t = max(L, 1/sigma_t^2)
                 PicardRounds = d.PicardRounds, Window = (uint)d.Window, Tolerance = d.Tolerance,
                 Grid = Ptr(DefaultGridText), Lipschitz = d.Lipschitz, BlockLength = d.BlockLengthOrDefault,
                 Corrector = Ptr(DefaultCorrectorText), LowVariance = 0, Batch = SampleOptions.DefaultBatch,
@@ -302,6 +302,7 @@ internal static unsafe class Exports
         {
             var span = new Span<float>((void*)output, checked(q.N * model.Score.Dim));
             SampleRun.Run(engine.Backend, model.Score, q.Sampler, q.Options, q.Seed, q.First, q.N, span, q.Batch, onStep, run.Cancel.Token, onBatch);
+            if (model.Score is ClDiffusion.Models.Mlp.IDataSpaceModel ds) ds.ToDataSpace(span);   // MLPs diffuse in normalised space
         });
     }
 

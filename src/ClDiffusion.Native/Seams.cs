@@ -38,7 +38,7 @@ internal static class Seams
         return names;
     }
 
-    // SEAM (models): add the MLP (safetensors) loader here once it lands; Gaussian-mixture JSON only for now.
+    /// <summary>Models by content: safetensors MLPs (docs/MLP.md) and Gaussian-mixture JSON targets.</summary>
     internal static IScoreModel LoadModel(string path)
     {
         if (Directory.Exists(path)) throw new CldException(Status.Io, $"model path is a directory, not a file: {path}");
@@ -48,8 +48,10 @@ internal static class Seams
         using (var f = File.OpenRead(path)) got = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         head = head[..got];
         if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || LooksLikeSafetensors(head))
-            throw new CldException(Status.Format,
-                $"{path}: safetensors (MLP) models are not supported by this build yet; use a Gaussian-mixture JSON target");
+        {
+            try { return ClDiffusion.Models.Mlp.MlpModel.Load(path); }
+            catch (InvalidDataException e) { throw new CldException(Status.Format, $"{path}: not a valid safetensors MLP model: {e.Message}"); }
+        }
         int i = 0;
         if (head.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) i = 3; // UTF-8 BOM
         while (i < head.Length && head[i] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n') i++;
