@@ -78,7 +78,7 @@ public static class SampleCommand
                 ["seconds"] = stats.Seconds, ["model"] = model.Describe(), ["options"] = so, ["metrics"] = metrics,
             };
             var text = JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true });
-            AtomicFile.Write(o.Report, s => { using var w = new StreamWriter(s); w.Write(text); });
+            AtomicFile.Write(o.Report, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });
         }
         return 0;
     }
