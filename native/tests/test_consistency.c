@@ -77,11 +77,11 @@ int main(int argc, char** argv)
     cld_model *m = NULL, *m1 = NULL;
     /* The CPU backend on both engines: the .NET reference is written with CpuBackend, and bit-identity across
        thread counts is a property of that backend (an OpenCL device agrees to float rounding: test_model). */
-    cld_engine_options all = { sizeof all };
-    all.device = "cpu";
-    cld_engine_options one = all;
+    cld_engine_options cpu_all = { sizeof cpu_all };
+    cpu_all.device = "cpu";
+    cld_engine_options one = cpu_all;
     one.threads = 1;
-    REQUIRE_OK(cld_engine_create(&all, &e));
+    REQUIRE_OK(cld_engine_create(&cpu_all, &e));
     REQUIRE_OK(cld_engine_create(&one, &e1));
     REQUIRE_OK(cld_model_load(e, g_target, &m));
     REQUIRE_OK(cld_model_load(e1, g_target, &m1));
