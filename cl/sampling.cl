@@ -363,3 +363,26 @@ kernel void perturb_add(global float* score, const global float* x, const global
     float t = noff > 0 ? t0 - slope * off[r % noff] : t0;
     score[gid] += amp * sin(freq * x[gid] + 0.7f * (float)j + t);
 }
+
+// out[s] = max |a - b| over the rows [s rps, (s + 1) rps) of sample s (NaN propagates): one work item per sample.
+kernel void row_max_abs_diff(const global float* a, const global float* b, global float* out, int samples, int rps, int cols)
+{
+    int s = get_global_id(0);
+    if (s >= samples) return;
+    size_t i0 = (size_t)s * rps * cols, n = (size_t)rps * cols;
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++)
+    {
+        float t = fabs(a[i0 + i] - b[i0 + i]);
+        if (isnan(t) || t > m) m = t;
+    }
+    out[s] = m;
+}
+
+// dst row r = src row r where mask[r] != 0: one work item per element.
+kernel void copy_rows_where(global float* dst, const global float* src, const global float* mask, int cols, int total)
+{
+    int gid = get_global_id(0);
+    if (gid >= total) return;
+    if (mask[gid / cols] != 0.0f) dst[gid] = src[gid];
+}

@@ -405,6 +405,29 @@ public sealed class OpenClBackend : IBackend
         return mx;
     }
 
+    public unsafe void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample)
+    {
+        SameShape(a, b, "row max abs diff");
+        if (rowsPerSample < 1 || a.Rows % rowsPerSample != 0) throw new ArgumentException($"row max abs diff: {a.Rows} rows are not a multiple of {rowsPerSample} rows per sample");
+        int samples = a.Rows / rowsPerSample;
+        if (perSample.Length < samples) throw new ArgumentException($"row max abs diff: {samples} samples into a span of {perSample.Length}");
+        if (samples == 0) return;
+        var x = B(a); var y = B(b);
+        using var om = new ClMem(context, samples * 4L);
+        Launch(K("row_max_abs_diff").Set(0, x.Mem).Set(1, y.Mem).Set(2, om).Set(3, samples).Set(4, rowsPerSample).Set(5, x.Cols), samples);
+        fixed (float* p = perSample)
+            OpenClException.Check(ClApi.Api.EnqueueReadBuffer(queue.Handle, om.Handle, true, 0, (nuint)(samples * 4L), p, 0, null, null), "clEnqueueReadBuffer");
+    }
+
+    public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask)
+    {
+        SameShape(dst, src, "copy rows where");
+        var d = B(dst); var s = B(src); var mk = B(mask);
+        if (mk.Rows != d.Rows || mk.Cols != 1) throw new ArgumentException($"copy rows where: mask [{mk.Rows}, {mk.Cols}] does not match {d.Rows} rows");
+        if (d.Length == 0 || ReferenceEquals(d, s)) return;
+        Launch(K("copy_rows_where").Set(0, d.Mem).Set(1, s.Mem).Set(2, mk.Mem).Set(3, d.Cols).Set(4, (int)d.Length), d.Length);
+    }
+
     public void Finish() => queue.Finish();
 
     public void Dispose()
