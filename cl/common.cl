@@ -9,6 +9,15 @@
 #ifndef WPT
 #define WPT 1          // vectors per work item in the streaming kernels
 #endif
+#ifndef NB
+#define NB 16          // Philox blocks (4 normals each) per work item in the fused noise kernels (1, 2, 4, 8, 16)
+#endif
+#ifndef GVW
+#define GVW 8          // vector width over coordinates in the mixture score (1, 2, 4, 8, 16)
+#endif
+#ifndef KMAX
+#define KMAX 16        // most components the two-pass mixture score keeps in registers (more: the one-pass kernel)
+#endif
 
 // No a*b+c contraction: keeps the kernels' rounding identical to the C# reference where the formulas are the same.
 #pragma OPENCL FP_CONTRACT OFF
@@ -72,4 +81,47 @@ inline float uniform_j(uint k0, uint k1, uint step, uint purpose, uint sample, i
 {
     uint4 b = philox((uint)(j >> 2), sample, step, purpose, k0, k1);
     return to_uniform(lane(b, j & 3));
+}
+
+// ---- NB Philox blocks at once, as vectors (lane i = block counter c0 + i): the noise kernels' fast path ----
+#if NB == 1
+#define uintB uint
+#define floatB float
+#define LANES 0u
+#define VSTOREB(v, p) ((p)[0] = (v))
+#else
+#define uintB CAT(uint, NB)
+#define floatB CAT(float, NB)
+#define VSTOREB(v, p) CAT(vstore, NB)(v, 0, p)
+#if NB == 2
+#define LANES ((uint2)(0, 1))
+#elif NB == 4
+#define LANES ((uint4)(0, 1, 2, 3))
+#elif NB == 8
+#define LANES ((uint8)(0, 1, 2, 3, 4, 5, 6, 7))
+#else
+#define LANES ((uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#endif
+#endif
+
+inline floatB to_uniform_b(uintB bits) { return (CAT(convert_, floatB)(bits >> 9) + 0.5f) * (1.0f / 8388608.0f); }
+
+// Normals 4 blk0 .. 4 (blk0 + NB) - 1 of a sample into z (z[4 i + l] = normal 4 (blk0 + i) + l): the same Philox words
+// and the same Box-Muller formula as normal_j, each block computed once and each log/sqrt shared by its pair.
+inline void normals_nb(uint blk0, uint sample, uint step, uint purpose, uint k0, uint k1, float* z)
+{
+    uintB c0 = (uintB)(blk0) + LANES, c1 = (uintB)(sample), c2 = (uintB)(step), c3 = (uintB)(purpose);
+    for (int round = 0; round < 10; round++)
+    {
+        uintB hi0 = mul_hi((uintB)(0xD2511F53u), c0), lo0 = (uintB)(0xD2511F53u) * c0;
+        uintB hi1 = mul_hi((uintB)(0xCD9E8D57u), c2), lo1 = (uintB)(0xCD9E8D57u) * c2;
+        uintB n0 = hi1 ^ c1 ^ (uintB)(k0), n2 = hi0 ^ c3 ^ (uintB)(k1);
+        c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
+        k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
+    }
+    floatB r01 = sqrt(-2.0f * log(to_uniform_b(c0))), a01 = 6.28318530717958647692f * to_uniform_b(c1);
+    floatB r23 = sqrt(-2.0f * log(to_uniform_b(c2))), a23 = 6.28318530717958647692f * to_uniform_b(c3);
+    float t0[NB], t1[NB], t2[NB], t3[NB];
+    VSTOREB(r01 * cos(a01), t0); VSTOREB(r01 * sin(a01), t1); VSTOREB(r23 * cos(a23), t2); VSTOREB(r23 * sin(a23), t3);
+    for (int i = 0; i < NB; i++) { z[4 * i] = t0[i]; z[4 * i + 1] = t1[i]; z[4 * i + 2] = t2[i]; z[4 * i + 3] = t3[i]; }
 }

@@ -41,3 +41,86 @@ kernel void gmm_score(const global float* x, global float* score, const global f
     }
     for (int j = 0; j < d; j++) sr[j] = sr[j] / z;
 }
+
+#if GVW == 1
+#define floatg float
+#define LOADG(i, p) ((p)[i])
+#define STOREG(v, i, p) ((p)[i] = (v))
+#define HSUM(v) (v)
+#else
+#define floatg CAT(float, GVW)
+#define LOADG(i, p) CAT(vload, GVW)(i, p)
+#define STOREG(v, i, p) CAT(vstore, GVW)(v, i, p)
+#if GVW == 2
+#define HSUM(v) ((v).s0 + (v).s1)
+#elif GVW == 4
+#define HSUM(v) (((v).s0 + (v).s1) + ((v).s2 + (v).s3))
+#elif GVW == 8
+#define HSUM(v) ((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7)))
+#else
+#define HSUM(v) (((((v).s0 + (v).s1) + ((v).s2 + (v).s3)) + (((v).s4 + (v).s5) + ((v).s6 + (v).s7))) + ((((v).s8 + (v).s9) + ((v).sa + (v).sb)) + (((v).sc + (v).sd) + ((v).se + (v).sf))))
+#endif
+#endif
+
+// Two-pass mixture score for K <= KMAX and d % GVW == 0: one work item per row, coordinates in GVW-wide vectors.
+// Pass 1 computes every component's log density (vector log and divide over coordinates), pass 2 the weighted
+// sum of the component scores with the normalised weights; no global read-modify-write of the score row.
+// logdet[i K + k] = sum_j log(a_t^2 var_kj + s2_t) at the time of offset i (t = t0 - slope off[i]; one time when noff = 0):
+// depends on the row only through its time, so it is computed once per distinct offset, not once per row.
+kernel void gmm_logdet(global float* logdet, const global float* var, const global float* off, int noff, float t0, float slope, int K, int d)
+{
+    int gid = get_global_id(0), nt = max(noff, 1);
+    if (gid >= nt * K) return;
+    int i = gid / K, k = gid - i * K;
+    float t = noff > 0 ? t0 - slope * off[i] : t0;
+    float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
+    const global float* vk = var + (size_t)k * d;
+    floatg acc = 0.0f;
+    for (int v = 0; v < d / GVW; v++) acc += log(a2 * LOADG(v, vk) + s2);
+    logdet[gid] = HSUM(acc);
+}
+
+kernel void gmm_score_vec(const global float* x, global float* score, const global float* mu, const global float* var,
+                          const global float* logw, const global float* off, int noff, float t0, float slope, int rows, int K, int d,
+                          const global float* logdet)
+{
+    int r = get_global_id(0);
+    if (r >= rows) return;
+    float t = noff > 0 ? t0 - slope * off[r % noff] : t0;
+    float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
+    const global float* xr = x + (size_t)r * d;
+    global float* sr = score + (size_t)r * d;
+    int nv = d / GVW;
+    float lk[KMAX];
+    float m = -INFINITY;
+    for (int k = 0; k < K; k++)
+    {
+        float lw = logw[k];
+        lk[k] = -INFINITY;
+        if (lw == -INFINITY) continue;
+        const global float* mk = mu + (size_t)k * d;
+        const global float* vk = var + (size_t)k * d;
+        floatg acc = 0.0f;
+        for (int v = 0; v < nv; v++)
+        {
+            floatg vt = a2 * LOADG(v, vk) + s2, diff = LOADG(v, xr) - a * LOADG(v, mk);
+            acc += diff * diff / vt;
+        }
+        float l = lw - 0.5f * (HSUM(acc) + logdet[(noff > 0 ? r % noff : 0) * K + k]);
+        lk[k] = l;
+        m = fmax(m, l);
+    }
+    float z = 0.0f;
+    for (int k = 0; k < K; k++) { float w = lk[k] == -INFINITY ? 0.0f : exp(lk[k] - m); lk[k] = w; z += w; }
+    for (int v = 0; v < nv; v++)
+    {
+        floatg xv = LOADG(v, xr), acc = 0.0f;
+        for (int k = 0; k < K; k++)
+        {
+            float w = lk[k];
+            if (w == 0.0f) continue;
+            acc += w * (a * LOADG(v, mu + (size_t)k * d) - xv) / (a2 * LOADG(v, var + (size_t)k * d) + s2);
+        }
+        STOREG(acc / z, v, sr);
+    }
+}

@@ -59,6 +59,21 @@ kernel void fill_random(global float* dst, int rows, int cols, uint k0, uint k1,
     }
 }
 
+// Normals only: one work item per (row, NB Philox blocks), each block computed once (fill_random kind 0 does it per block
+// but with the Box-Muller log/sqrt once per value, and unvectorised).
+kernel void normal_blocks(global float* dst, int rows, int cols, uint k0, uint k1, uint step, uint purpose, uint first)
+{
+    int nb = (cols + 3) >> 2, nw = (nb + NB - 1) / NB;
+    int gid = get_global_id(0);
+    if (gid >= rows * nw) return;
+    int r = gid / nw, b0 = (gid - r * nw) * NB, j0 = 4 * b0, nc = min(4 * NB, cols - j0);
+    float z[4 * NB];
+    normals_nb((uint)b0, first + (uint)r, step, purpose, k0, k1, z);
+    global float* o = dst + (size_t)r * cols + j0;
+    if (nc == 4 * NB) for (int c = 0; c < 4 * NB; c++) o[c] = z[c];
+    else for (int c = 0; c < nc; c++) o[c] = z[c];
+}
+
 // law 0: stratified (i + U)/R; law 1: exponentially tilted, alpha = -log(1 - U c)/h with c = 1 - e^{-h} (R = 1).
 kernel void draw_alphas(global float* alpha, int rows, int R, uint k0, uint k1, uint step, uint purpose, uint first,
                         int law, float h, real c, real hr)
@@ -73,47 +88,63 @@ kernel void draw_alphas(global float* alpha, int rows, int R, uint k0, uint k1, 
     alpha[gid] = a;
 }
 
+#ifndef MW
+#define MW 0           // VW-wide vectors per work item in the midpoint family (0: the whole row)
+#endif
+// The midpoint family runs one work item per (row, MW vectors of VW columns; MW = 0: the whole row): the per-row
+// weights (exponentials of alpha h) are computed once per work item instead of once per element, and rows are
+// read in VW-wide vectors when cols % VW == 0 (else element by element). Sums accumulate in the same order as before.
+#define CHUNK_BEGIN(rows_) \
+    int span = MW > 0 ? MW * VW : cols, nv = (cols + span - 1) / span, gid = get_global_id(0); \
+    if (gid >= (rows_) * nv) return; \
+    int row = gid / nv, c0 = (gid - row * nv) * span, c1 = min(c0 + span, cols); \
+    bool vec = cols % VW == 0;
+// dst[c0, c1) (+)= w * src[c0, c1)
+#define AXPY_CHUNK(init, w, src, dst) \
+    if (vec) for (int c = c0; c < c1; c += VW) STOREV((init) ? (w) * LOADV(0, (src) + c) : LOADV(0, (dst) + c) + (w) * LOADV(0, (src) + c), 0, (dst) + c); \
+    else for (int c = c0; c < c1; c++) (dst)[c] = (init) ? (w) * (src)[c] : (dst)[c] + (w) * (src)[c];
+
 kernel void midpoint_predict(global float* dst, const global float* x0, const global float* s0, const global float* alpha,
-                             float h, int R, int cols, int total)
+                             float h, int R, int cols, int rows)
 {
-    int gid = get_global_id(0);
-    if (gid >= total) return;
-    int row = gid / cols, c = gid - row * cols, r = row / R;
+    CHUNK_BEGIN(rows)
+    int r = row / R;
     float e = exp(alpha[row] * h), em1 = e - 1.0f;
-    dst[gid] = e * x0[r * cols + c] + em1 * s0[r * cols + c];
+    const global float* xr = x0 + (size_t)r * cols; const global float* sr = s0 + (size_t)r * cols;
+    global float* dr = dst + (size_t)row * cols;
+    if (vec) for (int c = c0; c < c1; c += VW) STOREV(e * LOADV(0, xr + c) + em1 * LOADV(0, sr + c), 0, dr + c);
+    else for (int c = c0; c < c1; c++) dr[c] = e * xr[c] + em1 * sr[c];
 }
 
 kernel void picard_sums(global float* dst, const global float* x0, const global float* scores, const global float* alpha,
-                        float h, int R, int cols, int total)
+                        float h, int R, int cols, int rows)
 {
-    int gid = get_global_id(0);
-    if (gid >= total) return;
-    int row = gid / cols, c = gid - row * cols, r = row / R, i = row - r * R;
+    CHUNK_BEGIN(rows)
+    int r = row / R, i = row - r * R;
     float dw = h / (float)R;
     float ah = alpha[row] * h, e = exp(ah);
-    float acc = e * x0[r * cols + c];
+    global float* dr = dst + (size_t)row * cols;
+    AXPY_CHUNK(true, e, x0 + (size_t)r * cols, dr)
     for (int j = 0; j <= i; j++)
     {
         float w = exp(ah - (float)j * dw) - fmax(exp(ah - (float)(j + 1) * dw), 1.0f);
-        acc += w * scores[(r * R + j) * cols + c];
+        AXPY_CHUNK(false, w, scores + (size_t)(r * R + j) * cols, dr)
     }
-    dst[gid] = acc;
 }
 
+// dst may alias x0 (each element of x0 is read by the work item that writes it, before it writes it)
 kernel void midpoint_final(global float* dst, const global float* x0, const global float* scores, const global float* alpha,
-                           float h, int R, int cols, int total)
+                           float h, int R, int cols, int rows)
 {
-    int gid = get_global_id(0);
-    if (gid >= total) return;
-    int r = gid / cols, c = gid - r * cols;
+    CHUNK_BEGIN(rows)
     float eh = exp(h), dw = h / (float)R;
-    float acc = eh * x0[gid];
+    global float* dr = dst + (size_t)row * cols;
+    AXPY_CHUNK(true, eh, x0 + (size_t)row * cols, dr)
     for (int i = 0; i < R; i++)
     {
-        float w = dw * exp((1.0f - alpha[r * R + i]) * h);
-        acc += w * scores[(r * R + i) * cols + c];
+        float w = dw * exp((1.0f - alpha[row * R + i]) * h);
+        AXPY_CHUNK(false, w, scores + (size_t)(row * R + i) * cols, dr)
     }
-    dst[gid] = acc;
 }
 
 // flags: 1 = write xs, 2 = write xout, 4 = write vout. Noise of step s: normals j and cols + j under step0 + s.
@@ -140,6 +171,62 @@ kernel void langevin_scan(const global float* x0, const global float* v0, const 
     }
     if (flags & 2) xout[gid] = cx;
     if (flags & 4) vout[gid] = cv;
+}
+
+// Fast path of langevin_scan for cols % 4 == 0: one work item per (row, NB Philox blocks = 4 NB columns); each
+// noise block is generated once (vectorised over NB blocks) instead of once per column.
+kernel void langevin_blocks(const global float* x0, const global float* v0, const global float* scores,
+                            global float* xs, global float* xout, global float* vout, int flags, int m, int rows, int cols,
+                            float rho, float vel_to_pos, float drift_pos, float drift_vel, float l11, float l21, float l22,
+                            uint k0, uint k1, uint step0, uint purpose, uint first)
+{
+    int nb = cols >> 2, nw = (nb + NB - 1) / NB;
+    int gid = get_global_id(0);
+    if (gid >= rows * nw) return;
+    int r = gid / nw, b0 = (gid - r * nw) * NB, j0 = 4 * b0, nc = min(4 * NB, cols - j0);
+    uint sample = first + (uint)r;
+    size_t base = (size_t)r * cols + j0;
+    float cx[4 * NB], cv[4 * NB], z1[4 * NB], z2[4 * NB];
+    if (nc == 4 * NB) for (int c = 0; c < 4 * NB; c++) { cx[c] = x0[base + c]; cv[c] = v0[base + c]; }
+    else for (int c = 0; c < nc; c++) { cx[c] = x0[base + c]; cv[c] = v0[base + c]; }
+    for (int s = 0; s < m; s++)
+    {
+        size_t at = (size_t)(r * m + s) * cols + j0;
+        normals_nb((uint)b0, sample, step0 + (uint)s, purpose, k0, k1, z1);
+        normals_nb((uint)(nb + b0), sample, step0 + (uint)s, purpose, k0, k1, z2);
+        if (nc == 4 * NB)
+        {
+            if (flags & 1) for (int c = 0; c < 4 * NB; c++) xs[at + c] = cx[c];
+            for (int c = 0; c < 4 * NB; c++)
+            {
+                float g = scores[at + c];
+                float nx = cx[c] + vel_to_pos * cv[c] + drift_pos * g + l11 * z1[c];
+                float nv = rho * cv[c] + drift_vel * g + l21 * z1[c] + l22 * z2[c];
+                cx[c] = nx; cv[c] = nv;
+            }
+        }
+        else
+        {
+            if (flags & 1) for (int c = 0; c < nc; c++) xs[at + c] = cx[c];
+            for (int c = 0; c < nc; c++)
+            {
+                float g = scores[at + c];
+                float nx = cx[c] + vel_to_pos * cv[c] + drift_pos * g + l11 * z1[c];
+                float nv = rho * cv[c] + drift_vel * g + l21 * z1[c] + l22 * z2[c];
+                cx[c] = nx; cv[c] = nv;
+            }
+        }
+    }
+    if (nc == 4 * NB)
+    {
+        if (flags & 2) for (int c = 0; c < 4 * NB; c++) xout[base + c] = cx[c];
+        if (flags & 4) for (int c = 0; c < 4 * NB; c++) vout[base + c] = cv[c];
+    }
+    else
+    {
+        if (flags & 2) for (int c = 0; c < nc; c++) xout[base + c] = cx[c];
+        if (flags & 4) for (int c = 0; c < nc; c++) vout[base + c] = cv[c];
+    }
 }
 
 // ---- Shen-Lee randomized midpoint Langevin: per-row coefficients (LangevinCoefficients, in `real`) ----
@@ -275,4 +362,27 @@ kernel void perturb_add(global float* score, const global float* x, const global
     int r = gid / cols, j = gid - r * cols;
     float t = noff > 0 ? t0 - slope * off[r % noff] : t0;
     score[gid] += amp * sin(freq * x[gid] + 0.7f * (float)j + t);
+}
+
+// out[s] = max |a - b| over the rows [s rps, (s + 1) rps) of sample s (NaN propagates): one work item per sample.
+kernel void row_max_abs_diff(const global float* a, const global float* b, global float* out, int samples, int rps, int cols)
+{
+    int s = get_global_id(0);
+    if (s >= samples) return;
+    size_t i0 = (size_t)s * rps * cols, n = (size_t)rps * cols;
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++)
+    {
+        float t = fabs(a[i0 + i] - b[i0 + i]);
+        if (isnan(t) || t > m) m = t;
+    }
+    out[s] = m;
+}
+
+// dst row r = src row r where mask[r] != 0: one work item per element.
+kernel void copy_rows_where(global float* dst, const global float* src, const global float* mask, int cols, int total)
+{
+    int gid = get_global_id(0);
+    if (gid >= total) return;
+    if (mask[gid / cols] != 0.0f) dst[gid] = src[gid];
 }

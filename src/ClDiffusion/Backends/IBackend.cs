@@ -106,6 +106,15 @@ public interface IBackend : IDisposable
     /// <summary>max over rows and columns of |a - b| (a host read: used only for Picard tolerances).</summary>
     float MaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b);
 
+    /// <summary>
+    /// perSample[s] = max over rows [s*rowsPerSample, (s+1)*rowsPerSample) and all columns of |a - b| (NaN propagates);
+    /// a host read of one float per sample (a.Rows / rowsPerSample of them), used for per-sample Picard tolerances.
+    /// </summary>
+    void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample);
+
+    /// <summary>dst row r = src row r where mask[r] != 0 (mask is [rows, 1]); other rows of dst are left as they are.</summary>
+    void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask);
+
     /// <summary>Waits for all enqueued work (no-op on the CPU).</summary>
     void Finish();
 }

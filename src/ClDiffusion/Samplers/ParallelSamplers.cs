@@ -49,33 +49,55 @@ public static class ParallelSamplers
     /// <summary>
     /// ParaDiGMS-style Picard iteration (Shih et al. 2023) with the exponential integrator as the base solver:
     /// the grid is cut into windows of `window` steps; in each, all positions are guessed (x0 repeated), then each
-    /// round scores every position at once and recomputes the trajectory by the exponential recurrence, until the
-    /// largest change is below `tolerance` or `window` rounds have run (which equals the sequential solver).
+    /// round scores every position at once and recomputes the trajectory by the exponential recurrence. Each sample
+    /// stops on its own: its window end is taken from the first round at which its own largest change is below
+    /// `tolerance` (or from round `window`, which equals the sequential solver), so samples do not depend on the batch.
     /// </summary>
     public static void Picard(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int window, double tolerance)
     {
         var b = ctx.Backend;
+        int n = ctx.N;
+        var diff = new float[n];
+        var done = new bool[n];
+        var mask = new float[n];
         for (int start = 0; start < grid.Steps; start += window)
         {
             int m = Math.Min(window, grid.Steps - start);
-            var xs = ctx.Scratch("pic-xs", ctx.N * m);
-            var prev = ctx.Scratch("pic-prev", ctx.N * m);
-            var ss = ctx.Scratch("pic-ss", ctx.N * m);
-            var xEnd = ctx.Scratch("pic-end", ctx.N);
+            var xs = ctx.Scratch("pic-xs", n * m);
+            var prev = ctx.Scratch("pic-prev", n * m);
+            var ss = ctx.Scratch("pic-ss", n * m);
+            var xEnd = ctx.Scratch("pic-end", n);
             var times = ctx.Scratch("pic-t", m, 1);
+            var maskBuf = ctx.Scratch("pic-mask", n, 1);
             var hs = new float[m]; var offs = new float[m];
             for (int i = 0; i < m; i++) { hs[i] = (float)grid.H(start + i); offs[i] = (float)grid.Tau[start + i]; }
             b.Upload(times, offs);
             b.RepeatRows(xs, x, m);
-            for (int k = 0; k < m; k++)
+            Array.Clear(done);
+            int remaining = n;
+            for (int k = 0; k < m && remaining > 0; k++)
             {
                 ctx.ScoreAt(xs, (float)grid.Horizon, 1f, times, ss);   // t = T - tau_i per position
                 b.Copy(prev, xs);
                 b.ExpScan(x, ss, hs, xs, xEnd);
-                // positions 0..k are now exact; stop early once the trajectory stopped moving
-                if (k == m - 1 || b.MaxAbsDiff(prev, xs) < tolerance) break;
+                // positions 0..k are now exact; a sample whose trajectory stopped moving keeps this round's window end
+                bool last = k == m - 1;
+                if (!last) b.RowMaxAbsDiff(prev, xs, m, diff);
+                int newly = 0;
+                for (int r = 0; r < n; r++)
+                {
+                    bool now = !done[r] && (last || diff[r] < tolerance);
+                    mask[r] = now ? 1f : 0f;
+                    if (now) { done[r] = true; newly++; }
+                }
+                if (newly == 0) continue;
+                remaining -= newly;
+                if (newly == n) { b.Copy(x, xEnd); break; }
+                b.Upload(maskBuf, mask);
+                // x rows of converged samples now hold their window end; later rounds still read them as x0, but only for
+                // samples that are done, whose results are never copied again
+                b.CopyRowsWhere(x, xEnd, maskBuf);
             }
-            b.Copy(x, xEnd);
             ctx.Report(start + m - 1, grid.Steps, grid.Tau[start + m], "picard", x);
         }
     }

@@ -13,7 +13,7 @@ public sealed class BenchAndPrecisionTests : OpenClTestBase
     public void KernelBenchProducesATable()
     {
         var rs = KernelBench.Run(Cl, rows: 2048, dim: 17, components: 3, reps: 2);
-        Assert.That(rs.Select(r => r.Kernel), Is.EquivalentTo(new[] { "copy", "lincomb-2", "lincomb-4", "langevin", "gmm-score" }));
+        Assert.That(rs.Select(r => r.Kernel), Is.EquivalentTo(new[] { "copy", "lincomb-2", "lincomb-4", "langevin", "normals-2d", "mid-predict", "picard-sums", "mid-final", "gmm-score", "gmm-1pass" }));
         Assert.That(rs.All(r => r.SecondsPerCall > 0 && r.GBPerSecond > 0));
         TestContext.Out.WriteLine(KernelBench.Format(rs));
     }

@@ -29,7 +29,7 @@ public sealed class PrimitiveTests : OpenClTestBase
     }
 
     [Test]
-    public void NormalsMatch([Values(1, 3, 17)] int d)
+    public void NormalsMatch([Values(1, 3, 17, 64, 72)] int d)
     {
         var (a, b) = Pair(65, d);
         Cpu.Normal(a, Key, 11); Cl.Normal(b, Key, 11);
@@ -79,7 +79,7 @@ public sealed class PrimitiveTests : OpenClTestBase
     static GaussianMixture Mixture(int d) => GaussianMixture.Preset(d, 5, seed: (ulong)(3 + d));
 
     [Test]
-    public void GaussianMixtureScoreMatches([Values(1, 3, 17)] int d, [Values(false, true)] bool offsets, [Values(false, true)] bool perturbed)
+    public void GaussianMixtureScoreMatches([Values(1, 3, 17, 16, 64)] int d, [Values(false, true)] bool offsets, [Values(false, true)] bool perturbed)
     {
         int rows = 71;
         IScoreModel model = Mixture(d);
@@ -112,7 +112,7 @@ public sealed class PrimitiveTests : OpenClTestBase
     }
 
     [Test]
-    public void MidpointPrimitivesMatch([Values(1, 3)] int R, [Values(1, 17)] int d)
+    public void MidpointPrimitivesMatch([Values(1, 3)] int R, [Values(1, 17, 64)] int d)
     {
         int n = 19; float h = 0.3f;
         var (ac, al) = Pair(n, R);
@@ -130,7 +130,7 @@ public sealed class PrimitiveTests : OpenClTestBase
     }
 
     [Test]
-    public void LangevinScanMatches([Values(1, 3)] int m, [Values(1, 17)] int d)
+    public void LangevinScanMatches([Values(1, 3)] int m, [Values(1, 17, 64, 72)] int d)
     {
         int n = 23;
         var key = new RandomKey(42, 65536 * 3, Purpose.LangevinNoise);

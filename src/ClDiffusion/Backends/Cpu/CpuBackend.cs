@@ -353,6 +353,36 @@ public sealed class CpuBackend : IBackend
         return m;
     }
 
+    public void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample)
+    {
+        SameShape(a, b, "row max abs diff");
+        if (rowsPerSample < 1 || a.Rows % rowsPerSample != 0) throw new ArgumentException($"row max abs diff: {a.Rows} rows are not a multiple of {rowsPerSample} rows per sample");
+        int samples = a.Rows / rowsPerSample;
+        if (perSample.Length < samples) throw new ArgumentException($"row max abs diff: {samples} samples into a span of {perSample.Length}");
+        var x = B(a).Data; var y = B(b).Data;
+        int span = rowsPerSample * a.Cols;
+        for (int s = 0; s < samples; s++)
+        {
+            float m = 0;
+            for (int i = s * span, e = i + span; i < e; i++)
+            {
+                float t = MathF.Abs(x[i] - y[i]);
+                if (float.IsNaN(t)) { m = float.NaN; break; }
+                if (t > m) m = t;
+            }
+            perSample[s] = m;
+        }
+    }
+
+    public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask)
+    {
+        SameShape(dst, src, "copy rows where");
+        var mk = B(mask);
+        if (mk.Rows != dst.Rows || mk.Cols != 1) throw new ArgumentException($"copy rows where: mask [{mk.Rows}, {mk.Cols}] does not match {dst.Rows} rows");
+        var d = B(dst); var s = B(src);
+        for (int r = 0; r < d.Rows; r++) if (mk.Data[r] != 0) s.Row(r).CopyTo(d.Row(r));
+    }
+
     public void Finish() { }
     public void Dispose() { }
 }

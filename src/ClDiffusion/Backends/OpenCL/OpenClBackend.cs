@@ -13,6 +13,14 @@ public sealed record OpenClOptions
     public int VectorWidth { get; init; } = 4;
     /// <summary>Vectors per work item in the streaming kernels (WPT).</summary>
     public int WorkPerItem { get; init; } = 1;
+    /// <summary>Philox blocks (4 normals each) per work item in the fused noise kernels (NB: 1, 2, 4, 8 or 16).</summary>
+    public int NoiseBlocks { get; init; } = 16;
+    /// <summary>Vector width over coordinates in the mixture score (GVW: 1, 2, 4, 8 or 16).</summary>
+    public int ScoreVectorWidth { get; init; } = 8;
+    /// <summary>VW-wide vectors per work item in the midpoint kernels (MW; 0: one work item per row).</summary>
+    public int MidpointVectors { get; init; } = 0;
+    /// <summary>More -D defines for every program (tuner candidates, test-only switches); they override the ones above.</summary>
+    public IReadOnlyDictionary<string, string>? ExtraDefines { get; init; }
     /// <summary>Compute the Shen-Lee coefficients and the tilted alphas in double when the device has cl_khr_fp64 (default), else float.</summary>
     public bool UseFp64 { get; init; } = true;
     /// <summary>Program binary cache folder (null: $CLDIFF_CACHE or ~/.cache/cldiffusion; "off" disables).</summary>
@@ -59,6 +67,9 @@ public sealed class OpenClBackend : IBackend
     {
         Options = options ?? new OpenClOptions();
         if (Options.VectorWidth is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"vector width must be 1, 2, 4, 8 or 16, got {Options.VectorWidth}");
+        if (Options.NoiseBlocks is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"noise blocks per item must be 1, 2, 4, 8 or 16, got {Options.NoiseBlocks}");
+        if (Options.ScoreVectorWidth is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"score vector width must be 1, 2, 4, 8 or 16, got {Options.ScoreVectorWidth}");
+        if (Options.MidpointVectors < 0) throw new ArgumentException($"midpoint vectors per item must be >= 0, got {Options.MidpointVectors}");
         if (Options.WorkPerItem < 1) throw new ArgumentException($"work per item must be at least 1, got {Options.WorkPerItem}");
         Device = device;
         WorkGroup = (int)Math.Min(Math.Max(Options.WorkGroup, 16), Math.Max(device.MaxWorkGroupSize, 16));
@@ -78,8 +89,11 @@ public sealed class OpenClBackend : IBackend
     /// <summary>The tunables as defines (WG, VW, WPT, HAVE_FP64).</summary>
     public Dictionary<string, string> Defines()
     {
-        var d = new Dictionary<string, string> { ["WG"] = WorkGroup.ToString(), ["VW"] = Options.VectorWidth.ToString(), ["WPT"] = Options.WorkPerItem.ToString() };
+        var d = new Dictionary<string, string> { ["WG"] = WorkGroup.ToString(), ["VW"] = Options.VectorWidth.ToString(), ["WPT"] = Options.WorkPerItem.ToString(),
+            ["NB"] = Options.NoiseBlocks.ToString(), ["GVW"] = Options.ScoreVectorWidth.ToString(),
+            ["MW"] = Options.MidpointVectors.ToString() };
         if (Fp64) d["HAVE_FP64"] = "1";
+        if (Options.ExtraDefines is not null) foreach (var (k, v) in Options.ExtraDefines) d[k] = v;
         return d;
     }
 
@@ -167,6 +181,16 @@ public sealed class OpenClBackend : IBackend
         Launch(k, StreamItems(d.Length));
     }
 
+    /// <summary>Work items per row of the block-noise kernels (NB Philox blocks of 4 columns each).</summary>
+    long BlockItems(int cols) => ((cols >> 2) + Options.NoiseBlocks - 1) / Options.NoiseBlocks;
+
+    /// <summary>Work items per row of the midpoint family (VW columns each).</summary>
+    long ChunkItems(int cols)
+    {
+        long span = Options.MidpointVectors > 0 ? (long)Options.MidpointVectors * Options.VectorWidth : Math.Max(cols, 1);
+        return (cols + span - 1) / span;
+    }
+
     long StreamItems(long n) => Math.Max((n / Options.VectorWidth + Options.WorkPerItem - 1) / Options.WorkPerItem, 1);
 
     public void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m)
@@ -220,7 +244,14 @@ public sealed class OpenClBackend : IBackend
         Launch(k, (long)d.Rows * nb);
     }
 
-    public void Normal(IDeviceBuffer dst, RandomKey key, long firstSample) => Random(B(dst), key, firstSample, 0);
+    public void Normal(IDeviceBuffer dst, RandomKey key, long firstSample)
+    {
+        var d = B(dst);
+        if (d.Length == 0) return;
+        var k = K("normal_blocks").Set(0, d.Mem).Set(1, d.Rows).Set(2, d.Cols).Set(3, key.Key0).Set(4, key.Key1).Set(5, key.Step)
+            .Set(6, (uint)key.Purpose).Set(7, (uint)firstSample);
+        Launch(k, (long)d.Rows * ((((d.Cols + 3) >> 2) + Options.NoiseBlocks - 1) / Options.NoiseBlocks));
+    }
 
     /// <summary>dst[r, j] = uniform j of sample firstSample + r (bit-identical to <see cref="RandomKey.Uniform"/>).</summary>
     public void Uniform(IDeviceBuffer dst, RandomKey key, long firstSample) => Random(B(dst), key, firstSample, 1);
@@ -250,7 +281,7 @@ public sealed class OpenClBackend : IBackend
         SameShape(x0, s0, "midpoint predict");
         if (d.Rows != x.Rows * R || a.Rows != x.Rows || d.Cols != x.Cols) throw new ArgumentException($"midpoint predict: dst has {d.Rows} rows, expected {x.Rows} x R={R}");
         if (d.Length == 0) return;
-        Launch(K("midpoint_predict").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, (int)d.Length), d.Length);
+        Launch(K("midpoint_predict").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, d.Rows), (long)d.Rows * ChunkItems(d.Cols));
     }
 
     public void PicardSums(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
@@ -261,7 +292,7 @@ public sealed class OpenClBackend : IBackend
         if (d.Rows != x.Rows * R || s.Rows != d.Rows || a.Rows != x.Rows || d.Cols != x.Cols || s.Cols != x.Cols)
             throw new ArgumentException($"Picard sums: shapes [{d.Rows}] / [{s.Rows}] do not match {x.Rows} x R={R}");
         if (d.Length == 0) return;
-        Launch(K("picard_sums").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, (int)d.Length), d.Length);
+        Launch(K("picard_sums").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, d.Rows), (long)d.Rows * ChunkItems(d.Cols));
     }
 
     public void MidpointFinal(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
@@ -271,7 +302,7 @@ public sealed class OpenClBackend : IBackend
         SameShape(dst, x0, "midpoint final");
         if (s.Rows != x.Rows * R || s.Cols != x.Cols || a.Rows != x.Rows) throw new ArgumentException($"midpoint final: scores have {s.Rows} rows, expected {x.Rows} x R={R}");
         if (d.Length == 0) return;
-        Launch(K("midpoint_final").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, (int)d.Length), d.Length);
+        Launch(K("midpoint_final").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, d.Rows), (long)d.Rows * ChunkItems(d.Cols));
     }
 
     public void LangevinScan(IDeviceBuffer x0, IDeviceBuffer v0, IDeviceBuffer scores, int m, float gamma, float hc,
@@ -287,11 +318,12 @@ public sealed class OpenClBackend : IBackend
         if (x.Length == 0) return;
         var xsb = xs is null ? null : B(xs); var xo = xOut is null ? null : B(xOut); var vo = vOut is null ? null : B(vOut);
         int flags = (xsb is null ? 0 : 1) | (xo is null ? 0 : 2) | (vo is null ? 0 : 4);
-        var k = K("langevin_scan").Set(0, x.Mem).Set(1, v.Mem).Set(2, s.Mem).Set(3, (xsb ?? x).Mem).Set(4, (xo ?? x).Mem).Set(5, (vo ?? v).Mem)
+        bool blocks = x.Cols % 4 == 0;
+        var k = K(blocks ? "langevin_blocks" : "langevin_scan").Set(0, x.Mem).Set(1, v.Mem).Set(2, s.Mem).Set(3, (xsb ?? x).Mem).Set(4, (xo ?? x).Mem).Set(5, (vo ?? v).Mem)
             .Set(6, flags).Set(7, m).Set(8, x.Rows).Set(9, x.Cols)
             .Set(10, c.Rho).Set(11, c.VelToPos).Set(12, c.DriftPos).Set(13, c.DriftVel).Set(14, c.L11).Set(15, c.L21).Set(16, c.L22)
             .Set(17, key.Key0).Set(18, key.Key1).Set(19, key.Step).Set(20, (uint)key.Purpose).Set(21, (uint)firstSample);
-        Launch(k, x.Length);
+        Launch(k, blocks ? (long)x.Rows * BlockItems(x.Cols) : x.Length);
     }
 
     /// <summary>Per-row Shen-Lee coefficients (Cholesky factor of the three correlated Gaussians) into a scratch buffer.</summary>
@@ -371,6 +403,29 @@ public sealed class OpenClBackend : IBackend
         float mx = 0;
         foreach (var t in partial) if (float.IsNaN(t) || t > mx) mx = t;
         return mx;
+    }
+
+    public unsafe void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample)
+    {
+        SameShape(a, b, "row max abs diff");
+        if (rowsPerSample < 1 || a.Rows % rowsPerSample != 0) throw new ArgumentException($"row max abs diff: {a.Rows} rows are not a multiple of {rowsPerSample} rows per sample");
+        int samples = a.Rows / rowsPerSample;
+        if (perSample.Length < samples) throw new ArgumentException($"row max abs diff: {samples} samples into a span of {perSample.Length}");
+        if (samples == 0) return;
+        var x = B(a); var y = B(b);
+        using var om = new ClMem(context, samples * 4L);
+        Launch(K("row_max_abs_diff").Set(0, x.Mem).Set(1, y.Mem).Set(2, om).Set(3, samples).Set(4, rowsPerSample).Set(5, x.Cols), samples);
+        fixed (float* p = perSample)
+            OpenClException.Check(ClApi.Api.EnqueueReadBuffer(queue.Handle, om.Handle, true, 0, (nuint)(samples * 4L), p, 0, null, null), "clEnqueueReadBuffer");
+    }
+
+    public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask)
+    {
+        SameShape(dst, src, "copy rows where");
+        var d = B(dst); var s = B(src); var mk = B(mask);
+        if (mk.Rows != d.Rows || mk.Cols != 1) throw new ArgumentException($"copy rows where: mask [{mk.Rows}, {mk.Cols}] does not match {d.Rows} rows");
+        if (d.Length == 0 || ReferenceEquals(d, s)) return;
+        Launch(K("copy_rows_where").Set(0, d.Mem).Set(1, s.Mem).Set(2, mk.Mem).Set(3, d.Cols).Set(4, (int)d.Length), d.Length);
     }
 
     public void Finish() => queue.Finish();

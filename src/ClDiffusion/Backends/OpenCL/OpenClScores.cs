@@ -40,8 +40,11 @@ sealed class OpenClGaussianMixtureScore : IOpenClScore
 {
     readonly GaussianMixture g;
     readonly OpenClBuffer means, vars, logw;
-    readonly ClKernel kernel;
+    readonly ClKernel kernel, logdetKernel;
+    readonly bool vectorised;
+    OpenClBuffer? logdet;
     public IScoreModel Model => g;
+    internal (OpenClBuffer Means, OpenClBuffer Vars, OpenClBuffer LogW) Parameters => (means, vars, logw);
 
     public OpenClGaussianMixtureScore(OpenClBackend b, GaussianMixture g)
     {
@@ -51,7 +54,11 @@ sealed class OpenClGaussianMixtureScore : IOpenClScore
         b.Upload(means, g.Means.SelectMany(m => m.Select(v => (float)v)).ToArray());
         b.Upload(vars, g.Variances.SelectMany(m => m.Select(v => (float)v)).ToArray());
         b.Upload(logw, g.Weights.Select(w => w > 0 ? (float)Math.Log(w) : float.NegativeInfinity).ToArray());
-        kernel = b.Program("gmm.cl").Kernel("gmm_score");
+        // two-pass vectorised kernel where it applies (K <= KMAX = 16, d a multiple of the vector width), else one pass per row
+        vectorised = K <= 16 && d % b.Options.ScoreVectorWidth == 0;
+        var prog = b.Program("gmm.cl");
+        kernel = prog.Kernel(vectorised ? "gmm_score_vec" : "gmm_score");
+        logdetKernel = prog.Kernel("gmm_logdet");
     }
 
     public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score)
@@ -60,10 +67,18 @@ sealed class OpenClGaussianMixtureScore : IOpenClScore
         kernel.Set(0, x.Mem).Set(1, score.Mem).Set(2, means.Mem).Set(3, vars.Mem).Set(4, logw.Mem)
             .Set(5, (offsets ?? x).Mem).Set(6, offsets is null ? 0 : offsets.Rows * offsets.Cols)
             .Set(7, t0).Set(8, slope).Set(9, rows).Set(10, g.Components).Set(11, g.Dim);
+        if (vectorised)
+        {
+            int noff = offsets is null ? 0 : offsets.Rows * offsets.Cols, nt = Math.Max(noff, 1) * g.Components;
+            if (logdet is null || logdet.Rows < nt) { logdet?.Dispose(); logdet = (OpenClBuffer)b.Allocate(nt, 1); }
+            logdetKernel.Set(0, logdet.Mem).Set(1, vars.Mem).Set(2, (offsets ?? x).Mem).Set(3, noff).Set(4, t0).Set(5, slope).Set(6, g.Components).Set(7, g.Dim);
+            b.Launch(logdetKernel, nt);
+            kernel.Set(12, logdet.Mem);
+        }
         b.Launch(kernel, rows);
     }
 
-    public void Dispose() { means.Dispose(); vars.Dispose(); logw.Dispose(); kernel.Dispose(); }
+    public void Dispose() { means.Dispose(); vars.Dispose(); logw.Dispose(); logdet?.Dispose(); kernel.Dispose(); logdetKernel.Dispose(); }
 }
 
 /// <summary>Score error wrapper (see <see cref="PerturbedScore"/>): the inner score, then the perturbation added in place.</summary>
