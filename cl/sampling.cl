@@ -251,7 +251,7 @@ inline real position_variance(real g, real a)
 #else
     inner = x < 0.1f ? x * x * x * (1.0f / 3 - x * (0.25f - x * (7.0f / 60 - x * (1.0f / 24 - x * 31.0f / 2520)))) : x + 2 * expm1(-x) - 0.5f * expm1(-2 * x);
 #endif
-    return 2 * inner / (g * g * g);
+    return 2 * inner / (g * g);
 }
 
 // coef row (stride 10): vp_mid, dp_mid, l11, wx, wv, l21, l22, l31, l32, l33
