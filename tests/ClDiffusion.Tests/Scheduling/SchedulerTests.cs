@@ -239,3 +239,36 @@ public class SchedulerOpenClTests
         finally { Directory.Delete(dir, true); }
     }
 }
+
+/// <summary>The numbers in docs/SCALING.md: dotnet test --filter FullyQualifiedName~PipelineBenchmark (explicit, slow).</summary>
+[Explicit("benchmark: run by name")]
+public class PipelineBenchmark
+{
+    [Test]
+    public void SerialAgainstPipelined()
+    {
+        using var cl = new OpenClBackend(OpenClTestBase.RequireDevice());
+        var g = Presets.Get(Environment.GetEnvironmentVariable("BENCH_PRESET") ?? "mix16-5");
+        int n = int.Parse(Environment.GetEnvironmentVariable("BENCH_N") ?? "65536"), chunk = int.Parse(Environment.GetEnvironmentVariable("BENCH_CHUNK") ?? "4096");
+        string sampler = Environment.GetEnvironmentVariable("BENCH_SAMPLER") ?? "ei";
+        var o = new SamplerOptions { Steps = int.Parse(Environment.GetEnvironmentVariable("BENCH_STEPS") ?? "10") };
+        PipelineBench.MeasurePipelined(cl, g, sampler, o, 1, n, chunk, 2);          // warm-up: compile, allocate, wake the pool
+        PipelineBench.MeasureSerial(cl, g, sampler, o, 1, n, chunk);
+        TestContext.Out.WriteLine($"device {cl.DeviceName}; {sampler}, {o.Steps} steps, {g.Describe()}, n = {n}, chunk = {chunk}, {DateTime.UtcNow:yyyy-MM-dd}; best of 3 interleaved rounds");
+        PipelineBench.Serial? serial = null;
+        var best = new Dictionary<int, PipelineBench.Pipelined>();
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var s0 = PipelineBench.MeasureSerial(cl, g, sampler, o, 1, n, chunk);
+            if (serial is null || s0.TotalSeconds < serial.TotalSeconds) serial = s0;
+            foreach (int s in new[] { 1, 2, 4 })
+            {
+                var p = PipelineBench.MeasurePipelined(cl, g, sampler, o, 1, n, chunk, s);
+                if (!best.TryGetValue(s, out var q) || p.WallSeconds < q.WallSeconds) best[s] = p;
+            }
+        }
+        TestContext.Out.WriteLine($"serial: {serial!.Chunks} chunks, kernels {serial.KernelSeconds:0.000} s + transfers {serial.TransferSeconds:0.000} s = {serial.TotalSeconds:0.000} s ({n / serial.TotalSeconds:0} samples/s)");
+        foreach (var (s, p) in best)
+            TestContext.Out.WriteLine($"pipelined, {s} in flight: {p.WallSeconds:0.000} s wall, {p.SamplesPerSecond:0} samples/s ({serial.TotalSeconds / p.WallSeconds:0.00}x the serial sum)");
+    }
+}
