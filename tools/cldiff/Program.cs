@@ -16,7 +16,7 @@ public static class Program
         args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
         try
         {
-            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions, TrainOptions, ScoreOptions, CheckOptions, DemoOptions, SelfTestOptions>(args).MapResult(
+            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions, TrainOptions, ScoreOptions, CheckOptions, DemoOptions, SelfTestOptions, MergeOptions>(args).MapResult(
                 (SampleOptions o) => SampleCommand.Run(o),
                 (EvalOptions o) => EvalCommand.Run(o),
                 (DevicesOptions o) => DevicesCommand.Run(o.Json),
@@ -27,6 +27,7 @@ public static class Program
                 (CheckOptions o) => o.Run(),
                 (DemoOptions o) => DemoCommand.Run(o),
                 (SelfTestOptions o) => SelfTestCommand.Run(o),
+                (MergeOptions o) => MergeCommand.Run(o),
                 errs => errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError) ? 0 : 2);
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }

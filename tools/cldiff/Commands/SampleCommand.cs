@@ -1,10 +1,9 @@
 using System.Text.Json;
-using ClDiffusion.Backends;
 using ClDiffusion.IO;
 using ClDiffusion.Metrics;
 using ClDiffusion.Models;
-using ClDiffusion.Models.Mlp;
 using ClDiffusion.Samplers;
+using ClDiffusion.Scheduling;
 using CommandLine;
 
 namespace ClDiffusion.Cli.Commands;
@@ -12,15 +11,21 @@ namespace ClDiffusion.Cli.Commands;
 [Verb("sample", isDefault: false, HelpText = "Draw samples with a sampler and write them as .npy (float32, [n, d]) or .csv.")]
 public sealed class SampleOptions : SamplerCliOptions
 {
-    [Option('n', "count", Default = 1000, HelpText = "Number of samples (also accepted as --n).")]
+    [Option('n', "count", Default = 1000, HelpText = "Number of samples (also accepted as --n); with --shard, of the whole run.")]
     public long N { get; set; }
     [Option("seed", Default = 0UL, HelpText = "Seed of the counter-based generator.")]
     public ulong Seed { get; set; }
     [Option("first", Default = 0L, HelpText = "Index of the first sample (samples [first, first + n) of the seed).")]
     public long First { get; set; }
-    [Option("batch", Default = 16384, HelpText = "Samples per batch on the device (results do not depend on it).")]
+    [Option("batch", Default = 16384, HelpText = "Largest chunk of samples on a device (chunks are also sized from device memory; results do not depend on it).")]
     public int Batch { get; set; }
-    [Option("out", HelpText = "Output file (.npy or .csv).")]
+    [Option("streams", Default = 2, HelpText = "Chunks in flight per OpenCL device, each on its own command queue.")]
+    public int Streams { get; set; }
+    [Option("shard", HelpText = "I/N: produce only the I-th of N contiguous slices of the samples (0-based); cldiff merge joins the shards.")]
+    public string? Shard { get; set; }
+    [Option("quiet", HelpText = "No progress bar (it is shown only when stderr is a terminal anyway).")]
+    public bool Quiet { get; set; }
+    [Option("out", HelpText = "Output file (.npy is streamed to disk as chunks finish; .csv).")]
     public string? Out { get; set; }
     [Option("report", HelpText = "Write a JSON report (nfe_per_sample, rounds, seconds, device, sampler, ...).")]
     public string? Report { get; set; }
@@ -37,49 +42,102 @@ public static class SampleCommand
         // Validate everything before any work, so a bad option never costs a run or leaves a file.
         var (baseModel, target) = o.LoadModel();
         IScoreModel model = o.ScoreError > 0 ? new PerturbedScore(baseModel, o.ScoreError) : baseModel;
-        int dim = model.Dim;
         if (o.Eval && target is null) throw new ArgumentException("--eval needs an exact target (--target or --preset); for a learned model use --png or `cldiff check`");
         if (o.ScoreError < 0 || !double.IsFinite(o.ScoreError)) throw new ArgumentException($"--score-error must be finite and >= 0, got {o.ScoreError}");
         Sampler.Check(o.Sampler);
         var so = o.ToSamplerOptions();
         so.Validate();
         if (o.N < 1) throw new ArgumentException($"--n must be at least 1, got {o.N}");
-        if (o.N * dim > int.MaxValue) throw new ArgumentException($"--n {o.N} x d {dim} exceeds the 2^31 floats one run holds; split it with --first");
+        if (o.N * model.Dim > int.MaxValue) throw new ArgumentException($"--n {o.N} x d {model.Dim} exceeds the 2^31 floats one run holds; split it with --first or --shard");
         if (o.Out is null && !o.Eval && o.Png is null) throw new ArgumentException("nothing to do: give --out FILE, --png FILE and/or --eval");
         if (o.Png is not null && !o.Png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{o.Png}'");
         if (o.Out is not null && Path.GetExtension(o.Out).ToLowerInvariant() is not (".npy" or ".csv"))
             throw new ArgumentException($"--out must end in .npy or .csv, got '{o.Out}'");
+        if (o.Batch < 1) throw new ArgumentException($"--batch must be at least 1, got {o.Batch}");
+        if (o.First < 0 || o.First + o.N > (1L << 32)) throw new ArgumentException($"sample indices [{o.First}, {o.First + o.N}) must lie in [0, 2^32)");
+        var shard = o.Shard is null ? Scheduling.Shard.Whole : Scheduling.Shard.Parse(o.Shard);
+        var sched = new SchedulerOptions { StreamsPerDevice = o.Streams, MaxChunkSize = o.Batch };
+        sched.Validate();
+        var options = new SamplingOptions { Sampler = o.Sampler, Parameters = so, Scheduler = sched, FirstSample = o.First, Shard = shard };
+        var (first, count) = options.Rows(o.N);
+        int n = (int)count, d = model.Dim;
 
-        using var backend = Devices.Open(o.Device);
-        int n = (int)o.N;
-        var samples = new float[(long)n * dim];
-        var stats = SampleRun.Run(backend, model, o.Sampler, so, o.Seed, o.First, n, samples, o.Batch);
-        if (model is IDataSpaceModel ds) ds.ToDataSpace(samples);   // MLPs diffuse in normalised space
-        for (long i = 0; i < samples.Length; i++)
-            if (!float.IsFinite(samples[i]))
-                throw new InvalidOperationException($"sample {o.First + i / dim} diverged (non-finite value); try more steps, a uniform grid or a smaller --block");
-
-        if (o.Out is not null) SampleFile.Write(o.Out, samples, n, dim);
-        if (o.Png is not null) Output.Pictures.Write(o.Png, samples, n, dim, checkerboard: o.Model == "checkerboard");
-        Console.Error.WriteLine($"{o.Sampler}: {n} samples, d = {dim}, {stats.NfePerSample:0.##} NFE/sample, {stats.Rounds} rounds, {stats.Seconds:0.###} s on {stats.Device}");
-        Dictionary<string, object>? metrics = null;
-        if (o.Eval)
+        using var engine = DiffusionEngine.Open(o.Device);
+        if (engine.Notice is not null) Console.Error.WriteLine(engine.Notice);
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        var bar = !o.Quiet && !Console.IsErrorRedirected ? new ProgressBar() : null;
+        try
         {
-            var report = SampleEvaluator.Evaluate(target!, samples, n, o.Seed + 1_000_003);
-            Console.WriteLine(report.ToString());
-            metrics = JsonSerializer.Deserialize<Dictionary<string, object>>(report.ToJson(false));
-        }
-        if (o.Report is not null)
-        {
-            var json = new Dictionary<string, object?>
+            bool stream = o.Out is not null && Path.GetExtension(o.Out).Equals(".npy", StringComparison.OrdinalIgnoreCase) && !o.Eval && o.Png is null;
+            float[]? samples = null;
+            RunStats stats;
+            if (stream)
+                stats = engine.SampleToFileAsync(model, options, o.N, o.Seed, o.Out!, bar, cts.Token, checkFinite: true).GetAwaiter().GetResult();
+            else
             {
-                ["sampler"] = o.Sampler, ["device"] = stats.Device, ["n"] = n, ["d"] = dim, ["seed"] = o.Seed,
-                ["first"] = o.First, ["steps"] = so.Steps, ["nfe_per_sample"] = stats.NfePerSample, ["rounds"] = stats.Rounds,
-                ["seconds"] = stats.Seconds, ["model"] = model.Describe(), ["options"] = so, ["metrics"] = metrics,
-            };
-            var text = JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true });
-            AtomicFile.Write(o.Report, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });
+                samples = new float[(long)n * d];
+                var sink = new FiniteCheckSink(new MemorySink(samples, d), d, first);
+                stats = engine.SampleAsync(model, options, o.N, o.Seed, sink, bar, cts.Token).GetAwaiter().GetResult();
+                if (o.Out is not null) SampleFile.Write(o.Out, samples, n, d);
+                if (o.Png is not null) Output.Pictures.Write(o.Png, samples, n, d, checkerboard: o.Model == "checkerboard");
+            }
+            bar?.Done();
+            string part = shard.Count > 1 ? $" (shard {shard} of {o.N}: samples [{first}, {first + n}))" : "";
+            Console.Error.WriteLine($"{o.Sampler}: {n} samples{part}, d = {d}, {stats.NfePerSample:0.##} NFE/sample, {stats.Rounds} rounds, {stats.Seconds:0.###} s on {stats.Device}");
+            Dictionary<string, object>? metrics = null;
+            if (o.Eval && samples is not null)
+            {
+                if (n == 0) throw new InvalidOperationException("--eval: this shard holds no samples");
+                var report = SampleEvaluator.Evaluate(target!, samples, n, o.Seed + 1_000_003);
+                Console.WriteLine(report.ToString());
+                metrics = JsonSerializer.Deserialize<Dictionary<string, object>>(report.ToJson(false));
+            }
+            if (o.Report is not null)
+            {
+                var json = new Dictionary<string, object?>
+                {
+                    ["sampler"] = o.Sampler, ["device"] = stats.Device, ["n"] = n, ["d"] = d, ["seed"] = o.Seed,
+                    ["first"] = first, ["steps"] = so.Steps, ["nfe_per_sample"] = stats.NfePerSample, ["rounds"] = stats.Rounds,
+                    ["seconds"] = stats.Seconds, ["model"] = model.Describe(), ["options"] = so, ["metrics"] = metrics,
+                    ["shard"] = shard.ToString(), ["n_total"] = o.N, ["streams"] = o.Streams, ["devices"] = engine.Devices.Count,
+                };
+                var text = JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true });
+                AtomicFile.Write(o.Report, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });   // AtomicFile flushes the stream after us
+            }
+            return 0;
         }
-        return 0;
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+            bar?.Clear();
+        }
     }
+}
+
+/// <summary>A one-line progress bar on stderr (samples, rate, ETA), redrawn at most 10 times a second.</summary>
+sealed class ProgressBar : IProgress<SamplingProgress>
+{
+    readonly object gate = new();
+    long lastTicks = -1;
+    bool drawn;
+
+    public void Report(SamplingProgress p)
+    {
+        lock (gate)
+        {
+            long now = Environment.TickCount64;
+            if (p.SamplesDone < p.SamplesTotal && lastTicks >= 0 && now - lastTicks < 100) return;
+            lastTicks = now;
+            const int width = 30;
+            int filled = (int)Math.Round(p.Fraction * width);
+            string eta = p.Eta is { } e ? $" ETA {e:hh\\:mm\\:ss}" : "";
+            Console.Error.Write($"\r[{new string('#', filled)}{new string('.', width - filled)}] {p.Fraction * 100,5:0.0}% {p.SamplesDone}/{p.SamplesTotal} {p.Rate:0} samples/s{eta}   ");
+            drawn = true;
+        }
+    }
+
+    public void Done() { lock (gate) if (drawn) { Console.Error.WriteLine(); drawn = false; } }
+    public void Clear() => Done();
 }

@@ -112,15 +112,22 @@ public sealed unsafe class ClDevice
 /// <summary>Base of the owning wrappers: releases the handle once.</summary>
 public abstract class ClObject : IDisposable
 {
+    static long live;
+    /// <summary>Owning wrappers created and not yet disposed, all kinds together (leak checks in tests and the scheduler).</summary>
+    public static long LiveCount => Interlocked.Read(ref live);
     public nint Handle { get; private set; }
-    protected ClObject(nint handle) => Handle = handle;
+    protected ClObject(nint handle) { Handle = handle; if (handle != 0) Interlocked.Increment(ref live); }
     protected abstract int Release(CL cl, nint handle);
+    /// <summary>Called once when the handle is released (after Release).</summary>
+    protected virtual void OnReleased() { }
     public void Dispose()
     {
         var h = Handle;
         if (h == 0) return;
         Handle = 0;
+        Interlocked.Decrement(ref live);
         Release(ClApi.Api, h);
+        OnReleased();
         GC.SuppressFinalize(this);
     }
     protected nint Live => Handle != 0 ? Handle : throw new ObjectDisposedException(GetType().Name);
@@ -162,12 +169,19 @@ public sealed unsafe class ClQueue : ClObject
 /// <summary>A device buffer of bytes.</summary>
 public unsafe class ClMem : ClObject
 {
+    static long liveBuffers;
+    /// <summary>Device buffers created and not yet released (the scheduler's tests check it returns to its start value).</summary>
+    public static long LiveBuffers => Interlocked.Read(ref liveBuffers);
     public long Bytes { get; }
-    public unsafe ClMem(ClContext c, long bytes, void* hostCopy = null) : base(Create(c, bytes, hostCopy)) { Bytes = bytes; }
-    static nint Create(ClContext c, long bytes, void* hostCopy)
+    public unsafe ClMem(ClContext c, long bytes, void* hostCopy = null)
+        : this(c, bytes, hostCopy is null ? MemFlags.ReadWrite : MemFlags.ReadWrite | MemFlags.CopyHostPtr, hostCopy) { }
+    /// <summary>A buffer with explicit flags, e.g. ReadWrite | AllocHostPtr for pinned host staging memory.</summary>
+    public unsafe ClMem(ClContext c, long bytes, MemFlags flags, void* hostPtr = null) : base(Create(c, bytes, flags, hostPtr))
+    { Bytes = bytes; Interlocked.Increment(ref liveBuffers); }
+    protected override void OnReleased() => Interlocked.Decrement(ref liveBuffers);
+    static nint Create(ClContext c, long bytes, MemFlags flags, void* hostCopy)
     {
         int err;
-        var flags = hostCopy is null ? MemFlags.ReadWrite : MemFlags.ReadWrite | MemFlags.CopyHostPtr;
         nint h = ClApi.Api.CreateBuffer(c.Handle, flags, (nuint)Math.Max(bytes, 4), hostCopy, &err);
         if (err is -4 or -5 or -6 or -61)
         {

@@ -53,6 +53,7 @@ public sealed class OpenClBackend : IBackend
     readonly ClProgram sampling;
     OpenClBuffer? shenLeeCoef;
     long allocated;
+    readonly bool ownsContext = true;
 
     public ClDevice Device { get; }
     public OpenClOptions Options { get; }
@@ -85,6 +86,28 @@ public sealed class OpenClBackend : IBackend
         }
         catch { Dispose(); throw; }
     }
+
+    /// <summary>
+    /// A second stream on the same device: shares <paramref name="shared"/>'s context and program cache (no recompiles),
+    /// has its own in-order command queue and its own kernel objects, so several streams can keep work in flight at
+    /// once (the scheduler). Buffers belong to the stream that allocated them. Dispose the streams before the
+    /// backend they share; disposing a stream releases only its queue and kernels.
+    /// </summary>
+    public OpenClBackend(OpenClBackend shared, bool profiling = false)
+    {
+        ArgumentNullException.ThrowIfNull(shared);
+        Options = shared.Options; Device = shared.Device; WorkGroup = shared.WorkGroup; Fp64 = shared.Fp64; DeviceName = shared.DeviceName;
+        context = shared.context; cache = shared.cache; ownsContext = false;
+        try
+        {
+            queue = new ClQueue(context, profiling);
+            sampling = Program("sampling.cl");
+        }
+        catch { Dispose(); throw; }
+    }
+
+    /// <summary>Device bytes allocated through this backend (stream) and not yet released.</summary>
+    public long AllocatedBytes => Interlocked.Read(ref allocated);
 
     /// <summary>The tunables as defines (WG, VW, WPT, HAVE_FP64).</summary>
     public Dictionary<string, string> Defines()
@@ -436,8 +459,8 @@ public sealed class OpenClBackend : IBackend
         shenLeeCoef?.Dispose(); shenLeeCoef = null;
         foreach (var k in kernels.Values) k.Dispose();
         kernels.Clear();
-        cache?.Dispose();
+        if (ownsContext) cache?.Dispose();
         queue?.Dispose();
-        context?.Dispose();
+        if (ownsContext) context?.Dispose();
     }
 }

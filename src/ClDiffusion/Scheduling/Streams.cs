@@ -1,0 +1,133 @@
+using ClDiffusion.Backends;
+using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Diffusion;
+using ClDiffusion.Models;
+using ClDiffusion.Random;
+using ClDiffusion.Samplers;
+using Silk.NET.OpenCL;
+
+namespace ClDiffusion.Scheduling;
+
+/// <summary>One chunk of a run: samples [Offset, Offset + Count) of the run, global indices FirstSample + Offset ...</summary>
+public sealed class Chunk
+{
+    public int Index { get; init; }
+    public long Offset { get; init; }
+    public int Count { get; init; }
+    /// <summary>Score evaluations per sample and sequential rounds the sampler enqueued for this chunk.</summary>
+    public double Nfe { get; set; }
+    public int Rounds { get; set; }
+}
+
+/// <summary>What a sampling run does to one chunk (shared, read-only, by every stream).</summary>
+public sealed record ChunkJob(IScoreModel Model, string Sampler, SamplerOptions Options, TimeGrid Grid, ulong Seed, long FirstSample);
+
+/// <summary>A place one chunk at a time is computed: start noise, sampler, read-back.</summary>
+public interface IChunkStream : IDisposable
+{
+    /// <summary>Starts the chunk (on a device: enqueues everything and returns without waiting).</summary>
+    void Start(Chunk c, CancellationToken ct);
+    /// <summary>Waits for the started chunk and returns its samples (valid until the next Start).</summary>
+    ReadOnlySpan<float> Collect();
+}
+
+/// <summary>Any backend, synchronously: Start computes and downloads, Collect returns the host copy.</summary>
+public sealed class SyncChunkStream : IChunkStream
+{
+    readonly IBackend backend; readonly ChunkJob job; readonly IPreparedScore prepared;
+    readonly float[] host; int count;
+    public SyncChunkStream(IBackend backend, ChunkJob job, int capacity)
+    {
+        this.backend = backend; this.job = job;
+        prepared = backend.Prepare(job.Model);
+        host = new float[(long)capacity * job.Model.Dim];
+    }
+    public void Start(Chunk c, CancellationToken ct)
+    {
+        int d = job.Model.Dim;
+        using var ctx = new SamplerContext(backend, prepared, c.Count, job.Seed, job.FirstSample + c.Offset, job.Options.Horizon) { Cancellation = ct };
+        using var x = backend.Allocate(c.Count, d);
+        backend.Normal(x, ctx.Key(0, Purpose.StartNoise), ctx.FirstSample);
+        Sampler.Run(job.Sampler, ctx, x, job.Grid, job.Options);
+        backend.Download(x, host.AsSpan(0, c.Count * d));
+        c.Nfe = ctx.Nfe; c.Rounds = ctx.Rounds; count = c.Count;
+    }
+    public ReadOnlySpan<float> Collect() => host.AsSpan(0, count * job.Model.Dim);
+    public void Dispose() => prepared.Dispose();
+}
+
+/// <summary>
+/// One OpenCL command queue holding one chunk in flight: the start noise is drawn on the device, the sampler's
+/// kernels are enqueued without any host wait, and the result is read (non-blocking, with an event) into a pinned
+/// host buffer (CL_MEM_ALLOC_HOST_PTR, mapped once). The host waits only in <see cref="Collect"/>.
+/// </summary>
+public sealed unsafe class OpenClChunkStream : IChunkStream
+{
+    readonly OpenClBackend backend; readonly bool ownsBackend;
+    readonly ChunkJob job; readonly IPreparedScore prepared;
+    readonly ClMem pinned; readonly float* host; readonly long capacityFloats;
+    nint readEvent; int count;
+
+    /// <summary>Streams on `root` (the first uses root's own queue, the others are sibling queues in its context).</summary>
+    public OpenClChunkStream(OpenClBackend root, bool sibling, ChunkJob job, int capacity, bool profiling = false)
+    {
+        backend = sibling ? new OpenClBackend(root, profiling) : root; ownsBackend = sibling;
+        this.job = job;
+        try
+        {
+            prepared = backend.Prepare(job.Model);
+            capacityFloats = (long)capacity * job.Model.Dim;
+            pinned = new ClMem(backend.Context, capacityFloats * 4, MemFlags.ReadWrite | MemFlags.AllocHostPtr);
+            int err;
+            host = (float*)ClApi.Api.EnqueueMapBuffer(backend.Queue.Handle, pinned.Handle, true, MapFlags.Read | MapFlags.Write,
+                0, (nuint)(Math.Max(capacityFloats, 1) * 4), 0, null, null, &err);
+            OpenClException.Check(err, "clEnqueueMapBuffer (pinned host buffer)");
+        }
+        catch { Dispose(); throw; }
+    }
+
+    public OpenClBackend Backend => backend;
+
+    public void Start(Chunk c, CancellationToken ct)
+    {
+        if (readEvent != 0) throw new InvalidOperationException("stream already holds a chunk in flight");
+        int d = job.Model.Dim;
+        if ((long)c.Count * d > capacityFloats) throw new ArgumentException($"chunk of {c.Count} samples exceeds the stream's capacity");
+        using var ctx = new SamplerContext(backend, prepared, c.Count, job.Seed, job.FirstSample + c.Offset, job.Options.Horizon) { Cancellation = ct };
+        using var x = (OpenClBuffer)backend.Allocate(c.Count, d);
+        backend.Normal(x, ctx.Key(0, Purpose.StartNoise), ctx.FirstSample);
+        Sampler.Run(job.Sampler, ctx, x, job.Grid, job.Options);
+        nint ev;
+        OpenClException.Check(ClApi.Api.EnqueueReadBuffer(backend.Queue.Handle, x.Mem.Handle, false, 0, (nuint)(x.Length * 4), host, 0, null, &ev),
+            "clEnqueueReadBuffer (chunk to pinned host buffer)");
+        readEvent = ev;
+        OpenClException.Check(ClApi.Api.Flush(backend.Queue.Handle), "clFlush");
+        c.Nfe = ctx.Nfe; c.Rounds = ctx.Rounds; count = c.Count;
+        // x and the scratch buffers are released here; OpenCL keeps them alive until the enqueued commands ran
+    }
+
+    public ReadOnlySpan<float> Collect()
+    {
+        if (readEvent == 0) throw new InvalidOperationException("no chunk in flight");
+        nint ev = readEvent; readEvent = 0;
+        int err = ClApi.Api.WaitForEvents(1, &ev);
+        ClApi.Api.ReleaseEvent(ev);
+        OpenClException.Check(err, "clWaitForEvents (chunk read-back)");
+        return new ReadOnlySpan<float>(host, count * job.Model.Dim);
+    }
+
+    public void Dispose()
+    {
+        var cl = ClApi.Api;
+        if (readEvent != 0) { nint ev = readEvent; readEvent = 0; cl.WaitForEvents(1, &ev); cl.ReleaseEvent(ev); }
+        if (pinned is not null && pinned.Handle != 0)
+        {
+            if (host is not null) cl.EnqueueUnmapMemObject(backend.Queue.Handle, pinned.Handle, host, 0, null, null);
+            try { backend.Finish(); } catch (OpenClException) { }
+            pinned.Dispose();
+        }
+        prepared?.Dispose();
+        if (ownsBackend) backend.Dispose();
+        else try { backend.Finish(); } catch (OpenClException) { }
+    }
+}
