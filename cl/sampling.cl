@@ -254,7 +254,8 @@ inline real position_variance(real g, real a)
     return 2 * inner / (g * g);
 }
 
-// coef row (stride 10): vp_mid, dp_mid, l11, wx, wv, l21, l22, l31, l32, l33
+// coef row (stride 10): vp_mid, dp_mid, m31, wx, wv, m11, m21, m22, m32, m33 (W2 = m11 z1, W3 = m21 z1 + m22 z2,
+// W1 = m31 z1 + m32 z2 + m33 z3 with z_k = normals j, d + j, 2d + j)
 kernel void shenlee_coeffs(const global float* alpha, global float* coef, int rows, real gamma, real h)
 {
     int r = get_global_id(0);
@@ -270,19 +271,20 @@ kernel void shenlee_coeffs(const global float* alpha, global float* coef, int ro
     real c23 = omr * omr / gamma;
     real c12 = 2 / gamma * (gamma * drift_to_position(gamma, a) - eb * (e1a / gamma - e2a / (2 * gamma)));
     real c13 = 2 * eb * (e1a / gamma - e2a / (2 * gamma));
-    real l11 = sqrt(fmax(v1, (real)0));
-    real l21 = l11 > (real)1e-30 ? c12 / l11 : 0, l31 = l11 > (real)1e-30 ? c13 / l11 : 0;
-    real l22 = sqrt(fmax(v2 - l21 * l21, (real)0));
-    real l32 = l22 > (real)1e-30 ? (c23 - l31 * l21) / l22 : 0;
-    real l33 = sqrt(fmax(v3 - l31 * l31 - l32 * l32, (real)0));
+    // order (W2, W3, W1): see LangevinCoefficients.ShenLeeCholesky (only m33 vanishes as alpha -> 1)
+    real m11 = sqrt(fmax(v2, (real)0));
+    real m21 = m11 > (real)1e-30 ? c23 / m11 : 0, m31 = m11 > (real)1e-30 ? c12 / m11 : 0;
+    real m22 = sqrt(fmax(v3 - m21 * m21, (real)0));
+    real m32 = m22 > (real)1e-30 ? (c13 - m31 * m21) / m22 : 0;
+    real m33 = sqrt(fmax(v1 - m31 * m31 - m32 * m32, (real)0));
     real bf = (real)(1.0f - af) * h;
     global float* o = coef + (size_t)r * 10;
     o[0] = (float)one_minus_exp_over_gamma(gamma, ah);
     o[1] = (float)drift_to_position(gamma, ah);
-    o[2] = (float)l11;
+    o[2] = (float)m31;
     o[3] = (float)(h * one_minus_exp_over_gamma(gamma, bf));
     o[4] = (float)(h * exp(-gamma * bf));
-    o[5] = (float)l21; o[6] = (float)l22; o[7] = (float)l31; o[8] = (float)l32; o[9] = (float)l33;
+    o[5] = (float)m11; o[6] = (float)m21; o[7] = (float)m22; o[8] = (float)m32; o[9] = (float)m33;
 }
 
 kernel void shenlee_midpoint(global float* xmid, const global float* x, const global float* v, const global float* s0,
@@ -292,8 +294,11 @@ kernel void shenlee_midpoint(global float* xmid, const global float* x, const gl
     if (gid >= rows * cols) return;
     int r = gid / cols, j = gid - r * cols;
     const global float* c = coef + (size_t)r * 10;
-    float z1 = normal_j(k0, k1, step, purpose, first + (uint)r, j);
-    xmid[gid] = x[gid] + c[0] * v[gid] + c[1] * s0[gid] + c[2] * z1;
+    uint sample = first + (uint)r;
+    float z1 = normal_j(k0, k1, step, purpose, sample, j);
+    float z2 = normal_j(k0, k1, step, purpose, sample, cols + j);
+    float z3 = normal_j(k0, k1, step, purpose, sample, 2 * cols + j);
+    xmid[gid] = x[gid] + c[0] * v[gid] + c[1] * s0[gid] + c[2] * z1 + c[8] * z2 + c[9] * z3;
 }
 
 kernel void shenlee_final(global float* x, global float* v, const global float* smid, const global float* coef, int rows, int cols,
@@ -306,10 +311,9 @@ kernel void shenlee_final(global float* x, global float* v, const global float* 
     const global float* c = coef + (size_t)r * 10;
     float z1 = normal_j(k0, k1, step, purpose, sample, j);
     float z2 = normal_j(k0, k1, step, purpose, sample, cols + j);
-    float z3 = normal_j(k0, k1, step, purpose, sample, 2 * cols + j);
     float vj = v[gid], s = smid[gid];
-    x[gid] = x[gid] + vp * vj + c[3] * s + c[5] * z1 + c[6] * z2;
-    v[gid] = rho * vj + c[4] * s + c[7] * z1 + c[8] * z2 + c[9] * z3;
+    x[gid] = x[gid] + vp * vj + c[3] * s + c[5] * z1;
+    v[gid] = rho * vj + c[4] * s + c[6] * z1 + c[7] * z2;
 }
 
 // coefs: e[0..m), em1[m..2m)

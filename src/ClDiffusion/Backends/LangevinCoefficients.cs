@@ -42,11 +42,14 @@ public static class LangevinCoefficients
     }
 
     /// <summary>
-    /// Shen-Lee randomized midpoint step (window h, midpoint a = alpha h): the covariance of (W1, W2, W3) where
-    /// W1 is the position noise up to a, and W2, W3 the position and velocity noise up to h on the same Brownian path.
-    /// Returns the lower Cholesky factor row-major (l11, l21, l22, l31, l32, l33).
+    /// Shen-Lee randomized midpoint step (window h, midpoint a = alpha h): W1 is the position noise up to a, W2 and W3
+    /// the position and velocity noise up to h on the same Brownian path. Returns the lower Cholesky factor of their
+    /// covariance in the order (W2, W3, W1): W2 = m11 z1, W3 = m21 z1 + m22 z2, W1 = m31 z1 + m32 z2 + m33 z3.
+    /// That order keeps every division by a well-conditioned quantity: as alpha -> 1, W1 -> W2 and only the last
+    /// diagonal m33 -> 0, whereas factoring W1 first divides by the vanishing conditional deviation of W2 given W1
+    /// (which float32 devices cannot resolve).
     /// </summary>
-    public static (double l11, double l21, double l22, double l31, double l32, double l33) ShenLeeCholesky(double gamma, double h, double alpha)
+    public static (double m11, double m21, double m22, double m31, double m32, double m33) ShenLeeCholesky(double gamma, double h, double alpha)
     {
         double a = alpha * h, b = h - a;
         double eb = Math.Exp(-gamma * b);
@@ -59,11 +62,11 @@ public static class LangevinCoefficients
         double c12 = 2 / gamma * (gamma * DriftToPosition(gamma, a) - eb * (e1a / gamma - e2a / (2 * gamma)));
         // Cov(W1, W3) = 2 e^{-gamma b} ((1 - e^{-gamma a})/gamma - (1 - e^{-2 gamma a})/(2 gamma))
         double c13 = 2 * eb * (e1a / gamma - e2a / (2 * gamma));
-        double l11 = Math.Sqrt(Math.Max(v1, 0));
-        double l21 = l11 > 1e-30 ? c12 / l11 : 0, l31 = l11 > 1e-30 ? c13 / l11 : 0;
-        double l22 = Math.Sqrt(Math.Max(v2 - l21 * l21, 0));
-        double l32 = l22 > 1e-30 ? (c23 - l31 * l21) / l22 : 0;
-        double l33 = Math.Sqrt(Math.Max(v3 - l31 * l31 - l32 * l32, 0));
-        return (l11, l21, l22, l31, l32, l33);
+        double m11 = Math.Sqrt(Math.Max(v2, 0));
+        double m21 = m11 > 1e-30 ? c23 / m11 : 0, m31 = m11 > 1e-30 ? c12 / m11 : 0;
+        double m22 = Math.Sqrt(Math.Max(v3 - m21 * m21, 0));
+        double m32 = m22 > 1e-30 ? (c13 - m31 * m21) / m22 : 0;
+        double m33 = Math.Sqrt(Math.Max(v1 - m31 * m31 - m32 * m32, 0));
+        return (m11, m21, m22, m31, m32, m33);
     }
 }

@@ -279,10 +279,11 @@ public sealed class CpuBackend : IBackend
             {
                 double ah = a.Data[r] * (double)h;
                 var chol = LangevinCoefficients.ShenLeeCholesky(gamma, h, a.Data[r]);
-                float vp = (float)LangevinCoefficients.OneMinusExpOverGamma(gamma, ah), dp = (float)LangevinCoefficients.DriftToPosition(gamma, ah), l11 = (float)chol.l11;
+                float vp = (float)LangevinCoefficients.OneMinusExpOverGamma(gamma, ah), dp = (float)LangevinCoefficients.DriftToPosition(gamma, ah);
+                float m31 = (float)chol.m31, m32 = (float)chol.m32, m33 = (float)chol.m33;
                 key.Normals(firstSample + r, noise);
                 var o = xm.Row(r); var xr = xb.Row(r); var vr = vb.Row(r); var sr = sb.Row(r);
-                for (int j = 0; j < d; j++) o[j] = xr[j] + vp * vr[j] + dp * sr[j] + l11 * noise[j];
+                for (int j = 0; j < d; j++) o[j] = xr[j] + vp * vr[j] + dp * sr[j] + m31 * noise[j] + m32 * noise[d + j] + m33 * noise[2 * d + j];
             }
         });
     }
@@ -302,14 +303,14 @@ public sealed class CpuBackend : IBackend
                 double b = (1 - a.Data[r]) * (double)h;
                 var ch = LangevinCoefficients.ShenLeeCholesky(gamma, h, a.Data[r]);
                 float wx = (float)(h * LangevinCoefficients.OneMinusExpOverGamma(gamma, b)), wv = (float)(h * Math.Exp(-gamma * b));
-                float l21 = (float)ch.l21, l22 = (float)ch.l22, l31 = (float)ch.l31, l32 = (float)ch.l32, l33 = (float)ch.l33;
+                float m11 = (float)ch.m11, m21 = (float)ch.m21, m22 = (float)ch.m22;
                 key.Normals(firstSample + r, noise);
                 var xr = xb.Row(r); var vr = vb.Row(r); var sr = sb.Row(r);
                 for (int j = 0; j < d; j++)
                 {
                     float z1 = noise[j], z2 = noise[d + j], z3 = noise[2 * d + j], vj = vr[j];
-                    xr[j] = xr[j] + vp * vj + wx * sr[j] + l21 * z1 + l22 * z2;
-                    vr[j] = rho * vj + wv * sr[j] + l31 * z1 + l32 * z2 + l33 * z3;
+                    xr[j] = xr[j] + vp * vj + wx * sr[j] + m11 * z1;
+                    vr[j] = rho * vj + wv * sr[j] + m21 * z1 + m22 * z2;
                 }
             }
         });
