@@ -31,6 +31,12 @@ public sealed class BenchOptions
     public int Runs { get; set; }
     [Option("skip-kernels", HelpText = "Only the end-to-end table.")]
     public bool SkipKernels { get; set; }
+    [Option("pipeline", HelpText = "Also measure the chunk pipeline: serial kernel + transfer time against 1, 2 and 4 chunks in flight.")]
+    public bool Pipeline { get; set; }
+    [Option("pipeline-n", Default = 65536, HelpText = "Samples for the pipeline measurement.")]
+    public int PipelineN { get; set; }
+    [Option("pipeline-chunk", Default = 4096, HelpText = "Chunk size for the pipeline measurement.")]
+    public int PipelineChunk { get; set; }
 }
 
 public static class BenchCommand
@@ -78,6 +84,21 @@ public static class BenchCommand
                 double tDev = Median(device, out double nfe), tCpu = Median(cpu, out _);
                 Console.WriteLine($"{s,-8} {d,6} {nfe,6:0} {o.N / tDev,17:0} {o.N / tCpu,14:0} {tCpu / tDev,7:0.00}");
             }
+        if (o.Pipeline)
+        {
+            if (device is not OpenClBackend pcl) { Console.WriteLine("(no OpenCL device: pipeline table skipped)"); return 0; }
+            var model = GaussianMixture.Preset(16, 5);
+            var so = new SamplerOptions { Steps = 10 };
+            Console.WriteLine($"\n## Pipeline: ei, 10 steps, mix16-5, n = {o.PipelineN}, chunk {o.PipelineChunk}, best of {o.Runs}\n");
+            var serial = Enumerable.Range(0, o.Runs).Select(_ => Scheduling.PipelineBench.MeasureSerial(pcl, model, "ei", so, 1, o.PipelineN, o.PipelineChunk)).MinBy(r => r.TotalSeconds)!;
+            Console.WriteLine($"serial: {serial.Chunks} chunks, kernels {serial.KernelSeconds:0.000} s + transfers {serial.TransferSeconds:0.000} s = {serial.TotalSeconds:0.000} s");
+            foreach (int streams in new[] { 1, 2, 4 })
+            {
+                var p = Enumerable.Range(0, o.Runs).Select(_ => Scheduling.PipelineBench.MeasurePipelined(pcl, model, "ei", so, 1, o.PipelineN, o.PipelineChunk, streams)).MinBy(r => r.WallSeconds)!;
+                double hidden = serial.TransferSeconds > 0 ? Math.Clamp((serial.TotalSeconds - p.WallSeconds) / serial.TransferSeconds, 0, 1) : double.NaN;
+                Console.WriteLine($"{streams} in flight: wall {p.WallSeconds:0.000} s, {p.SamplesPerSecond:0} samples/s, {serial.TotalSeconds / p.WallSeconds:0.00}x serial, transfer hidden {hidden:P0}");
+            }
+        }
         return 0;
     }
 }
