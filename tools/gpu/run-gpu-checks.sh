@@ -23,21 +23,21 @@ export CLDIFF_CACHE="$OUT/cl-cache"
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 step "nvidia-smi"; nvidia-smi -L 2>&1 | tee "$OUT/nvidia-smi.txt"
 step "devices"; $B devices 2>&1 | tee "$OUT/devices.txt"
-step "selftest"; timeout 120 $B selftest --device "$DEV" 2>&1 | tee "$OUT/selftest.txt"
-step "sample"; timeout 120 $B sample --preset mix16-5 --sampler rm-pc --n 100000 --seed 1 --device "$DEV" --quiet \
+step "selftest"; timeout 60 $B selftest --device "$DEV" 2>&1 | tee "$OUT/selftest.txt"
+step "sample"; timeout 60 $B sample --preset mix16-5 --sampler rm-pc --n 20000 --seed 1 --device "$DEV" --quiet \
   --out "$OUT/mix16-rmpc.npy" --report "$OUT/mix16-rmpc.json" 2>&1 | tee "$OUT/sample.txt"
-step "eval"; timeout 120 $B eval --preset mix16-5 --samples "$OUT/mix16-rmpc.npy" 2>&1 | tee "$OUT/eval.txt"
+step "eval"; timeout 60 $B eval --preset mix16-5 --samples "$OUT/mix16-rmpc.npy" 2>&1 | tee "$OUT/eval.txt"
 rm -f "$OUT/mix16-rmpc.npy"
-step "bench"; timeout 240 $B bench --device "$DEV" --rows 1048576 --dim 64 --reps 20 --n 65536 --steps 20 --runs 3 \
+step "bench"; timeout 150 $B bench --device "$DEV" --rows 1048576 --dim 64 --reps 20 --n 8192 --steps 20 --runs 3 \
   --pipeline --pipeline-n 1048576 --pipeline-chunk 65536 2>&1 | tee "$OUT/bench.txt"
 if $B --help 2>&1 | grep -q mlpbench; then
-  step "mlp bench"; timeout 180 $B mlpbench --device "$DEV" 2>&1 | tee "$OUT/mlpbench.txt"
+  step "mlp bench"; timeout 60 $B mlpbench --device "$DEV" 2>&1 | tee "$OUT/mlpbench.txt"
 fi
 if command -v python3 >/dev/null && python3 -c "import torch" 2>/dev/null && [ -f tools/gpu/torch_mlp_bench.py ]; then
-  step "torch mlp bench"; timeout 180 python3 tools/gpu/torch_mlp_bench.py 2>&1 | tee "$OUT/torch_mlp_bench.txt"
+  step "torch mlp bench"; timeout 60 python3 tools/gpu/torch_mlp_bench.py 2>&1 | tee "$OUT/torch_mlp_bench.txt"
 fi
 if $B --help 2>&1 | grep -q "tune "; then
-  step "tune"; timeout 150 $B tune --device "$DEV" --kernel all --strategy random --time 120 --out "$OUT/tuning-gpu.json" 2>&1 | tail -60 | tee "$OUT/tune.txt"
+  step "tune"; timeout 80 $B tune --device "$DEV" --kernel all --strategy random --time 60 --out "$OUT/tuning-gpu.json" 2>&1 | tail -60 | tee "$OUT/tune.txt"
 fi
 rm -rf "$CLDIFF_CACHE"
 step "done"
