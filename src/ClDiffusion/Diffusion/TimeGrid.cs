@@ -73,6 +73,27 @@ public sealed class TimeGrid
         return new TimeGrid(Horizon, Tau, flags);
     }
 
+    /// <summary>
+    /// Splits every step longer than maxStep into equal parts no longer than maxStep (keeping every original point and
+    /// its corrector flag on the last part), so the randomized midpoint's weight h e^{(1-alpha)h} stays bounded.
+    /// </summary>
+    public TimeGrid CapSteps(double maxStep)
+    {
+        if (!(maxStep > 0) || double.IsInfinity(maxStep)) throw new ArgumentException($"maximum step must be positive and finite, got {maxStep}");
+        var tau = new List<double> { Tau[0] };
+        var flags = new List<bool>();
+        for (int n = 0; n < Steps; n++)
+        {
+            int parts = (int)Math.Ceiling(H(n) / maxStep - 1e-12);
+            for (int k = 1; k <= parts; k++)
+            {
+                tau.Add(k == parts ? Tau[n + 1] : Tau[n] + H(n) * k / parts);
+                flags.Add(k == parts && CorrectAfter[n]);
+            }
+        }
+        return new TimeGrid(Horizon, tau.ToArray(), flags.ToArray());
+    }
+
     /// <summary>Longest step; the randomized midpoint weight h e^{(1-alpha)h} makes long steps noisy.</summary>
     public double MaxStep => Enumerable.Range(0, Steps).Max(H);
 }

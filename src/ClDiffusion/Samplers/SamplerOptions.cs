@@ -11,6 +11,8 @@ public sealed record SamplerOptions
     public int Steps { get; init; } = 40;
     /// <summary>"uniform" or "shrinking" (see <see cref="Diffusion.TimeGrid"/>).</summary>
     public string Grid { get; init; } = "shrinking";
+    /// <summary>Split grid steps longer than this (null: no cap). The randomized midpoint diverges on steps much longer than 1.</summary>
+    public double? MaxStep { get; init; }
     /// <summary>Lipschitz constant L of the score, which sets the corrector defaults.</summary>
     public double Lipschitz { get; init; } = 2.0;
     /// <summary>Corrector after each block of this sampler-time length (about 1/L in the theory).</summary>
@@ -64,6 +66,7 @@ public sealed record SamplerOptions
         Need(double.IsFinite(Delta) && Delta > 0, $"delta must be positive, got {Delta}");
         Need(Delta < Horizon, $"delta ({Delta}) must be smaller than T ({Horizon})");
         Need(Steps >= 1, $"steps must be at least 1, got {Steps}");
+        Need(MaxStep is null || (double.IsFinite(MaxStep.Value) && MaxStep > 0), $"maximum step must be positive, got {MaxStep}");
         Need(Grid is "uniform" or "shrinking", $"unknown grid '{Grid}' (use uniform or shrinking)");
         Need(double.IsFinite(Lipschitz) && Lipschitz > 0, $"Lipschitz constant must be positive, got {Lipschitz}");
         Need(BlockLength is null || (double.IsFinite(BlockLength.Value) && BlockLength > 0), $"block length must be positive, got {BlockLength}");
@@ -81,6 +84,7 @@ public sealed record SamplerOptions
     public Diffusion.TimeGrid MakeGrid()
     {
         var g = Grid == "uniform" ? Diffusion.TimeGrid.Uniform(Horizon, Delta, Steps) : Diffusion.TimeGrid.Shrinking(Horizon, Delta, Steps);
-        return g.WithCorrectorEvery(BlockLengthOrDefault);
+        g = g.WithCorrectorEvery(BlockLengthOrDefault);
+        return MaxStep is { } cap ? g.CapSteps(cap) : g;
     }
 }

@@ -87,6 +87,8 @@ public class SamplerCliOptions : ModelOptions
     public double Delta { get; set; }
     [Option("grid", Default = "shrinking", HelpText = "Time grid: uniform, or shrinking (equal steps far from the data, geometric near it).")]
     public string Grid { get; set; } = "shrinking";
+    [Option("max-step", HelpText = "Split grid steps longer than this (the total step count grows); rm/rm-pc/prm diverge on steps much longer than 1.")]
+    public double? MaxStep { get; set; }
     [Option("lipschitz", Default = 2.0, HelpText = "Lipschitz constant L of the score: sets the corrector defaults (block 1/L, duration 1/sqrt(L), gamma sqrt(L)).")]
     public double Lipschitz { get; set; }
     [Option("block", HelpText = "Corrector after every block of this sampler time (default 1/L).")]
@@ -118,7 +120,7 @@ public class SamplerCliOptions : ModelOptions
 
     public SamplerOptions ToSamplerOptions() => new()
     {
-        Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, Lipschitz = Lipschitz, BlockLength = Block,
+        Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, MaxStep = MaxStep, Lipschitz = Lipschitz, BlockLength = Block,
         CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
         LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
         AdaptiveCorrector = !FixedCorrector, Denoise = Denoise,
