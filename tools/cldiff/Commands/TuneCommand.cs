@@ -26,7 +26,7 @@ public sealed class TuneOptions
     public int Seed { get; set; }
     [Option("reps", Default = 5, HelpText = "Timed runs per candidate (median).")]
     public int Reps { get; set; }
-    [Option("compare", Default = 3, HelpText = "After the search, measure best vs built-in defaults alternately this many rounds (0: skip).")]
+    [Option("compare", Default = 3, HelpText = "After the search, measure best vs built-in defaults alternately this many rounds and keep the defaults when they are not slower (0: skip).")]
     public int Compare { get; set; }
 }
 
@@ -87,6 +87,14 @@ public static class TuneCommand
                     var (tt, td) = runner.Compare(k, s, entry.Parameters, o.Compare);
                     double gb(double t) => bench.Bytes(s) / t / 1e9;
                     Console.WriteLine($"tuned vs default, alternating, median of {o.Compare}: {tt * 1e3:F3} ms vs {td * 1e3:F3} ms, speed-up {td / tt:F2}x");
+                    if (td <= tt && !entry.Parameters.OrderBy(p => p.Key).SequenceEqual(bench.Defaults().OrderBy(p => p.Key)))
+                    {
+                        // the search's minimum can be luck (noisy machine): keep the defaults when they were not slower side by side
+                        db.Put(runner.DeviceKey, new TuningEntry(k, s.ShapeClass, new Dictionary<string, int>(bench.Defaults()), td));
+                        db.Save(o.Out);
+                        Console.WriteLine($"the defaults were not slower side by side: the database keeps {defs} for {k} {s.ShapeClass}");
+                        ps += " (not kept: defaults)";
+                    }
                     summary.Add($"| {k} | {s} | {ps} | {defs} | {tt * 1e3:F3} ({gb(tt):F2} GB/s) | {td * 1e3:F3} ({gb(td):F2} GB/s) | {td / tt:F2} |");
                 }
             }
