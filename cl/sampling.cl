@@ -31,6 +31,12 @@ kernel void lincomb(global float* dst, const global float* x0, const global floa
         if (nterms > 3) acc += c3 * x3[i];
         dst[i] = acc;
     }
+#ifdef CLD_TEST_CORRUPT
+    if (gid == 0) dst[0] += 1.0f;   // test only: a wrong result the tuner's check must reject
+#endif
+#ifdef CLD_TEST_OVERRUN
+    if (gid == 0) dst[n] = 0.0f;    // test only: a write past the output the tuner's guard rows must catch
+#endif
 }
 
 kernel void repeat_rows(global float* dst, const global float* src, int cols, int m, int total)

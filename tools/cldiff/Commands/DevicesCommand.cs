@@ -1,11 +1,27 @@
 using System.Text.Json;
 using ClDiffusion.Backends;
+using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Tuning;
 
 namespace ClDiffusion.Cli.Commands;
 
-/// <summary>`cldiff devices [--json]`: the OpenCL platforms and devices, and which one `auto` takes.</summary>
+/// <summary>`cldiff devices [--json]`: the OpenCL platforms and devices, which one `auto` takes, and the kernel parameters each uses (tuning database).</summary>
 public static class DevicesCommand
 {
+    /// <summary>What the engine would choose for a device with default options: (source, database key, parameters per family) or the error.</summary>
+    static (string source, string key, IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>>? parameters) Tuning(DeviceRecord d)
+    {
+        try
+        {
+            var dev = BackendFactory.Resolve(d.Selector, out _)!;
+            var desc = DeviceDescription.From(dev);
+            var r = TuningResolver.Resolve(desc, new OpenClOptions());
+            return (r.Source, desc.Key, TuningResolver.Effective(r));
+        }
+        catch (Exception e) when (e is OpenClException or ArgumentException or IOException or InvalidDataException)
+        { return ($"error: {e.Message}", "", null); }
+    }
+
     public static int Run(bool json)
     {
         IReadOnlyList<DeviceRecord> devices;
@@ -22,6 +38,7 @@ public static class DevicesCommand
                 selector = d.Selector, platform = d.Platform, device = d.Device, vendor = d.Vendor, version = d.Version, driver = d.Driver,
                 computeUnits = d.ComputeUnits, globalMemoryBytes = d.GlobalMemoryBytes, maxAllocBytes = d.MaxAllocBytes,
                 type = d.Type, fp64 = d.Fp64, auto = d.Auto,
+                tuning = Tuning(d) is var t ? new { source = t.source, key = t.key, parameters = t.parameters } : null,
             }), new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
@@ -35,6 +52,11 @@ public static class DevicesCommand
             Console.WriteLine($"{(d.Auto ? "*" : " ")} {d.Selector,-12} {d.Type,-11} {d.Device}");
             Console.WriteLine($"    platform {d.Platform}, vendor {d.Vendor}, {d.Version}, driver {d.Driver}");
             Console.WriteLine($"    {d.ComputeUnits} compute units, {d.GlobalMemoryBytes >> 20} MiB global memory, largest buffer {d.MaxAllocBytes >> 20} MiB, fp64 {(d.Fp64 ? "yes" : "no")}");
+            var (source, key, ps) = Tuning(d);
+            Console.WriteLine($"    tuning: {source}");
+            if (key.Length > 0) Console.WriteLine($"    tuning key: {key}");
+            if (ps is not null)
+                Console.WriteLine("    kernels: " + string.Join("; ", ps.Select(f => $"{f.Key} {string.Join(" ", f.Value.Select(p => $"{p.Key}={p.Value}"))}")));
         }
         Console.WriteLine("* = the device 'auto' takes");
         return 0;

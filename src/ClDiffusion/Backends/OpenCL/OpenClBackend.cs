@@ -4,27 +4,45 @@ using ClDiffusion.Random;
 
 namespace ClDiffusion.Backends.OpenCL;
 
-/// <summary>Tunables of the OpenCL backend (compiled into the kernels as -D defines).</summary>
+/// <summary>
+/// Tunables of the OpenCL backend (compiled into the kernels as -D defines). A value set here explicitly wins over the
+/// tuning database (<see cref="ClDiffusion.Tuning.TuningResolver"/>); a value left unset comes from the database entry for
+/// the device (user file, then shipped entries; exact device, vendor default, global default), else the default shown.
+/// </summary>
 public sealed record OpenClOptions
 {
-    /// <summary>Work-group size of every 1-D launch (WG).</summary>
-    public int WorkGroup { get; init; } = 64;
-    /// <summary>Vector width of the streaming kernels (VW: 1, 2, 4, 8 or 16).</summary>
-    public int VectorWidth { get; init; } = 4;
-    /// <summary>Vectors per work item in the streaming kernels (WPT).</summary>
-    public int WorkPerItem { get; init; } = 1;
-    /// <summary>Philox blocks (4 normals each) per work item in the fused noise kernels (NB: 1, 2, 4, 8 or 16).</summary>
-    public int NoiseBlocks { get; init; } = 16;
-    /// <summary>Vector width over coordinates in the mixture score (GVW: 1, 2, 4, 8 or 16).</summary>
-    public int ScoreVectorWidth { get; init; } = 8;
-    /// <summary>VW-wide vectors per work item in the midpoint kernels (MW; 0: one work item per row).</summary>
-    public int MidpointVectors { get; init; } = 0;
+    int? workGroup, vectorWidth, workPerItem, noiseBlocks, scoreVectorWidth, midpointVectors;
+    /// <summary>Work-group size of every 1-D launch (WG; default 64).</summary>
+    public int WorkGroup { get => workGroup ?? 64; init => workGroup = value; }
+    /// <summary>Vector width of the streaming kernels (VW: 1, 2, 4, 8 or 16; default 4).</summary>
+    public int VectorWidth { get => vectorWidth ?? 4; init => vectorWidth = value; }
+    /// <summary>Vectors per work item in the streaming kernels (WPT; default 1).</summary>
+    public int WorkPerItem { get => workPerItem ?? 1; init => workPerItem = value; }
+    /// <summary>Philox blocks (4 normals each) per work item in the fused noise kernels (NB: 1, 2, 4, 8 or 16; default 16).</summary>
+    public int NoiseBlocks { get => noiseBlocks ?? 16; init => noiseBlocks = value; }
+    /// <summary>Vector width over coordinates in the mixture score (GVW: 1, 2, 4, 8 or 16; default 8).</summary>
+    public int ScoreVectorWidth { get => scoreVectorWidth ?? 8; init => scoreVectorWidth = value; }
+    /// <summary>VW-wide vectors per work item in the midpoint kernels (MW; 0: one work item per row; default 0).</summary>
+    public int MidpointVectors { get => midpointVectors ?? 0; init => midpointVectors = value; }
     /// <summary>More -D defines for every program (tuner candidates, test-only switches); they override the ones above.</summary>
     public IReadOnlyDictionary<string, string>? ExtraDefines { get; init; }
     /// <summary>Compute the Shen-Lee coefficients and the tilted alphas in double when the device has cl_khr_fp64 (default), else float.</summary>
     public bool UseFp64 { get; init; } = true;
     /// <summary>Program binary cache folder (null: $CLDIFF_CACHE or ~/.cache/cldiffusion; "off" disables).</summary>
     public string? CacheDirectory { get; init; }
+    /// <summary>Read tuned parameters from the tuning database (default true; false: the defaults above, as before tuning existed).</summary>
+    public bool UseTuning { get; init; } = true;
+    /// <summary>User tuning database (JSON written by `cldiff tune`), searched before the shipped entries; null: $CLDIFF_TUNING, else none.</summary>
+    public string? TuningFile { get; init; }
+    /// <summary>The dimension whose shape class picks the database entries (entries of other classes are the fallback; default 64).</summary>
+    public int TuningDim { get; init; } = 64;
+
+    /// <summary>Whether the tunable with this define name (WG, VW, WPT, NB, GVW, MW) was set explicitly (or by ExtraDefines).</summary>
+    public bool IsExplicit(string define) => (ExtraDefines?.ContainsKey(define) ?? false) || define switch
+    {
+        "WG" => workGroup.HasValue, "VW" => vectorWidth.HasValue, "WPT" => workPerItem.HasValue,
+        "NB" => noiseBlocks.HasValue, "GVW" => scoreVectorWidth.HasValue, "MW" => midpointVectors.HasValue, _ => false,
+    };
 }
 
 /// <summary>A float32 [Rows, Cols] buffer on an OpenCL device.</summary>
@@ -63,18 +81,27 @@ public sealed class OpenClBackend : IBackend
     public ProgramCache Cache => cache;
     public ClQueue Queue => queue;
     public ClContext Context => context;
+    /// <summary>Where the tunables came from (database file and level, or defaults); see <see cref="ClDiffusion.Tuning.TuningResolver"/>.</summary>
+    public string TuningSource { get; }
+    /// <summary>The parameters chosen per kernel family (gmm, midpoint, langevin, lincomb) and where each came from.</summary>
+    public IReadOnlyList<ClDiffusion.Tuning.TuningChoice> TuningChoices { get; }
+    /// <summary>Work-group size per kernel family (tuned); families not listed launch with <see cref="WorkGroup"/>.</summary>
+    public IReadOnlyDictionary<string, int> FamilyWorkGroups { get; }
+    /// <summary>When set, every launch records its event here (profiling queues: the tuner's device timings).</summary>
+    internal List<ClEvent>? ProfileEvents { get; set; }
 
     public OpenClBackend(ClDevice device, OpenClOptions? options = null, bool profiling = false)
     {
-        Options = options ?? new OpenClOptions();
+        var tuned = ClDiffusion.Tuning.TuningResolver.Resolve(device, options ?? new OpenClOptions());
+        Options = tuned.Options; TuningSource = tuned.Source; TuningChoices = tuned.Choices;
         if (Options.VectorWidth is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"vector width must be 1, 2, 4, 8 or 16, got {Options.VectorWidth}");
         if (Options.NoiseBlocks is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"noise blocks per item must be 1, 2, 4, 8 or 16, got {Options.NoiseBlocks}");
         if (Options.ScoreVectorWidth is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"score vector width must be 1, 2, 4, 8 or 16, got {Options.ScoreVectorWidth}");
         if (Options.MidpointVectors < 0) throw new ArgumentException($"midpoint vectors per item must be >= 0, got {Options.MidpointVectors}");
         if (Options.WorkPerItem < 1) throw new ArgumentException($"work per item must be at least 1, got {Options.WorkPerItem}");
         Device = device;
-        WorkGroup = (int)Math.Min(Math.Max(Options.WorkGroup, 16), Math.Max(device.MaxWorkGroupSize, 16));
-        if ((WorkGroup & (WorkGroup - 1)) != 0) throw new ArgumentException($"work-group size must be a power of two, got {WorkGroup}");
+        WorkGroup = ClampWorkGroup(Options.WorkGroup, device);
+        FamilyWorkGroups = tuned.WorkGroups.ToDictionary(kv => kv.Key, kv => ClampWorkGroup(kv.Value, device));
         Fp64 = Options.UseFp64 && device.HasFp64;
         DeviceName = $"{device.Name} ({device.Platform.Name})";
         context = new ClContext(device);
@@ -97,6 +124,7 @@ public sealed class OpenClBackend : IBackend
     {
         ArgumentNullException.ThrowIfNull(shared);
         Options = shared.Options; Device = shared.Device; WorkGroup = shared.WorkGroup; Fp64 = shared.Fp64; DeviceName = shared.DeviceName;
+        TuningSource = shared.TuningSource; TuningChoices = shared.TuningChoices; FamilyWorkGroups = shared.FamilyWorkGroups;
         context = shared.context; cache = shared.cache; ownsContext = false;
         try
         {
@@ -104,6 +132,13 @@ public sealed class OpenClBackend : IBackend
             sampling = Program("sampling.cl");
         }
         catch { Dispose(); throw; }
+    }
+
+    static int ClampWorkGroup(int wg, ClDevice device)
+    {
+        int w = (int)Math.Min(Math.Max(wg, 16), Math.Max(device.MaxWorkGroupSize, 16));
+        if ((w & (w - 1)) != 0) throw new ArgumentException($"work-group size must be a power of two, got {w}");
+        return w;
     }
 
     /// <summary>Device bytes allocated through this backend (stream) and not yet released.</summary>
@@ -136,8 +171,13 @@ public sealed class OpenClBackend : IBackend
         return k;
     }
 
-    /// <summary>Launches a 1-D kernel over `items` work items (rounded up to the work-group size).</summary>
-    public void Launch(ClKernel k, long items) => k.Launch(queue, Math.Max(items, 1), WorkGroup);
+    /// <summary>Launches a 1-D kernel over `items` work items (rounded up to its family's work-group size).</summary>
+    public void Launch(ClKernel k, long items) =>
+        k.Launch(queue, Math.Max(items, 1), WorkGroupOf(k.Name), ProfileEvents is not null, ProfileEvents);
+
+    /// <summary>The work-group size a kernel launches with: its family's tuned size, else <see cref="WorkGroup"/>.</summary>
+    public int WorkGroupOf(string kernel) =>
+        ClDiffusion.Tuning.TuningResolver.FamilyOf(kernel) is { } f && FamilyWorkGroups.TryGetValue(f, out var w) ? w : WorkGroup;
 
     OpenClBuffer B(IDeviceBuffer b) =>
         b is OpenClBuffer o && ReferenceEquals(o.Owner, this) ? o
