@@ -35,6 +35,15 @@ public sealed record MlpTrainOptions
     public double Clip { get; init; } = 1.0;
     /// <summary>Threads for the matrix products; results do not depend on it.</summary>
     public int Threads { get; init; } = 0;
+    /// <summary>
+    /// What the network predicts: eps (loss ||eps_hat - z||^2), or x0 (loss min(SNR_t, MinSnr) ||x0_hat - y0||^2, the
+    /// min-SNR weighting). An x0 network's score (alpha x0_hat - y)/sigma^2 has the exact -I Jacobian built in at large
+    /// t, where an eps network must learn the identity map, whose error the flow then integrates: in 64 dimensions
+    /// that made the eps model's samples drift away.
+    /// </summary>
+    public MlpPrediction Prediction { get; init; } = MlpPrediction.Eps;
+    /// <summary>Cap of the min-SNR loss weight (x0 prediction).</summary>
+    public double MinSnr { get; init; } = 5.0;
 
     public void Validate()
     {
@@ -48,6 +57,8 @@ public sealed record MlpTrainOptions
         Need(Delta > 0 && Delta < Horizon && double.IsFinite(Horizon), $"need 0 < delta < T, got delta={Delta}, T={Horizon}");
         Need(TimeFrequencies >= 1, $"time frequencies must be at least 1, got {TimeFrequencies}");
         Need(MinFrequency > 0 && MaxFrequency >= MinFrequency, $"need 0 < min frequency <= max frequency");
+        Need(Prediction is MlpPrediction.Eps or MlpPrediction.X0, $"the trainer predicts eps or x0, not {Prediction}");
+        Need(MinSnr > 0 && double.IsFinite(MinSnr), $"min-SNR cap must be positive, got {MinSnr}");
     }
 }
 
@@ -133,6 +144,7 @@ public sealed class MlpTrainer
         data.Draw(o.Seed, step, n, x0);
         var input = new float[n * inW];
         var target = new float[n * d];
+        var weights = o.Prediction == MlpPrediction.X0 ? new float[n] : null;
         var tk = new RandomKey(o.Seed, step, TimePurpose);
         var nk = new RandomKey(o.Seed, step, NoisePurpose);
         double logRange = Math.Log(o.Horizon / o.Delta);
@@ -142,16 +154,17 @@ public sealed class MlpTrainer
             float u = tk.Uniform(r, 0), which = tk.Uniform(r, 1);
             double t = which < 0.5f ? o.Delta * Math.Exp(u * logRange) : o.Delta + u * (o.Horizon - o.Delta);
             float a = (float)ForwardProcess.Alpha(t), s = (float)ForwardProcess.Sigma(t);
+            if (weights is not null) weights[r] = (float)Math.Min(Math.Exp(-2 * t) / ForwardProcess.SigmaSquared(t), o.MinSnr);
             nk.Normals(r, zr);
             for (int j = 0; j < d; j++)
             {
                 float y0 = (x0[r * d + j] - mean[j]) / std[j];
                 input[r * inW + j] = a * y0 + s * zr[j];
-                target[r * d + j] = zr[j];
+                target[r * d + j] = weights is null ? zr[j] : y0;
             }
             TimeFeatures((float)t, freqs, input.AsSpan(r * inW + d, 2 * F));
         }
-        double loss = LossAndGradients(input, target, n);
+        double loss = LossAndGradients(input, target, n, weights);
         ApplyAdam(LearningRateAt(StepsDone), StepsDone + 1);
         StepsDone++;
         LastLoss = loss;
@@ -167,9 +180,9 @@ public sealed class MlpTrainer
 
     /// <summary>
     /// Forward and backward pass on feature rows input [n, inW] against targets [n, d]: fills gW, gB with the gradient
-    /// of loss = sum (out - target)^2 / (n d) and returns the loss.
+    /// of loss = sum_r w_r sum_j (out - target)^2 / (n d) (w_r = 1 without weights) and returns the loss.
     /// </summary>
-    internal double LossAndGradients(float[] input, float[] target, int n)
+    internal double LossAndGradients(float[] input, float[] target, int n, float[]? weights = null)
     {
         var z = new float[layers][];  // pre-activations
         var h = new float[layers + 1][]; // h[0] = input, h[l+1] = silu(z[l]) (last: z itself)
@@ -194,9 +207,9 @@ public sealed class MlpTrainer
         float scale = 2f / (n * d);
         for (int i = 0; i < g.Length; i++)
         {
-            float e = outp[i] - target[i];
-            loss += (double)e * e;
-            g[i] = scale * e;
+            float e = outp[i] - target[i], w = weights is null ? 1f : weights[i / d];
+            loss += (double)w * e * e;
+            g[i] = scale * w * e;
         }
         loss /= n * d;
         for (int l = layers - 1; l >= 0; l--)
@@ -275,6 +288,6 @@ public sealed class MlpTrainer
             ["weights"] = ema && o.Ema > 0 ? $"ema {o.Ema.ToString(CultureInfo.InvariantCulture)}" : "raw",
         };
         if (info is not null) foreach (var kv in info) meta[kv.Key] = kv.Value;
-        return new MlpModel(ls, (float[])freqs.Clone(), (float[])mean.Clone(), (float[])std.Clone(), MlpPrediction.Eps, meta);
+        return new MlpModel(ls, (float[])freqs.Clone(), (float[])mean.Clone(), (float[])std.Clone(), o.Prediction, meta);
     }
 }

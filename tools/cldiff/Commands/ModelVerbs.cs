@@ -27,8 +27,10 @@ public sealed class TrainOptions
     [Option("threads", Default = 0)] public int Threads { get; set; }
     [Option("dtype", Default = "F32", HelpText = "F32, F16 or BF16 weights in the file.")] public string Dtype { get; set; } = "F32";
     [Option("max-frequency", Default = 50.0)] public double MaxFrequency { get; set; }
+    [Option("prediction", Default = "eps", HelpText = "What the network predicts: eps, or x0 (min-SNR weighted; stable at large t in high dimension).")]
+    public string Prediction { get; set; } = "eps";
 
-    public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency);
+    public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction);
 }
 
 [Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]

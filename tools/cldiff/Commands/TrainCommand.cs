@@ -17,7 +17,7 @@ public static class TrainCommand
     /// <returns>0 on success, 1 on bad input (message on stderr)</returns>
     public static int Run(string data, string output, int width = 128, int depth = 3, int steps = 4000, int batch = 256,
         double lr = 2e-3, ulong seed = 0, double ema = 0.999, double delta = 1e-3, double horizon = 8.0,
-        int threads = 0, string dtype = "F32", double maxFrequency = 50, TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default)
+        int threads = 0, string dtype = "F32", double maxFrequency = 50, string prediction = "eps", TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default)
     {
         stderr ??= Console.Error; stdout ??= Console.Out;
         try
@@ -34,6 +34,11 @@ public static class TrainCommand
             {
                 Width = width, Depth = depth, Steps = steps, Batch = batch, LearningRate = lr, Seed = seed, Ema = ema,
                 Delta = delta, Horizon = horizon, Threads = threads, MaxFrequency = maxFrequency,
+                Prediction = prediction switch
+                {
+                    "eps" => MlpPrediction.Eps, "x0" => MlpPrediction.X0,
+                    _ => throw new ArgumentException($"--prediction must be eps or x0, got '{prediction}'"),
+                },
             };
             var trainer = new MlpTrainer(opts, set);
             var sw = Stopwatch.StartNew();
