@@ -9,7 +9,7 @@ namespace ClDiffusion.Tests.Mlp;
 public class TrainerTests
 {
     /// <summary>Loss of the trainer's network in float64: same features, same parameters (with one perturbed).</summary>
-    static double ReferenceLoss(MlpTrainer tr, float[] input, float[] target, int n, int layer, bool bias, int index, double delta)
+    static double ReferenceLoss(MlpTrainer tr, float[] input, float[] target, int n, int layer, bool bias, int index, double delta, float[]? weights = null)
     {
         int layers = tr.W.Length;
         double loss = 0;
@@ -31,21 +31,24 @@ public class TrainerTests
                 }
                 h = o;
             }
-            for (int j = 0; j < d; j++) { double e = h[j] - target[r * d + j]; loss += e * e; }
+            for (int j = 0; j < d; j++) { double e = h[j] - target[r * d + j]; loss += (weights is null ? 1 : weights[r]) * e * e; }
         }
         return loss / (n * d);
     }
 
-    [Test]
-    public void BackwardMatchesFiniteDifferences()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void BackwardMatchesFiniteDifferences(bool weighted)
     {
         var tr = new MlpTrainer(new MlpTrainOptions { Width = 7, Depth = 2, TimeFrequencies = 3, Batch = 5, Threads = 1 }, new Checkerboard());
         int n = 5, inW = 2 + 6, d = 2;
         var key = new RandomKey(3, 0, Purpose.Test);
         var input = new float[n * inW]; var target = new float[n * d];
         for (int r = 0; r < n; r++) { key.Normals(r, input.AsSpan(r * inW, inW)); key.WithStep(1).Normals(r, target.AsSpan(r * d, d)); }
-        double loss = tr.LossAndGradients(input, target, n);
-        Assert.That(loss, Is.EqualTo(ReferenceLoss(tr, input, target, n, 0, false, -1, 0)).Within(1e-5));
+        // the x0 objective weights rows by min(SNR, cap)
+        float[]? w = weighted ? [0.1f, 5f, 1f, 0.02f, 2.5f] : null;
+        double loss = tr.LossAndGradients(input, target, n, w);
+        Assert.That(loss, Is.EqualTo(ReferenceLoss(tr, input, target, n, 0, false, -1, 0, w)).Within(1e-5));
         const double h = 1e-6;
         int checkedCount = 0;
         for (int l = 0; l < tr.W.Length; l++)
@@ -55,7 +58,7 @@ public class TrainerTests
                 var g = bias ? tr.gB[l] : tr.gW[l];
                 for (int i = 0; i < g.Length; i += bias ? 1 : 3)
                 {
-                    double fd = (ReferenceLoss(tr, input, target, n, l, bias, i, h) - ReferenceLoss(tr, input, target, n, l, bias, i, -h)) / (2 * h);
+                    double fd = (ReferenceLoss(tr, input, target, n, l, bias, i, h, w) - ReferenceLoss(tr, input, target, n, l, bias, i, -h, w)) / (2 * h);
                     Assert.That(g[i], Is.EqualTo(fd).Within(2e-4 + 1e-3 * Math.Abs(fd)), $"layer {l} {(bias ? "bias" : "weight")} {i}");
                     checkedCount++;
                 }
