@@ -160,11 +160,20 @@ public static class Npy
     public static void WriteTo(Stream stream, float[] data, int[] shape)
     {
         CheckShape(data, shape);
-        string shapeText = shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
+        stream.Write(Header(shape[0], shape.Length == 1 ? null : shape[1]));
+        WriteFloats(stream, data);
+    }
+
+    /// <summary>
+    /// The header numpy.save writes for a C-order float32 array of shape (rows, cols), or (rows,) when cols is null.
+    /// Numpy (>= 1.24) reserves 21 - len(repr(shape[0])) spaces so the file can grow along axis 0, then pads with
+    /// spaces and a final '\n' so that magic + version + length + header is a multiple of 64.
+    /// </summary>
+    public static byte[] Header(long rows, int? cols)
+    {
+        string shapeText = cols is null ? $"({rows},)" : $"({rows}, {cols})";
         string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {shapeText}, }}";
-        // numpy (>= 1.24) reserves 21 - len(repr(shape[0])) spaces so the file can grow along axis 0, then pads with
-        // spaces and a final '\n' so that magic + version + length + header is a multiple of 64.
-        int growth = Math.Max(0, 21 - shape[0].ToString(CultureInfo.InvariantCulture).Length);
+        int growth = Math.Max(0, 21 - rows.ToString(CultureInfo.InvariantCulture).Length);
         int version = 1, pre = 10;
         int total = Align(pre + dict.Length + growth + 1);
         if (total - pre > ushort.MaxValue) { version = 2; pre = 12; total = Align(pre + dict.Length + growth + 1); }
@@ -175,13 +184,15 @@ public static class Npy
         if (version == 1) BinaryPrimitives.WriteUInt16LittleEndian(buf.AsSpan(8), (ushort)header.Length);
         else BinaryPrimitives.WriteUInt32LittleEndian(buf.AsSpan(8), (uint)header.Length);
         Encoding.Latin1.GetBytes(header, buf.AsSpan(pre));
-        stream.Write(buf);
-        if (BitConverter.IsLittleEndian) stream.Write(MemoryMarshal.AsBytes(data.AsSpan()));
-        else
-        {
-            var tmp = new byte[4];
-            foreach (var x in data) { BinaryPrimitives.WriteSingleLittleEndian(tmp, x); stream.Write(tmp); }
-        }
+        return buf;
+    }
+
+    /// <summary>float32 values, little-endian whatever the host.</summary>
+    public static void WriteFloats(Stream stream, ReadOnlySpan<float> data)
+    {
+        if (BitConverter.IsLittleEndian) { stream.Write(MemoryMarshal.AsBytes(data)); return; }
+        Span<byte> tmp = stackalloc byte[4];
+        foreach (var x in data) { BinaryPrimitives.WriteSingleLittleEndian(tmp, x); stream.Write(tmp); }
     }
 
     static int Align(int x) => (x + 63) / 64 * 64;

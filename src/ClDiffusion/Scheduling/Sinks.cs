@@ -64,33 +64,10 @@ public static class NpyFormat
     /// <summary>The header of a C-order float32 array of shape (n, d).</summary>
     public static byte[] Header(long n, int d) => Header(n, d, rank1: false);
 
-    /// <summary>The header of shape (n, d), or (n,) when rank1.</summary>
-    public static byte[] Header(long n, int d, bool rank1)
-    {
-        string shape = rank1 ? $"({n},)" : $"({n}, {d})";
-        string dict = $"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}";
-        int growth = Math.Max(0, 21 - n.ToString(System.Globalization.CultureInfo.InvariantCulture).Length);
-        int version = 1, pre = 10;
-        int total = Align(pre + dict.Length + growth + 1);
-        if (total - pre > ushort.MaxValue) { version = 2; pre = 12; total = Align(pre + dict.Length + growth + 1); }
-        string header = dict.PadRight(total - pre - 1) + "\n";
-        var buf = new byte[pre + header.Length];
-        Magic.CopyTo(buf);
-        buf[6] = (byte)version;
-        if (version == 1) BinaryPrimitives.WriteUInt16LittleEndian(buf.AsSpan(8), (ushort)header.Length);
-        else BinaryPrimitives.WriteUInt32LittleEndian(buf.AsSpan(8), (uint)header.Length);
-        Encoding.Latin1.GetBytes(header, buf.AsSpan(pre));
-        return buf;
-    }
+    /// <summary>The header of shape (n, d), or (n,) when rank1 (the one <see cref="ClDiffusion.IO.Npy"/> writes).</summary>
+    public static byte[] Header(long n, int d, bool rank1) => ClDiffusion.IO.Npy.Header(n, rank1 ? null : d);
 
-    static int Align(int x) => (x + 63) / 64 * 64;
-
-    public static void WriteFloats(Stream s, ReadOnlySpan<float> data)
-    {
-        if (BitConverter.IsLittleEndian) { s.Write(MemoryMarshal.AsBytes(data)); return; }
-        Span<byte> tmp = stackalloc byte[4];
-        foreach (var x in data) { BinaryPrimitives.WriteSingleLittleEndian(tmp, x); s.Write(tmp); }
-    }
+    public static void WriteFloats(Stream s, ReadOnlySpan<float> data) => ClDiffusion.IO.Npy.WriteFloats(s, data);
 
     /// <summary>Reads only the header of a .npy: the shape (rank 1 or 2) and where the data starts. Requires C-order '&lt;f4'.</summary>
     public static (long rows, int cols, int rank, long dataOffset) ReadFloat32Header(Stream s, string name)
