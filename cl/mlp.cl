@@ -1,6 +1,7 @@
 // MLP score forward (docs/MLP.md, docs/MLP_KERNELS.md): one register-tiled SGEMM per layer, CLBlast style.
 //   C[M, N] = epilogue(A[M, K] @ W^T + b),   A row-major [rows, K] (leading dimension lda),
-//   W row-major [N, K] (the torch.nn.Linear layout), C row-major [rows, N] (leading dimension ldc).
+//   Wt = W^T row-major [K, N] (the host transposes torch's [N, K] once at upload, so that neighbouring work items
+//   read neighbouring words of Wt), C row-major [rows, N] (leading dimension ldc).
 // Four entry points share one body; FIRST and LAST are compile-time constants of the inlined body:
 //   mlp_hidden : A = activations,                          epilogue bias + SiLU
 //   mlp_first  : A = concat(y, [sin(t f), cos(t f)]) built on the fly from y (lda = d) and the row time
@@ -14,8 +15,9 @@
 //   VWM, VWN      : vector width of the local-memory reads along M and N (divide MWI and NWI)
 //   MLP_LOCAL     : 1 = stage A and W tiles in local memory (GPUs), 0 = read global memory directly (CPUs)
 // Derived: MDIMC = MWG / MWI, NDIMC = NWG / NWI work items per group along M and N, WGS = MDIMC * NDIMC.
-// Work item (tm, tn) owns rows (iv * MDIMC + tm) * VWM + v (iv < MWI / VWM, v < VWM) of the tile and likewise
-// columns, so neighbouring items read neighbouring local-memory words. Every load is guarded (zero outside
+// Work item lid = tn + NDIMC * tm (tn fastest) owns rows (iv * MDIMC + tm) * VWM + v (iv < MWI / VWM, v < VWM) of
+// the tile and likewise columns, so neighbouring items read neighbouring words of Wt / Blm and share the A values
+// (a broadcast on GPUs, a scalar on CPUs where PoCL vectorises across work items). Every load is guarded (zero outside
 // [M, N, K]) and every store is guarded: any M, N, K >= 1 is correct for any valid tile configuration.
 // The host launches 1-D: groupsM * groupsN groups of WGS items, group g -> tile (g % groupsM, g / groupsM).
 
@@ -76,11 +78,11 @@
 #define SPREADN(v, dst) CAT(vstore, VWN)(v, 0, dst)
 #endif
 
-#define MLP_ARGS const global float* A, int lda, const global float* W, const global float* bias, \
+#define MLP_ARGS const global float* A, int lda, const global float* Wt, const global float* bias, \
     global float* C, int ldc, int M, int N, int K, int groupsM, \
     const global float* freqs, int d, int F, const global float* off, int noff, float t0, float slope, \
     const global float* y, int pred
-#define MLP_PASS A, lda, W, bias, C, ldc, M, N, K, groupsM, freqs, d, F, off, noff, t0, slope, y, pred
+#define MLP_PASS A, lda, Wt, bias, C, ldc, M, N, K, groupsM, freqs, d, F, off, noff, t0, slope, y, pred
 
 inline float mlp_row_time(int r, const global float* off, int noff, float t0, float slope)
 {
@@ -102,7 +104,7 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
 {
     const int g = get_group_id(0);
     const int lid = get_local_id(0);
-    const int tm = lid % MDIMC, tn = lid / MDIMC;
+    const int tn = lid % NDIMC, tm = lid / NDIMC;
     const int m0 = (g % groupsM) * MWG, n0 = (g / groupsM) * NWG;
 
     float acc[MWI * NWI];
@@ -121,8 +123,8 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
         }
         for (int e = lid; e < NWG * KWG; e += WGS)
         {
-            int ln = e / KWG, lk = e % KWG, gn = n0 + ln, gk = k0 + lk;
-            Blm[lk * NWG + ln] = (gn < N && gk < K) ? W[(size_t)gn * K + gk] : 0.0f;
+            int ln = e % NWG, lk = e / NWG, gn = n0 + ln, gk = k0 + lk;
+            Blm[lk * NWG + ln] = (gn < N && gk < K) ? Wt[(size_t)gk * N + gn] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         #pragma unroll
@@ -152,7 +154,7 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
         #pragma unroll
         for (int i = 0; i < MWI; i++) a[i] = mlp_load_a(FIRST, A, lda, rm[i], k, freqs, d, F, off, noff, t0, slope);
         #pragma unroll
-        for (int j = 0; j < NWI; j++) b[j] = W[(size_t)cn[j] * K + k];
+        for (int j = 0; j < NWI; j++) b[j] = Wt[(size_t)k * N + cn[j]];
         #pragma unroll
         for (int i = 0; i < MWI; i++)
             #pragma unroll

@@ -9,13 +9,13 @@ namespace ClDiffusion.Backends.OpenCL.Mlp;
 /// An <see cref="MlpModel"/> on an OpenCL device (cl/mlp.cl): one tiled SGEMM launch per layer with fused epilogues.
 /// Layer 0 builds concat(y, [sin(t f), cos(t f)]) inside the kernel from x and the per-row time; hidden layers add the
 /// bias and apply SiLU; the last layer adds the bias and converts the output to the score (eps, score or x0) with the
-/// per-row time. Weights are uploaded once here; two activation buffers [rows, max hidden width] are kept and grown
+/// per-row time. Weights are uploaded once here (transposed to [In, Out]); two activation buffers [rows, max hidden width] are kept and grown
 /// when a call has more rows. Nothing is read back.
 /// </summary>
 public sealed class OpenClMlpScore : IOpenClScore
 {
     readonly MlpModel m;
-    readonly OpenClBuffer[] weights, biases;
+    readonly OpenClBuffer[] weights, biases; // weights[l] = W_l^T [In, Out]
     readonly OpenClBuffer freqs;
     readonly ClKernel hidden, first, last, single;
     readonly int maxHidden;
@@ -39,8 +39,10 @@ public sealed class OpenClMlpScore : IOpenClScore
             for (int l = 0; l < L; l++)
             {
                 var layer = m.Layers[l];
-                weights[l] = (OpenClBuffer)b.Allocate(layer.Out, layer.In);
-                b.Upload(weights[l], layer.Weight);
+                weights[l] = (OpenClBuffer)b.Allocate(layer.In, layer.Out); // W^T [In, Out]
+                var wt = new float[layer.Weight.Length];
+                Sgemm.Transpose(layer.Weight, layer.Out, layer.In, wt);
+                b.Upload(weights[l], wt);
                 biases[l] = (OpenClBuffer)b.Allocate(1, layer.Out);
                 b.Upload(biases[l], layer.Bias);
             }
