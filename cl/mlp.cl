@@ -107,9 +107,10 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
     const int tn = lid % NDIMC, tm = lid / NDIMC;
     const int m0 = (g % groupsM) * MWG, n0 = (g / groupsM) * NWG;
 
-    float acc[MWI * NWI];
+    // Accumulators: MWI rows x NWIV vectors of VWN columns (explicit vectors, so a CPU compiler emits SIMD FMAs).
+    floatn acc[MWI * NWIV];
     #pragma unroll
-    for (int i = 0; i < MWI * NWI; i++) acc[i] = 0.0f;
+    for (int i = 0; i < MWI * NWIV; i++) acc[i] = (floatn)(0.0f);
 
 #if MLP_LOCAL
     // Alm [KWG][MWG] and Blm [KWG][NWG], k-major so that the inner loop reads rows of the tiles
@@ -130,35 +131,49 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
         #pragma unroll
         for (int k = 0; k < KWG; k++)
         {
-            float a[MWI], b[NWI];
+            float a[MWI];
+            floatn b[NWIV];
             #pragma unroll
             for (int iv = 0; iv < MWIV; iv++) { floatm v = LOADM(k * (MWG / VWM) + iv * MDIMC + tm, Alm); SPREADM(v, &a[iv * VWM]); }
             #pragma unroll
-            for (int jv = 0; jv < NWIV; jv++) { floatn v = LOADN(k * (NWG / VWN) + jv * NDIMC + tn, Blm); SPREADN(v, &b[jv * VWN]); }
+            for (int jv = 0; jv < NWIV; jv++) b[jv] = LOADN(k * (NWG / VWN) + jv * NDIMC + tn, Blm);
             #pragma unroll
             for (int i = 0; i < MWI; i++)
                 #pragma unroll
-                for (int j = 0; j < NWI; j++) acc[i * NWI + j] = mad(a[i], b[j], acc[i * NWI + j]);
+                for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = mad((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
         }
     }
 #else
-    // Direct: each item streams its rows of A and W from global memory (clamped indices, results discarded at the store).
-    int rm[MWI], cn[NWI];
+    // Direct: each item streams its rows of A and its columns of Wt from global memory. Rows are clamped (results
+    // discarded at the store); a column vector that crosses N is assembled from clamped scalars.
+    int rm[MWI], cn[NWIV];
     #pragma unroll
     for (int i = 0; i < MWI; i++) rm[i] = min(m0 + ((i / VWM) * MDIMC + tm) * VWM + (i % VWM), M - 1);
     #pragma unroll
-    for (int j = 0; j < NWI; j++) cn[j] = min(n0 + ((j / VWN) * NDIMC + tn) * VWN + (j % VWN), N - 1);
+    for (int jv = 0; jv < NWIV; jv++) cn[jv] = n0 + (jv * NDIMC + tn) * VWN;
     for (int k = 0; k < K; k++)
     {
-        float a[MWI], b[NWI];
+        float a[MWI];
+        floatn b[NWIV];
         #pragma unroll
         for (int i = 0; i < MWI; i++) a[i] = mlp_load_a(FIRST, A, lda, rm[i], k, freqs, d, F, off, noff, t0, slope);
+        const global float* wk = Wt + (size_t)k * N;
         #pragma unroll
-        for (int j = 0; j < NWI; j++) b[j] = Wt[(size_t)k * N + cn[j]];
+        for (int jv = 0; jv < NWIV; jv++)
+        {
+            if (cn[jv] + VWN <= N) b[jv] = LOADN(0, wk + cn[jv]);
+            else
+            {
+                float tmp[VWN];
+                #pragma unroll
+                for (int v = 0; v < VWN; v++) tmp[v] = wk[min(cn[jv] + v, N - 1)];
+                b[jv] = LOADN(0, tmp);
+            }
+        }
         #pragma unroll
         for (int i = 0; i < MWI; i++)
             #pragma unroll
-            for (int j = 0; j < NWI; j++) acc[i * NWI + j] = mad(a[i], b[j], acc[i * NWI + j]);
+            for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = mad((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
     }
 #endif
 
@@ -177,16 +192,22 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
             else if (pred == 2) { ca = exp(-t); is2 = 1.0f / s2; }
         }
         #pragma unroll
-        for (int j = 0; j < NWI; j++)
+        for (int jv = 0; jv < NWIV; jv++)
         {
-            int gn = n0 + ((j / VWN) * NDIMC + tn) * VWN + (j % VWN);
-            if (gn >= N) continue;
-            float z = acc[i * NWI + j] + bias[gn];
-            float o;
-            if (!LAST) o = z / (1.0f + exp(-z));
-            else if (pred == 2) o = (ca * z - y[(size_t)gm * d + gn]) * is2;   // (e^{-t} out - y) / sigma_t^2
-            else o = ca * z;                                                     // eps: -out / sigma_t; score: out
-            C[(size_t)gm * ldc + gn] = o;
+            float zs[VWN];
+            SPREADN(acc[i * NWIV + jv], zs);
+            #pragma unroll
+            for (int v = 0; v < VWN; v++)
+            {
+                int gn = n0 + (jv * NDIMC + tn) * VWN + v;
+                if (gn >= N) continue;
+                float z = zs[v] + bias[gn];
+                float o;
+                if (!LAST) o = z / (1.0f + exp(-z));
+                else if (pred == 2) o = (ca * z - y[(size_t)gm * d + gn]) * is2;   // (e^{-t} out - y) / sigma_t^2
+                else o = ca * z;                                                     // eps: -out / sigma_t; score: out
+                C[(size_t)gm * ldc + gn] = o;
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ public sealed class MlpKernelTests : OpenClTestBase
         new() { Mwg = 24, Nwg = 12, Kwg = 7, Mwi = 3, Nwi = 3, UseLocal = false },
         new() { Mwg = 8, Nwg = 16, Kwg = 32, Mwi = 2, Nwi = 4, Vwm = 2, Vwn = 2, UseLocal = false },
         new() { Mwg = 128, Nwg = 128, Kwg = 16, Mwi = 8, Nwi = 8, Vwm = 4, Vwn = 4, UseLocal = true },
-        new() { Mwg = 32, Nwg = 32, Kwg = 16, Mwi = 4, Nwi = 4, UseLocal = false },
+        new() { Mwg = 3, Nwg = 16, Kwg = 16, Mwi = 3, Nwi = 16, Vwn = 8, UseLocal = false },
     };
 
     static (float[] x, float[] offsets) Inputs(int rows, int d, int seed)

@@ -5,21 +5,21 @@ var dev = BackendFactory.Resolve("opencl", out _)!;
 Console.WriteLine($"device: {dev.Name} ({dev.Platform.Name} {dev.Platform.Version}), {dev.ComputeUnits} CUs, {DateTime.UtcNow:yyyy-MM-dd}");
 using var b = new OpenClBackend(dev);
 string mode = args.Length > 0 ? args[0] : "table";
-if (mode == "check") { foreach (var c in new[] { MlpKernelConfig.Gpu, MlpKernelConfig.Cpu }) Console.WriteLine($"{c}: {Check.Run(b, c):E2}"); }
+if (mode == "check") { foreach (var c in new MlpKernelConfig[] { MlpKernelConfig.Gpu, MlpKernelConfig.Cpu, new() { Mwg = 8, Nwg = 32, Mwi = 8, Nwi = 32, Vwn = 16, UseLocal = false }, new() { Mwg = 64, Nwg = 64, Kwg = 32, Mwi = 8, Nwi = 16, Vwn = 16, Vwm = 4 } }) Console.WriteLine($"{c}: {Check.Run(b, c):E2}"); }
 else if (mode == "tune")
 {
     var cfgs = new MlpKernelConfig[] {
         MlpKernelConfig.Cpu,
-        new() { Mwg = 4, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 4, UseLocal = false },
-        new() { Mwg = 8, Nwg = 64, Kwg = 16, Mwi = 8, Nwi = 4, UseLocal = false },
-        new() { Mwg = 8, Nwg = 32, Kwg = 16, Mwi = 8, Nwi = 2, UseLocal = false },
-        new() { Mwg = 16, Nwg = 64, Kwg = 16, Mwi = 8, Nwi = 4, UseLocal = false },
-        new() { Mwg = 8, Nwg = 128, Kwg = 16, Mwi = 8, Nwi = 8, UseLocal = false },
-        new() { Mwg = 6, Nwg = 64, Kwg = 16, Mwi = 6, Nwi = 4, UseLocal = false },
-        MlpKernelConfig.Gpu,
-        new() { Mwg = 64, Nwg = 64, Kwg = 32, Mwi = 8, Nwi = 8, UseLocal = true },
-        new() { Mwg = 8, Nwg = 64, Kwg = 32, Mwi = 8, Nwi = 4, UseLocal = true },
+        new() { Mwg = 4, Nwg = 64, Mwi = 4, Nwi = 64, Vwn = 16, UseLocal = false },
+        new() { Mwg = 6, Nwg = 64, Mwi = 6, Nwi = 64, Vwn = 16, UseLocal = false },
+        new() { Mwg = 4, Nwg = 128, Mwi = 4, Nwi = 128, Vwn = 16, UseLocal = false },
+        new() { Mwg = 2, Nwg = 128, Mwi = 2, Nwi = 128, Vwn = 16, UseLocal = false },
+        new() { Mwg = 16, Nwg = 64, Mwi = 4, Nwi = 64, Vwn = 16, UseLocal = false },
+        new() { Mwg = 4, Nwg = 64, Mwi = 4, Nwi = 32, Vwn = 16, UseLocal = false },
+        new() { Mwg = 4, Nwg = 64, Mwi = 4, Nwi = 64, Vwn = 8, UseLocal = false },
     };
+
+
 
     int w = int.Parse(args[1]), n = int.Parse(args[2]);
     foreach (var c in cfgs)

@@ -28,10 +28,11 @@ public sealed record MlpKernelConfig
     public static MlpKernelConfig Gpu { get; } = new();
 
     /// <summary>
-    /// A CPU (PoCL) default: 64x64 tiles, 8x8 per item (64 items), local memory on: the fastest of the ten
-    /// configurations tried on PoCL 3.1 / AVX-512 (docs/MLP_KERNELS.md), e.g. 1.4x the same tiles with 4x4 per item.
+    /// A CPU (PoCL) default: no local memory, one item per group computing 4 rows x 64 columns as 4 x 4 float16
+    /// accumulators (AVX-512 FMAs on explicit vectors); the fastest of the configurations swept on PoCL 3.1 /
+    /// AVX-512 (docs/MLP_KERNELS.md): about 2-4x the local-memory 64x64 tiles there.
     /// </summary>
-    public static MlpKernelConfig Cpu { get; } = new() { Mwg = 64, Nwg = 64, Kwg = 32, Mwi = 8, Nwi = 8, UseLocal = true };
+    public static MlpKernelConfig Cpu { get; } = new() { Mwg = 4, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 64, Vwn = 16, UseLocal = false };
 
     /// <summary>The default for a device: <see cref="Cpu"/> on CPU devices, else <see cref="Gpu"/>.</summary>
     public static MlpKernelConfig For(ClDevice device) => device.TypeName == "cpu" ? Cpu : Gpu;
