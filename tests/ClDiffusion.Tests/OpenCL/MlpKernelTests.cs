@@ -122,6 +122,23 @@ public sealed class MlpKernelTests : OpenClTestBase
     }
 
     [Test]
+    public void ScoreInPlaceOverX()
+    {
+        // IBackend primitives allow dst to alias the input: score written over x, also for a one-layer network
+        // whose output tiles (NWG = 16 < d = 40) read columns that other groups write
+        foreach (int hidden in new[] { 0, 2 })
+        {
+            var m = SafetensorsTests.SmallModel(d: 40, width: 20, hidden: hidden, F: 2, seed: 8, p: MlpPrediction.X0);
+            var (x, off) = Inputs(50, 40, 12);
+            using var p = new OpenClMlpScore(Cl, m, Configs[2] with { Nwg = 16, Nwi = 2 });
+            using var xb = Cl.Allocate(50, 40); using var ob = Cl.Allocate(7, 1);
+            Cl.Upload(xb, x); Cl.Upload(ob, off);
+            Cl.Score(p, xb, 8f, 1f, ob, xb);
+            Assert.That(WorstError(m, x, Read(Cl, xb), 50, r => 8f - off[r % 7]), Is.LessThan(2e-4), $"hidden={hidden}");
+        }
+    }
+
+    [Test]
     public void SingleTimeAndRegistryPreparation()
     {
         // through IBackend.Prepare (the registry), offsets null: every row at t0

@@ -55,7 +55,8 @@ public sealed class OpenClMlpScore : IOpenClScore
             last = progLast.Kernel("mlp_last"); single = progLast.Kernel("mlp_single");
         }
         catch { Dispose(); throw; }
-        maxHidden = L > 1 ? m.Layers.Take(L - 1).Max(x => x.Out) : 1;
+        // a one-layer network needs a scratch [rows, d] only when score aliases x (see Enqueue)
+        maxHidden = L > 1 ? m.Layers.Take(L - 1).Max(x => x.Out) : m.Dim;
     }
 
     void Activations(OpenClBackend b, int rows)
@@ -70,7 +71,10 @@ public sealed class OpenClMlpScore : IOpenClScore
     {
         int rows = x.Rows, d = m.Dim, L = m.Layers.Count;
         if (rows == 0) return;
-        if (L > 1) Activations(b, rows);
+        // One layer reading x and writing score: if they are the same buffer, groups of other column tiles would
+        // overwrite inputs still to be read, so write into scratch and copy (deeper nets only read x's own element).
+        bool alias = L == 1 && x.Mem.Handle == score.Mem.Handle;
+        if (L > 1 || alias) Activations(b, rows);
         int noff = offsets is null ? 0 : (int)offsets.Length;
         var offMem = (offsets ?? x).Mem;
         int pred = m.Prediction switch { MlpPrediction.Eps => 0, MlpPrediction.Score => 1, _ => 2 };
@@ -81,8 +85,8 @@ public sealed class OpenClMlpScore : IOpenClScore
             bool isFirst = l == 0, isLast = l == L - 1;
             var k = isFirst ? (isLast ? single : first) : (isLast ? last : hidden);
             var cfg = isLast ? LastConfig : Config;
-            var dst = isLast ? score : output;
-            int lda = isFirst ? d : maxHidden, ldc = isLast ? d : maxHidden;
+            var dst = isLast && !alias ? score : output;
+            int lda = isFirst ? d : maxHidden, ldc = isLast && !alias ? d : maxHidden;
             int groupsM = (rows + cfg.Mwg - 1) / cfg.Mwg, groupsN = (layer.Out + cfg.Nwg - 1) / cfg.Nwg;
             k.Set(0, input.Mem).Set(1, lda).Set(2, weights[l].Mem).Set(3, biases[l].Mem).Set(4, dst.Mem).Set(5, ldc)
                 .Set(6, rows).Set(7, layer.Out).Set(8, layer.In).Set(9, groupsM)
@@ -92,7 +96,11 @@ public sealed class OpenClMlpScore : IOpenClScore
             input = output;
             output = ReferenceEquals(output, act0) ? act1! : act0!;
         }
+        if (alias) CopyRows(b, act0!, score, rows * d);
     }
+
+    static unsafe void CopyRows(OpenClBackend b, OpenClBuffer src, OpenClBuffer dst, long floats) =>
+        OpenClException.Check(ClApi.Api.EnqueueCopyBuffer(b.Queue.Handle, src.Mem.Handle, dst.Mem.Handle, 0, 0, (nuint)(floats * 4), 0, null, null), "clEnqueueCopyBuffer");
 
     public void Dispose()
     {
