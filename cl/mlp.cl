@@ -1,0 +1,228 @@
+// MLP score forward (docs/MLP.md, docs/MLP_KERNELS.md): one register-tiled SGEMM per layer, CLBlast style.
+//   C[M, N] = epilogue(A[M, K] @ W^T + b),   A row-major [rows, K] (leading dimension lda),
+//   Wt = W^T row-major [K, N] (the host transposes torch's [N, K] once at upload, so that neighbouring work items
+//   read neighbouring words of Wt), C row-major [rows, N] (leading dimension ldc).
+// Four entry points share one body; FIRST and LAST are compile-time constants of the inlined body:
+//   mlp_hidden : A = activations,                          epilogue bias + SiLU
+//   mlp_first  : A = concat(y, [sin(t f), cos(t f)]) built on the fly from y (lda = d) and the row time
+//   mlp_last   : A = activations,                          epilogue bias + conversion to the score
+//   mlp_single : both (a one-layer network)
+// Row time t_r = t0 - slope * off[r % noff] (noff = 0: t_r = t0), as in gmm.cl.
+//
+// Tunables (all -D from the host, defaults below):
+//   MWG, NWG, KWG : tile of C per work group (rows x outputs) and the K step of the local-memory loop
+//   MWI, NWI      : outputs per work item along M and N (register tile MWI x NWI)
+//   VWM, VWN      : vector width of the local-memory reads along M and N (divide MWI and NWI)
+//   MLP_LOCAL     : 1 = stage A and W tiles in local memory (GPUs), 0 = read global memory directly (CPUs)
+// Derived: MDIMC = MWG / MWI, NDIMC = NWG / NWI work items per group along M and N, WGS = MDIMC * NDIMC.
+// Work item lid = tn + NDIMC * tm (tn fastest) owns rows (iv * MDIMC + tm) * VWM + v (iv < MWI / VWM, v < VWM) of
+// the tile and likewise columns, so neighbouring items read neighbouring words of Wt / Blm and share the A values
+// (a broadcast on GPUs, a scalar on CPUs where PoCL vectorises across work items). Every load is guarded (zero outside
+// [M, N, K]) and every store is guarded: any M, N, K >= 1 is correct for any valid tile configuration.
+// The host launches 1-D: groupsM * groupsN groups of WGS items, group g -> tile (g % groupsM, g / groupsM).
+
+#ifndef MWG
+#define MWG 64
+#endif
+#ifndef NWG
+#define NWG 64
+#endif
+#ifndef KWG
+#define KWG 16
+#endif
+#ifndef MWI
+#define MWI 4
+#endif
+#ifndef NWI
+#define NWI 4
+#endif
+#ifndef VWM
+#define VWM 1
+#endif
+#ifndef VWN
+#define VWN 1
+#endif
+#ifndef MLP_LOCAL
+#define MLP_LOCAL 1
+#endif
+
+#define MDIMC (MWG / MWI)
+#define NDIMC (NWG / NWI)
+#define WGS (MDIMC * NDIMC)
+#define MWIV (MWI / VWM)
+#define NWIV (NWI / VWN)
+
+#if (MWG % MWI) != 0 || (NWG % NWI) != 0
+#error "MWG must be a multiple of MWI and NWG a multiple of NWI"
+#endif
+#if (MWI % VWM) != 0 || (NWI % VWN) != 0
+#error "MWI must be a multiple of VWM and NWI a multiple of VWN"
+#endif
+
+#if VWM == 1
+#define LOADM(i, p) ((p)[i])
+#define SPREADM(v, dst) ((dst)[0] = (v))
+#define floatm float
+#else
+#define floatm CAT(float, VWM)
+#define LOADM(i, p) CAT(vload, VWM)(i, p)
+#define SPREADM(v, dst) CAT(vstore, VWM)(v, 0, dst)
+#endif
+#if VWN == 1
+#define LOADN(i, p) ((p)[i])
+#define SPREADN(v, dst) ((dst)[0] = (v))
+#define floatn float
+#else
+#define floatn CAT(float, VWN)
+#define LOADN(i, p) CAT(vload, VWN)(i, p)
+#define SPREADN(v, dst) CAT(vstore, VWN)(v, 0, dst)
+#endif
+
+#define MLP_ARGS const global float* A, int lda, const global float* Wt, const global float* bias, \
+    global float* C, int ldc, int M, int N, int K, int groupsM, \
+    const global float* freqs, int d, int F, const global float* off, int noff, float t0, float slope, \
+    const global float* y, int pred
+#define MLP_PASS A, lda, Wt, bias, C, ldc, M, N, K, groupsM, freqs, d, F, off, noff, t0, slope, y, pred
+
+inline float mlp_row_time(int r, const global float* off, int noff, float t0, float slope)
+{
+    return noff > 0 ? t0 - slope * off[r % noff] : t0;
+}
+
+// Element (m, k) of the layer input. FIRST: k < d is y, then sines (F), then cosines (F) of t_m * f.
+inline float mlp_load_a(const int FIRST, const global float* A, int lda, int m, int k,
+                        const global float* freqs, int d, int F, const global float* off, int noff, float t0, float slope)
+{
+    if (!FIRST || k < d) return A[(size_t)m * lda + k];
+    int kk = k - d;
+    float t = mlp_row_time(m, off, noff, t0, slope);
+    if (kk < F) return sin(t * freqs[kk]);
+    return cos(t * freqs[kk - F]);
+}
+
+inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local float* Blm, MLP_ARGS)
+{
+    const int g = get_group_id(0);
+    const int lid = get_local_id(0);
+    const int tn = lid % NDIMC, tm = lid / NDIMC;
+    const int m0 = (g % groupsM) * MWG, n0 = (g / groupsM) * NWG;
+
+    // Accumulators: MWI rows x NWIV vectors of VWN columns (explicit vectors, so a CPU compiler emits SIMD FMAs).
+    floatn acc[MWI * NWIV];
+    #pragma unroll
+    for (int i = 0; i < MWI * NWIV; i++) acc[i] = (floatn)(0.0f);
+
+#if MLP_LOCAL
+    // Alm [KWG][MWG] and Blm [KWG][NWG], k-major so that the inner loop reads rows of the tiles
+    for (int k0 = 0; k0 < K; k0 += KWG)
+    {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int e = lid; e < MWG * KWG; e += WGS)
+        {
+            int lm = e / KWG, lk = e % KWG, gm = m0 + lm, gk = k0 + lk;
+            Alm[lk * MWG + lm] = (gm < M && gk < K) ? mlp_load_a(FIRST, A, lda, gm, gk, freqs, d, F, off, noff, t0, slope) : 0.0f;
+        }
+        for (int e = lid; e < NWG * KWG; e += WGS)
+        {
+            int ln = e % NWG, lk = e / NWG, gn = n0 + ln, gk = k0 + lk;
+            Blm[lk * NWG + ln] = (gn < N && gk < K) ? Wt[(size_t)gk * N + gn] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        #pragma unroll
+        for (int k = 0; k < KWG; k++)
+        {
+            float a[MWI];
+            floatn b[NWIV];
+            #pragma unroll
+            for (int iv = 0; iv < MWIV; iv++) { floatm v = LOADM(k * (MWG / VWM) + iv * MDIMC + tm, Alm); SPREADM(v, &a[iv * VWM]); }
+            #pragma unroll
+            for (int jv = 0; jv < NWIV; jv++) b[jv] = LOADN(k * (NWG / VWN) + jv * NDIMC + tn, Blm);
+            #pragma unroll
+            for (int i = 0; i < MWI; i++)
+                #pragma unroll
+                for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = mad((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
+        }
+    }
+#else
+    // Direct: each item streams its rows of A and its columns of Wt from global memory. Rows are clamped (results
+    // discarded at the store); a column vector that crosses N is assembled from clamped scalars.
+    int rm[MWI], cn[NWIV];
+    #pragma unroll
+    for (int i = 0; i < MWI; i++) rm[i] = min(m0 + ((i / VWM) * MDIMC + tm) * VWM + (i % VWM), M - 1);
+    #pragma unroll
+    for (int jv = 0; jv < NWIV; jv++) cn[jv] = n0 + (jv * NDIMC + tn) * VWN;
+    for (int k = 0; k < K; k++)
+    {
+        float a[MWI];
+        floatn b[NWIV];
+        #pragma unroll
+        for (int i = 0; i < MWI; i++) a[i] = mlp_load_a(FIRST, A, lda, rm[i], k, freqs, d, F, off, noff, t0, slope);
+        const global float* wk = Wt + (size_t)k * N;
+        #pragma unroll
+        for (int jv = 0; jv < NWIV; jv++)
+        {
+            if (cn[jv] + VWN <= N) b[jv] = LOADN(0, wk + cn[jv]);
+            else
+            {
+                float tmp[VWN];
+                #pragma unroll
+                for (int v = 0; v < VWN; v++) tmp[v] = wk[min(cn[jv] + v, N - 1)];
+                b[jv] = LOADN(0, tmp);
+            }
+        }
+        #pragma unroll
+        for (int i = 0; i < MWI; i++)
+            #pragma unroll
+            for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = mad((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
+    }
+#endif
+
+    // Epilogue: bias, then SiLU (hidden) or the conversion to the score (last), guarded stores.
+    #pragma unroll
+    for (int i = 0; i < MWI; i++)
+    {
+        int gm = m0 + ((i / VWM) * MDIMC + tm) * VWM + (i % VWM);
+        if (gm >= M) continue;
+        float ca = 1.0f, is2 = 1.0f;   // eps: ca = -1/sigma_t; x0: ca = e^{-t}, is2 = 1/sigma_t^2
+        if (LAST)
+        {
+            float t = mlp_row_time(gm, off, noff, t0, slope);
+            float s2 = -expm1(-2.0f * t);
+            if (pred == 0) ca = -1.0f / sqrt(s2);
+            else if (pred == 2) { ca = exp(-t); is2 = 1.0f / s2; }
+        }
+        #pragma unroll
+        for (int jv = 0; jv < NWIV; jv++)
+        {
+            float zs[VWN];
+            SPREADN(acc[i * NWIV + jv], zs);
+            #pragma unroll
+            for (int v = 0; v < VWN; v++)
+            {
+                int gn = n0 + (jv * NDIMC + tn) * VWN + v;
+                if (gn >= N) continue;
+                float z = zs[v] + bias[gn];
+                float o;
+                if (!LAST) o = z / (1.0f + exp(-z));
+                else if (pred == 2) o = (ca * z - y[(size_t)gm * d + gn]) * is2;   // (e^{-t} out - y) / sigma_t^2
+                else o = ca * z;                                                     // eps: -out / sigma_t; score: out
+                C[(size_t)gm * ldc + gn] = o;
+            }
+        }
+    }
+}
+
+// Local arrays must be declared in the kernel itself (OpenCL C 1.2); without MLP_LOCAL they are unused.
+#if MLP_LOCAL
+#define MLP_LOCALS local float Alm[KWG * MWG]; local float Blm[KWG * NWG];
+#else
+#define MLP_LOCALS local float* Alm = 0; local float* Blm = 0;
+#endif
+#define MLP_KERNEL(name, FIRST, LAST) \
+    kernel __attribute__((reqd_work_group_size(WGS, 1, 1))) void name(MLP_ARGS) \
+    { MLP_LOCALS mlp_body(FIRST, LAST, Alm, Blm, MLP_PASS); }
+
+MLP_KERNEL(mlp_hidden, 0, 0)
+MLP_KERNEL(mlp_first, 1, 0)
+MLP_KERNEL(mlp_last, 0, 1)
+MLP_KERNEL(mlp_single, 1, 1)

@@ -1,0 +1,138 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using ClDiffusion.Models;
+using ClDiffusion.Models.Mlp;
+
+namespace ClDiffusion.Backends.OpenCL.Mlp;
+
+/// <summary>
+/// An <see cref="MlpModel"/> on an OpenCL device (cl/mlp.cl): one tiled SGEMM launch per layer with fused epilogues.
+/// Layer 0 builds concat(y, [sin(t f), cos(t f)]) inside the kernel from x and the per-row time; hidden layers add the
+/// bias and apply SiLU; the last layer adds the bias and converts the output to the score (eps, score or x0) with the
+/// per-row time. Weights are uploaded once here (transposed to [In, Out]); two activation buffers [rows, max hidden width] are kept and grown
+/// when a call has more rows. Nothing is read back.
+/// </summary>
+public sealed class OpenClMlpScore : IOpenClScore
+{
+    readonly MlpModel m;
+    readonly OpenClBuffer[] weights, biases; // weights[l] = W_l^T [In, Out]
+    readonly OpenClBuffer freqs;
+    readonly ClKernel hidden, first, last, single;
+    readonly int maxHidden;
+    OpenClBuffer? act0, act1;
+    public IScoreModel Model => m;
+    public MlpKernelConfig Config { get; }
+    /// <summary>The configuration used for the last layer (its N tile narrowed to the output width d).</summary>
+    public MlpKernelConfig LastConfig { get; }
+
+    public OpenClMlpScore(OpenClBackend b, MlpModel model, MlpKernelConfig? config = null)
+    {
+        m = model;
+        Config = config ?? OpenClMlp.DefaultConfig ?? MlpKernelConfig.For(b.Device);
+        Config.Validate(b.Device);
+        LastConfig = Config.ForOutputs(model.Dim);
+        LastConfig.Validate(b.Device);
+        int L = m.Layers.Count;
+        weights = new OpenClBuffer[L]; biases = new OpenClBuffer[L];
+        try
+        {
+            for (int l = 0; l < L; l++)
+            {
+                var layer = m.Layers[l];
+                weights[l] = (OpenClBuffer)b.Allocate(layer.In, layer.Out); // W^T [In, Out]
+                var wt = new float[layer.Weight.Length];
+                Sgemm.Transpose(layer.Weight, layer.Out, layer.In, wt);
+                b.Upload(weights[l], wt);
+                biases[l] = (OpenClBuffer)b.Allocate(1, layer.Out);
+                b.Upload(biases[l], layer.Bias);
+            }
+            var f = m.TimeFreqs.Length > 0 ? m.TimeFreqs : new float[1]; // OpenCL has no empty buffers
+            freqs = (OpenClBuffer)b.Allocate(1, f.Length);
+            b.Upload(freqs, f);
+            var prog = b.Program("mlp.cl", Config.Defines());
+            var progLast = LastConfig == Config ? prog : b.Program("mlp.cl", LastConfig.Defines());
+            hidden = prog.Kernel("mlp_hidden"); first = prog.Kernel("mlp_first");
+            last = progLast.Kernel("mlp_last"); single = progLast.Kernel("mlp_single");
+        }
+        catch { Dispose(); throw; }
+        // a one-layer network needs a scratch [rows, d] only when score aliases x (see Enqueue)
+        maxHidden = L > 1 ? m.Layers.Take(L - 1).Max(x => x.Out) : m.Dim;
+    }
+
+    void Activations(OpenClBackend b, int rows)
+    {
+        if (act0 is not null && act0.Rows >= rows) return;
+        act0?.Dispose(); act1?.Dispose(); act0 = act1 = null;
+        act0 = (OpenClBuffer)b.Allocate(rows, maxHidden);
+        act1 = (OpenClBuffer)b.Allocate(rows, maxHidden);
+    }
+
+    public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score)
+    {
+        int rows = x.Rows, d = m.Dim, L = m.Layers.Count;
+        if (rows == 0) return;
+        // One layer reading x and writing score: if they are the same buffer, groups of other column tiles would
+        // overwrite inputs still to be read, so write into scratch and copy (deeper nets only read x's own element).
+        bool alias = L == 1 && x.Mem.Handle == score.Mem.Handle;
+        if (L > 1 || alias) Activations(b, rows);
+        int noff = offsets is null ? 0 : (int)offsets.Length;
+        var offMem = (offsets ?? x).Mem;
+        int pred = m.Prediction switch { MlpPrediction.Eps => 0, MlpPrediction.Score => 1, _ => 2 };
+        OpenClBuffer input = x, output = act0!;
+        for (int l = 0; l < L; l++)
+        {
+            var layer = m.Layers[l];
+            bool isFirst = l == 0, isLast = l == L - 1;
+            var k = isFirst ? (isLast ? single : first) : (isLast ? last : hidden);
+            var cfg = isLast ? LastConfig : Config;
+            var dst = isLast && !alias ? score : output;
+            int lda = isFirst ? d : maxHidden, ldc = isLast && !alias ? d : maxHidden;
+            int groupsM = (rows + cfg.Mwg - 1) / cfg.Mwg, groupsN = (layer.Out + cfg.Nwg - 1) / cfg.Nwg;
+            k.Set(0, input.Mem).Set(1, lda).Set(2, weights[l].Mem).Set(3, biases[l].Mem).Set(4, dst.Mem).Set(5, ldc)
+                .Set(6, rows).Set(7, layer.Out).Set(8, layer.In).Set(9, groupsM)
+                .Set(10, freqs.Mem).Set(11, d).Set(12, m.TimeFreqs.Length).Set(13, offMem).Set(14, noff).Set(15, t0).Set(16, slope)
+                .Set(17, x.Mem).Set(18, pred);
+            k.Launch(b.Queue, (long)groupsM * groupsN * cfg.WorkGroupSize, cfg.WorkGroupSize);
+            input = output;
+            output = ReferenceEquals(output, act0) ? act1! : act0!;
+        }
+        if (alias) CopyRows(b, act0!, score, rows * d);
+    }
+
+    static unsafe void CopyRows(OpenClBackend b, OpenClBuffer src, OpenClBuffer dst, long floats) =>
+        OpenClException.Check(ClApi.Api.EnqueueCopyBuffer(b.Queue.Handle, src.Mem.Handle, dst.Mem.Handle, 0, 0, (nuint)(floats * 4), 0, null, null), "clEnqueueCopyBuffer");
+
+    public void Dispose()
+    {
+        foreach (var w in weights) w?.Dispose();
+        foreach (var w in biases) w?.Dispose();
+        freqs?.Dispose(); act0?.Dispose(); act1?.Dispose();
+        hidden?.Dispose(); first?.Dispose(); last?.Dispose(); single?.Dispose();
+    }
+}
+
+/// <summary>Plugs <see cref="MlpModel"/> into <see cref="OpenClBackend"/> through <see cref="OpenClScoreRegistry"/>.</summary>
+public static class OpenClMlp
+{
+    static int registered;
+
+    /// <summary>Tile configuration for MLPs prepared through the registry (null: <see cref="MlpKernelConfig.For"/> the device).</summary>
+    public static MlpKernelConfig? DefaultConfig { get; set; }
+
+    [ModuleInitializer]
+    [SuppressMessage("Usage", "CA2255", Justification = "the library registers its own OpenCL preparation")]
+    internal static void Init() => Register();
+
+    /// <summary>Registers the MLP preparation once (idempotent).</summary>
+    public static void Register()
+    {
+        if (Interlocked.Exchange(ref registered, 1) == 1) return;
+        OpenClScoreRegistry.Register(new Factory());
+    }
+
+    sealed class Factory : IOpenClScoreFactory
+    {
+        public IOpenClScore? TryPrepare(OpenClBackend backend, IScoreModel model, Func<IScoreModel, IOpenClScore> prepareInner) =>
+            model is MlpModel m ? new OpenClMlpScore(backend, m) : null;
+    }
+}

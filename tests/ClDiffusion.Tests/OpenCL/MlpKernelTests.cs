@@ -1,0 +1,197 @@
+using ClDiffusion.Backends;
+using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Models.Mlp;
+using ClDiffusion.Random;
+using ClDiffusion.Samplers;
+using ClDiffusion.Tests.Mlp;
+using NUnit.Framework;
+
+namespace ClDiffusion.Tests.OpenCL;
+
+/// <summary>The OpenCL MLP score (cl/mlp.cl) against the float64 reference and the CPU path.</summary>
+[TestFixture]
+public sealed class MlpKernelTests : OpenClTestBase
+{
+    /// <summary>Tile configurations that all must agree: GPU and CPU defaults, odd tiles, vectors, local on and off.</summary>
+    public static readonly MlpKernelConfig[] Configs =
+    {
+        MlpKernelConfig.Gpu,
+        MlpKernelConfig.Cpu,
+        new() { Mwg = 16, Nwg = 8, Kwg = 5, Mwi = 2, Nwi = 1, UseLocal = true },
+        new() { Mwg = 32, Nwg = 32, Kwg = 8, Mwi = 4, Nwi = 8, Vwm = 4, Vwn = 8, UseLocal = true },
+        new() { Mwg = 24, Nwg = 12, Kwg = 7, Mwi = 3, Nwi = 3, UseLocal = false },
+        new() { Mwg = 8, Nwg = 16, Kwg = 32, Mwi = 2, Nwi = 4, Vwm = 2, Vwn = 2, UseLocal = false },
+        new() { Mwg = 128, Nwg = 128, Kwg = 16, Mwi = 8, Nwi = 8, Vwm = 4, Vwn = 4, UseLocal = true },
+        new() { Mwg = 3, Nwg = 16, Kwg = 16, Mwi = 3, Nwi = 16, Vwn = 8, UseLocal = false },
+    };
+
+    static (float[] x, float[] offsets) Inputs(int rows, int d, int seed)
+    {
+        var key = new RandomKey((ulong)seed, 0, Purpose.Test);
+        var x = new float[rows * d];
+        for (int r = 0; r < rows; r++) key.Normals(r, x.AsSpan(r * d, d));
+        // 7 offsets in [0, 7.8] (a period that divides no tile size); the tests use t_r = 8 - off[r % 7] in [0.2, 8]
+        var off = Enumerable.Range(0, 7).Select(i => 7.8f * i / 6f).ToArray();
+        return (x, off);
+    }
+
+    /// <summary>OpenCL scores for x with per-row times t_r = t0 - slope * off[r % off.Length].</summary>
+    float[] ClScore(MlpModel m, float[] x, int rows, float t0, float slope, float[]? off, MlpKernelConfig? cfg)
+    {
+        using var p = new OpenClMlpScore(Cl, m, cfg);
+        using var xb = Cl.Allocate(rows, m.Dim); using var sb = Cl.Allocate(rows, m.Dim);
+        Cl.Upload(xb, x);
+        IDeviceBuffer? ob = null;
+        if (off is not null) { ob = Cl.Allocate(1, off.Length); Cl.Upload(ob, off); }
+        try { Cl.Score(p, xb, t0, slope, ob, sb); return Read(Cl, sb); }
+        finally { ob?.Dispose(); }
+    }
+
+    /// <summary>max |cl - ref| / (1 + |ref|) over all elements, the reference in float64.</summary>
+    static double WorstError(MlpModel m, float[] x, float[] s, int rows, Func<int, float> time)
+    {
+        int d = m.Dim;
+        var refRow = new double[d];
+        double worst = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            m.ScoreReference(x.AsSpan(r * d, d), time(r), refRow);
+            for (int j = 0; j < d; j++)
+            {
+                double e = Math.Abs(s[r * d + j] - refRow[j]) / (1 + Math.Abs(refRow[j]));
+                if (!(e <= worst)) worst = e; // NaN sticks
+            }
+        }
+        return worst;
+    }
+
+    public static IEnumerable<TestCaseData> Shapes()
+    {
+        var ps = new[] { MlpPrediction.Eps, MlpPrediction.Score, MlpPrediction.X0 };
+        int i = 0;
+        foreach (int d in new[] { 1, 3, 17, 64 })
+            foreach (int w in new[] { 5, 33, 128 })
+            {
+                var p = ps[i % 3];
+                int rows = new[] { 1, 7, 300 }[(i / 3 + i) % 3];
+                yield return new TestCaseData(d, w, rows, p).SetName($"MlpScoreMatchesReference(d={d},w={w},rows={rows},{p})");
+                i++;
+            }
+        // every prediction type at the largest row count and a one-layer network (first == last layer)
+        foreach (var p in ps) yield return new TestCaseData(17, 33, 300, p).SetName($"MlpScoreMatchesReference(d=17,w=33,rows=300,{p},all)");
+    }
+
+    [Test, TestCaseSource(nameof(Shapes))]
+    public void MlpScoreMatchesReference(int d, int width, int rows, MlpPrediction p)
+    {
+        var m = SafetensorsTests.SmallModel(d: d, width: width, hidden: 2, F: 3, seed: (ulong)(d * 131 + width), p: p);
+        var (x, off) = Inputs(rows, d, d + width);
+        float t0 = 8f, slope = 1f; // t_r = 8 - off[r % 7] in [0.2, 8]
+        var cfgs = rows == 300 && d == 17 ? Configs : new[] { Configs[0], Configs[1], Configs[2] };
+        float[]? first = null;
+        foreach (var cfg in cfgs)
+        {
+            var s = ClScore(m, x, rows, t0, slope, off, cfg);
+            double err = WorstError(m, x, s, rows, r => t0 - slope * off[r % off.Length]);
+            Assert.That(err, Is.LessThan(2e-4), $"{cfg}");
+            if (first is null) first = s;
+            else Close(first, s, 1e-4, 1e-5, $"{cfg} vs {Configs[0]}");
+        }
+        // and the CPU backend's batched path
+        var cpu = new float[rows * d];
+        var ts = Enumerable.Range(0, rows).Select(r => t0 - slope * off[r % off.Length]).ToArray();
+        new MlpCpuScore(m, 1).ScoreBatch(x, ts, cpu);
+        Close(cpu, first!, 2e-4, 2e-4, "cpu vs opencl");
+    }
+
+    [Test]
+    public void OneLayerNetworkAndNoTimeFeatures()
+    {
+        foreach (var (hidden, F) in new[] { (0, 2), (1, 0), (0, 0) })
+            foreach (var p in new[] { MlpPrediction.Eps, MlpPrediction.X0 })
+            {
+                var m = SafetensorsTests.SmallModel(d: 5, width: 9, hidden: hidden, F: F, seed: 3, p: p);
+                var (x, off) = Inputs(70, 5, 4);
+                foreach (var cfg in Configs.Take(3))
+                {
+                    var s = ClScore(m, x, 70, 8f, 1f, off, cfg);
+                    Assert.That(WorstError(m, x, s, 70, r => 8f - off[r % 7]), Is.LessThan(2e-4), $"hidden={hidden} F={F} {p} {cfg}");
+                }
+            }
+    }
+
+    [Test]
+    public void ScoreInPlaceOverX()
+    {
+        // IBackend primitives allow dst to alias the input: score written over x, also for a one-layer network
+        // whose output tiles (NWG = 16 < d = 40) read columns that other groups write
+        foreach (int hidden in new[] { 0, 2 })
+        {
+            var m = SafetensorsTests.SmallModel(d: 40, width: 20, hidden: hidden, F: 2, seed: 8, p: MlpPrediction.X0);
+            var (x, off) = Inputs(50, 40, 12);
+            using var p = new OpenClMlpScore(Cl, m, Configs[2] with { Nwg = 16, Nwi = 2 });
+            using var xb = Cl.Allocate(50, 40); using var ob = Cl.Allocate(7, 1);
+            Cl.Upload(xb, x); Cl.Upload(ob, off);
+            Cl.Score(p, xb, 8f, 1f, ob, xb);
+            Assert.That(WorstError(m, x, Read(Cl, xb), 50, r => 8f - off[r % 7]), Is.LessThan(2e-4), $"hidden={hidden}");
+        }
+    }
+
+    [Test]
+    public void SingleTimeAndRegistryPreparation()
+    {
+        // through IBackend.Prepare (the registry), offsets null: every row at t0
+        var m = SafetensorsTests.SmallModel(d: 3, width: 33, hidden: 2, F: 3, p: MlpPrediction.X0);
+        var (x, _) = Inputs(45, 3, 9);
+        using var p = Cl.Prepare(m);
+        Assert.That(p, Is.InstanceOf<OpenClMlpScore>());
+        using var xb = Cl.Allocate(45, 3); using var sb = Cl.Allocate(45, 3);
+        Cl.Upload(xb, x);
+        Cl.Score(p, xb, 0.7f, 123f, null, sb);
+        Assert.That(WorstError(m, x, Read(Cl, sb), 45, _ => 0.7f), Is.LessThan(2e-4));
+        // more rows, then fewer: the activation buffers grow and are reused
+        var (x2, off) = Inputs(500, 3, 10);
+        using var xb2 = Cl.Allocate(500, 3); using var sb2 = Cl.Allocate(500, 3); using var ob = Cl.Allocate(7, 1);
+        Cl.Upload(xb2, x2); Cl.Upload(ob, off);
+        Cl.Score(p, xb2, 8f, 1f, ob, sb2);
+        Assert.That(WorstError(m, x2, Read(Cl, sb2), 500, r => 8f - off[r % 7]), Is.LessThan(2e-4));
+        Cl.Score(p, xb, 0.7f, 0f, null, sb);
+        Assert.That(WorstError(m, x, Read(Cl, sb), 45, _ => 0.7f), Is.LessThan(2e-4));
+    }
+
+    [Test]
+    public void ConfigValidationAndNarrowLastLayer()
+    {
+        Assert.Throws<ArgumentException>(() => new MlpKernelConfig { Mwg = 30, Mwi = 4 }.Validate());
+        Assert.Throws<ArgumentException>(() => new MlpKernelConfig { Mwi = 4, Vwm = 8 }.Validate());
+        var narrow = MlpKernelConfig.Gpu.ForOutputs(2);
+        Assert.That((narrow.Nwg, narrow.Nwi), Is.EqualTo((2, 2)));
+        narrow.Validate();
+        Assert.That(MlpKernelConfig.Gpu.ForOutputs(64), Is.EqualTo(MlpKernelConfig.Gpu));
+        new MlpKernelConfig { Nwg = 12, Nwi = 3, Vwn = 1 }.ForOutputs(3).Validate();
+    }
+
+    [TestCase("ei")]
+    [TestCase("rm-pc")]
+    public void CheckerboardSamplerCpuVsOpenCl(string sampler)
+    {
+        var path = Path.Combine(TestContext.CurrentContext.TestDirectory, "..", "..", "..", "..", "..", "models", "checkerboard.safetensors");
+        var m = MlpModel.Load(Path.GetFullPath(path));
+        var o = new SamplerOptions { Steps = 20, Delta = 1e-2 };
+        var (a, _) = SampleRun.Run(Cpu, m, sampler, o, seed: 42, 300);
+        var (b, st) = SampleRun.Run(Cl, m, sampler, o, seed: 42, 300);
+        Assert.That(st.Device, Is.EqualTo(Cl.DeviceName));
+        Close(a, b, 2e-3, 2e-3, sampler);
+    }
+
+    [Test]
+    public void BenchRunsAndCountsFlops()
+    {
+        var rs = MlpBench.Run(Cl, new[] { 16 }, new[] { 64 }, reps: 1);
+        Assert.That(rs, Has.Count.EqualTo(1));
+        Assert.That(MlpBench.Flops(MlpBench.Model(16), 64), Is.EqualTo(2.0 * 64 * (34 * 16 + 16 * 16 * 2 + 16 * 2)));
+        Assert.That(rs[0].ClGflops, Is.GreaterThan(0));
+        Assert.That(MlpBench.Format(rs), Does.Contain("GFLOP/s"));
+    }
+}
