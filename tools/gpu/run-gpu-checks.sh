@@ -30,14 +30,10 @@ step "eval"; timeout 60 $B eval --preset mix16-5 --samples "$OUT/mix16-rmpc.npy"
 rm -f "$OUT/mix16-rmpc.npy"
 step "bench"; timeout 150 $B bench --device "$DEV" --rows 1048576 --dim 64 --reps 20 --n 8192 --steps 20 --runs 3 \
   --pipeline --pipeline-n 1048576 --pipeline-chunk 65536 2>&1 | tee "$OUT/bench.txt"
-if $B --help 2>&1 | grep -q mlpbench; then
-  step "mlp bench"; timeout 60 $B mlpbench --device "$DEV" 2>&1 | tee "$OUT/mlpbench.txt"
-fi
+step "mlp bench"; timeout 90 $B mlpbench --device "$DEV" --configs --reps 5 2>&1 | tee "$OUT/mlpbench.txt"
 if command -v python3 >/dev/null && python3 -c "import torch" 2>/dev/null && [ -f tools/gpu/torch_mlp_bench.py ]; then
   step "torch mlp bench"; timeout 60 python3 tools/gpu/torch_mlp_bench.py 2>&1 | tee "$OUT/torch_mlp_bench.txt"
 fi
-if $B --help 2>&1 | grep -q "tune "; then
-  step "tune"; timeout 80 $B tune --device "$DEV" --kernel all --strategy random --time 60 --out "$OUT/tuning-gpu.json" 2>&1 | tail -60 | tee "$OUT/tune.txt"
-fi
+step "tune"; timeout 80 $B tune --device "$DEV" --kernel all --strategy random --time 60 --out "$OUT/tuning-gpu.json" 2>&1 | tail -60 | tee "$OUT/tune.txt"
 rm -rf "$CLDIFF_CACHE"
 step "done"
