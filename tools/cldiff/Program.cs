@@ -16,7 +16,7 @@ public static class Program
         args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
         try
         {
-            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions, TrainOptions, ScoreOptions, CheckOptions, DemoOptions, SelfTestOptions, MergeOptions>(args).MapResult(
+            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions, TrainOptions, ScoreOptions, CheckOptions, DemoOptions, SelfTestOptions, MergeOptions, ScalingOptions>(args).MapResult(
                 (SampleOptions o) => SampleCommand.Run(o),
                 (EvalOptions o) => EvalCommand.Run(o),
                 (DevicesOptions o) => DevicesCommand.Run(o.Json),
@@ -28,6 +28,7 @@ public static class Program
                 (DemoOptions o) => DemoCommand.Run(o),
                 (SelfTestOptions o) => SelfTestCommand.Run(o),
                 (MergeOptions o) => MergeCommand.Run(o),
+                (ScalingOptions o) => ScalingCommand.Run(o),
                 errs => errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError) ? 0 : 2);
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }
