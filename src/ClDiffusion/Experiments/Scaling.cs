@@ -35,6 +35,10 @@ public sealed record ScalingSettings
     public int StartSteps { get; init; } = 2;
     public int MaxSteps { get; init; } = 2048;
     public double RelTol { get; init; } = 0.05;
+    /// <summary>"prm-r": the parallel sampler with a fixed number of windows and Picard rounds, searching the sub-windows R
+    /// instead of the windows (the paper's parallel regime: depth fixed, width growing with d).</summary>
+    public int ParallelWindows { get; init; } = 16;
+    public int ParallelRounds { get; init; } = 4;
     /// <summary>RK4 steps of the float64 reference flow for mixtures.</summary>
     public int ReferenceSteps { get; init; } = 1000;
 }
@@ -49,6 +53,9 @@ public sealed record ScalingSettings
 public static class Scaling
 {
     public static bool HasCorrector(string sampler) => sampler.EndsWith("-pc", StringComparison.Ordinal);
+
+    /// <summary>Pseudo-sampler of the sweep: prm at fixed windows and K, searched over R.</summary>
+    public const string PrmOverR = "prm-r";
 
     public static int CouplingSamples(ScalingSettings s, int d) => Math.Clamp(s.CouplingBudget / d, s.CouplingMin, s.CouplingMax);
     public static int KlSamples(ScalingSettings s, int d) => Math.Max(s.KlMin, (int)Math.Ceiling(s.KlSdFactor * Math.Sqrt(d) / s.KlTarget));
@@ -123,12 +130,15 @@ public static class Scaling
                     var measure = HasCorrector(sampler) ? ScalingMeasure.DiagonalKl : ScalingMeasure.Coupling;
                     int n = measure == ScalingMeasure.Coupling ? nc : KlSamples(s, d);
                     if (measure == ScalingMeasure.Coupling) phi ??= ReferenceEnds(target, seed, nc, baseOptions, s.ReferenceSteps);
-                    var ev = new Evaluator(backend, target, target, sampler, baseOptions, seed, measure, n, measure == ScalingMeasure.Coupling ? phi : null);
+                    bool overR = sampler == PrmOverR;
+                    var o = overR ? baseOptions with { Steps = s.ParallelWindows, PicardRounds = s.ParallelRounds } : baseOptions;
+                    var ev = new Evaluator(backend, target, target, overR ? "prm" : sampler, o, seed, measure, n, measure == ScalingMeasure.Coupling ? phi : null);
                     double goal = measure == ScalingMeasure.Coupling ? s.CouplingTarget : s.KlTarget;
+                    Func<int, double> err = overR ? rr => ev.Error(o with { SubWindows = rr }) : ev.Error;
                     var sw = Stopwatch.StartNew();
-                    var r = StepSearch.Find(ev.Error, goal, s.StartSteps, s.MaxSteps, s.RelTol);
+                    var r = StepSearch.Find(err, goal, overR ? 1 : s.StartSteps, overR ? 1024 : s.MaxSteps, s.RelTol);
                     // the stats of the passing count: rerun it only if the last evaluation was another count
-                    if (r.Evaluations[^1].steps != r.Steps) ev.Error(r.Steps);
+                    if (r.Evaluations[^1].steps != r.Steps) err(r.Steps);
                     var st = ev.LastStats!;
                     var p = new ScalingPoint(sampler, targetName, d, seed, measure, goal, n, r.Found, r.Steps, st.NfePerSample, st.Rounds,
                         r.Error, ev.Floor, r.Evaluations.Count, sw.Elapsed.TotalSeconds);
@@ -197,7 +207,7 @@ public static class Scaling
         return points;
     }
 
-    /// <summary>Per sampler and quantity ("nfe" or "rounds"): the log-log fit over all found points (seeds pooled), and the
+    /// <summary>Per sampler and quantity ("nfe", "rounds", or "steps": predictor steps, R for prm-r): the log-log fit over all found points (seeds pooled), and the
     /// mean and standard error of the per-seed slopes.</summary>
     public sealed record ExponentRow(string Sampler, string Quantity, ExponentFit.Line Pooled, double SeedMean, double SeedSe, int Seeds);
 
@@ -206,7 +216,7 @@ public static class Scaling
         var rows = new List<ExponentRow>();
         foreach (var g in points.Where(p => p.Found).GroupBy(p => p.Sampler))
         {
-            double Q(ScalingPoint p) => quantity == "rounds" ? p.Rounds : p.Nfe;
+            double Q(ScalingPoint p) => quantity switch { "rounds" => p.Rounds, "steps" => p.Steps, _ => p.Nfe };
             var list = g.ToList();
             if (list.Select(p => p.Dim).Distinct().Count() < 2) continue;
             var pooled = ExponentFit.FitLogLog(list.Select(p => (double)p.Dim).ToArray(), list.Select(Q).ToArray());
@@ -250,7 +260,7 @@ public static class Scaling
                 var nfe = ps.Select(p => p.Nfe).OrderBy(x => x).ToArray();
                 var rounds = ps.Select(p => (double)p.Rounds).OrderBy(x => x).ToArray();
                 string spread = nfe.Length > 1 ? $" [{nfe[0]:0}-{nfe[^1]:0}]" : "";
-                string rd = g.Key is "prm" or "prm-pc" or "picard" ? $", r {Median(rounds):0}" : "";
+                string rd = g.Key is "prm" or "prm-r" or "prm-pc" or "picard" ? $", r {Median(rounds):0}" : "";
                 return $"{Median(nfe):0}{spread}{rd}";
             });
             lines.Add($"| {g.Key} | {g.First().Measure} | " + string.Join(" | ", cells) + " |");

@@ -13,7 +13,7 @@ public sealed class ScalingOptions : SamplerCliOptions
 {
     [Option("part", Default = "all", HelpText = "all, or a comma list of: scaling, picard, robust.")]
     public string Part { get; set; } = "all";
-    [Option("samplers", Default = "ei,rm,heun,dpmpp-2m,prm,picard,ei-pc,rm-pc,prm-pc", HelpText = "Samplers of the scaling sweep.")]
+    [Option("samplers", Default = "ei,rm,heun,dpmpp-2m,prm,prm-r,picard,ei-pc,rm-pc,prm-pc", HelpText = "Samplers of the scaling sweep; prm-r = prm with --prm-windows windows and --prm-rounds Picard rounds, searched over R.")]
     public string Samplers { get; set; } = "";
     [Option("dims", Default = "2,8,32,128,512,2048", HelpText = "Dimensions.")]
     public string Dims { get; set; } = "";
@@ -29,6 +29,10 @@ public sealed class ScalingOptions : SamplerCliOptions
     public double KlTarget { get; set; }
     [Option("max-steps", Default = 2048, HelpText = "Largest step count the search tries.")]
     public int MaxSteps { get; set; }
+    [Option("prm-windows", Default = 16, HelpText = "prm-r: fixed number of windows.")]
+    public int PrmWindows { get; set; }
+    [Option("prm-rounds", Default = 4, HelpText = "prm-r: fixed Picard rounds K per window.")]
+    public int PrmRounds { get; set; }
     [Option("study-dim", Default = 32, HelpText = "d of the Picard and score-error studies.")]
     public int StudyDim { get; set; }
     [Option("study-steps", Default = 32, HelpText = "Steps (windows) of the Picard and score-error studies.")]
@@ -53,10 +57,10 @@ public static class ScalingCommand
         var dims = Ints(o.Dims, "dims");
         var seeds = o.Seeds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ulong.Parse).ToArray();
         var samplers = o.Samplers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToArray();
-        foreach (var s in samplers) Sampler.Check(s);
+        foreach (var s in samplers) if (s != Scaling.PrmOverR) Sampler.Check(s);
         var so = o.ToSamplerOptions();
         so.Validate();
-        var settings = new ScalingSettings { CouplingTarget = o.CouplingTarget, KlTarget = o.KlTarget, MaxSteps = o.MaxSteps };
+        var settings = new ScalingSettings { CouplingTarget = o.CouplingTarget, KlTarget = o.KlTarget, MaxSteps = o.MaxSteps, ParallelWindows = o.PrmWindows, ParallelRounds = o.PrmRounds };
         Func<int, GaussianMixture> make = o.Family == "gauss" ? ScalingTargets.Anisotropic
             : o.Family.StartsWith("mix") && int.TryParse(o.Family[3..], out int k) ? d => GaussianMixture.Preset(d, k)
             : throw new ArgumentException($"--family: use gauss or mixK, got '{o.Family}'");
@@ -68,24 +72,30 @@ public static class ScalingCommand
         if (all || parts.Contains("scaling"))
         {
             var points = new List<ScalingPoint>();
+            var live = new List<ScalingPoint>();
             foreach (var sampler in samplers)
             {
                 var ds = Scaling.HasCorrector(sampler) ? dims.Where(d => d <= o.KlMaxDim).ToArray() : dims;
                 if (Scaling.HasCorrector(sampler) && o.Family != "gauss") continue;
+                string csv = Path.Combine(o.Out, $"scaling-{o.Family}{tag}.csv");
                 points.AddRange(Scaling.Sweep(backend, make, o.Family, [sampler], ds, seeds, so, settings, p =>
-                    Console.Error.WriteLine($"  {p.Sampler,-9} d {p.Dim,5} seed {p.Seed}  n {p.Samples,5}  steps {p.Steps,5}{(p.Found ? "" : " (not found)")}  NFE {p.Nfe,7:0.#}  rounds {p.Rounds,5}  err {p.Error:G3}  ({p.Evaluations} runs, {p.Seconds:0.0} s)")));
+                {
+                    live.Add(p);
+                    File.WriteAllText(csv, Scaling.ToCsv(live));   // kept up to date, so an interrupted run keeps its points
+                    Console.Error.WriteLine($"  {p.Sampler,-9} d {p.Dim,5} seed {p.Seed}  n {p.Samples,5}  steps {p.Steps,5}{(p.Found ? "" : " (not found)")}  NFE {p.Nfe,7:0.#}  rounds {p.Rounds,5}  err {p.Error:G3}  ({p.Evaluations} runs, {p.Seconds:0.0} s)");
+                }));
             }
             File.WriteAllText(Path.Combine(o.Out, $"scaling-{o.Family}{tag}.csv"), Scaling.ToCsv(points));
             var nfeRows = Scaling.Exponents(points, "nfe");
-            var roundRows = Scaling.Exponents(points.Where(p => p.Sampler is "prm" or "prm-pc" or "picard"), "rounds");
+            var roundRows = Scaling.Exponents(points.Where(p => p.Sampler is "prm" or "prm-r" or "prm-pc" or "picard"), "rounds");
             Console.WriteLine($"### NFE needed (median over seeds [range]; r = rounds), family {o.Family}\n");
             Console.WriteLine(Scaling.ToMarkdown(points));
             Console.WriteLine("\n### Fitted exponents of d\n");
-            Console.WriteLine(Scaling.ExponentsMarkdown(nfeRows.Concat(roundRows)));
+            Console.WriteLine(Scaling.ExponentsMarkdown(nfeRows.Concat(roundRows).Concat(Scaling.Exponents(points, "steps"))));
             Console.WriteLine();
             Plot.LogLog(Path.Combine(o.Img, $"nfe-vs-d-{o.Family}{tag}.png"), $"NFE for fixed error vs d ({o.Family})", "d", "NFE per sample",
                 Series(points, p => p.Nfe, nfeRows));
-            var par = points.Where(p => p.Sampler is "prm" or "prm-pc" or "picard" or "ei" or "rm" or "rm-pc" or "ei-pc").ToList();
+            var par = points.Where(p => p.Sampler is "prm" or "prm-r" or "prm-pc" or "picard" or "ei" or "rm" or "rm-pc" or "ei-pc").ToList();
             Plot.LogLog(Path.Combine(o.Img, $"rounds-vs-d-{o.Family}{tag}.png"), $"Sequential rounds of score calls vs d ({o.Family})", "d", "rounds",
                 Series(par, p => p.Rounds, Scaling.Exponents(par, "rounds")));
         }
