@@ -16,7 +16,7 @@ public static class Program
         args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
         try
         {
-            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions, TrainOptions, ScoreOptions, CheckOptions, DemoOptions, SelfTestOptions, MergeOptions, TuneOptions, MlpBenchOptions>(args).MapResult(
+            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions, TrainOptions, ScoreOptions, CheckOptions, DemoOptions, SelfTestOptions, MergeOptions, TuneOptions, MlpBenchOptions, ScalingOptions>(args).MapResult(
                 (SampleOptions o) => SampleCommand.Run(o),
                 (EvalOptions o) => EvalCommand.Run(o),
                 (DevicesOptions o) => DevicesCommand.Run(o.Json),
@@ -30,6 +30,7 @@ public static class Program
                 (MergeOptions o) => MergeCommand.Run(o),
                 (MlpBenchOptions o) => MlpBenchCommand.Run(o),
                 (TuneOptions o) => TuneCommand.Run(o),
+                (ScalingOptions o) => ScalingCommand.Run(o),
                 errs => errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError) ? 0 : 2);
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }

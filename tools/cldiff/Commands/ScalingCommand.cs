@@ -1,0 +1,236 @@
+using System.Globalization;
+using ClDiffusion.Experiments;
+using ClDiffusion.IO;
+using ClDiffusion.Models;
+using ClDiffusion.Samplers;
+using CommandLine;
+using SkiaSharp;
+
+namespace ClDiffusion.Cli.Commands;
+
+[Verb("scaling", HelpText = "Dimension scaling on exact targets: NFE and rounds needed for a fixed error against d, Picard error against K, error against score error (docs/EVIDENCE.md).")]
+public sealed class ScalingOptions : SamplerCliOptions
+{
+    [Option("part", Default = "all", HelpText = "all, or a comma list of: scaling, picard, robust.")]
+    public string Part { get; set; } = "all";
+    [Option("samplers", Default = "ei,rm,heun,dpmpp-2m,prm,prm-r,picard,ei-pc,rm-pc,prm-pc", HelpText = "Samplers of the scaling sweep; prm-r = prm with --prm-windows windows and --prm-rounds Picard rounds, searched over R.")]
+    public string Samplers { get; set; } = "";
+    [Option("dims", Default = "2,8,32,128,512,2048", HelpText = "Dimensions.")]
+    public string Dims { get; set; } = "";
+    [Option("kl-max-dim", Default = 512, HelpText = "Largest d for samplers judged by KL (their n grows like sqrt(d)).")]
+    public int KlMaxDim { get; set; }
+    [Option("seeds", Default = "1,2,3", HelpText = "Seeds.")]
+    public string Seeds { get; set; } = "";
+    [Option("family", Default = "gauss", HelpText = "gauss (anisotropic single Gaussian) or mixK (mixture preset with K components, coupling samplers only).")]
+    public string Family { get; set; } = "gauss";
+    [Option("coupling-target", Default = 0.1, HelpText = "Error target: total coupling error sqrt(E||x - Phi(z)||^2).")]
+    public double CouplingTarget { get; set; }
+    [Option("kl-target", Default = 0.05, HelpText = "Error target: diagonal-fit KL minus its floor (samplers with a corrector).")]
+    public double KlTarget { get; set; }
+    [Option("max-steps", Default = 2048, HelpText = "Largest step count the search tries.")]
+    public int MaxSteps { get; set; }
+    [Option("prm-windows", Default = 16, HelpText = "prm-r: fixed number of windows.")]
+    public int PrmWindows { get; set; }
+    [Option("prm-rounds", Default = 4, HelpText = "prm-r: fixed Picard rounds K per window.")]
+    public int PrmRounds { get; set; }
+    [Option("study-dim", Default = 32, HelpText = "d of the Picard and score-error studies.")]
+    public int StudyDim { get; set; }
+    [Option("study-steps", Default = 32, HelpText = "Steps (windows) of the Picard and score-error studies.")]
+    public int StudySteps { get; set; }
+    [Option("out", Default = "docs/img/data", HelpText = "Folder for the CSV files.")]
+    public string Out { get; set; } = "";
+    [Option("img", Default = "docs/img", HelpText = "Folder for the PNG plots.")]
+    public string Img { get; set; } = "";
+    [Option("tag", Default = "", HelpText = "Suffix of the output file names.")]
+    public string Tag { get; set; } = "";
+}
+
+public static class ScalingCommand
+{
+    static int[] Ints(string s, string what) => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        .Select(v => int.TryParse(v, out var k) && k > 0 ? k : throw new ArgumentException($"--{what}: '{v}' is not a positive integer")).ToArray();
+
+    public static int Run(ScalingOptions o)
+    {
+        var parts = o.Part.Split(',', StringSplitOptions.TrimEntries).ToHashSet();
+        bool all = parts.Contains("all");
+        var dims = Ints(o.Dims, "dims");
+        var seeds = o.Seeds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ulong.Parse).ToArray();
+        var samplers = o.Samplers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToArray();
+        foreach (var s in samplers) if (s != Scaling.PrmOverR) Sampler.Check(s);
+        var so = o.ToSamplerOptions();
+        so.Validate();
+        var settings = new ScalingSettings { CouplingTarget = o.CouplingTarget, KlTarget = o.KlTarget, MaxSteps = o.MaxSteps, ParallelWindows = o.PrmWindows, ParallelRounds = o.PrmRounds };
+        Func<int, GaussianMixture> make = o.Family == "gauss" ? ScalingTargets.Anisotropic
+            : o.Family.StartsWith("mix") && int.TryParse(o.Family[3..], out int k) ? d => GaussianMixture.Preset(d, k)
+            : throw new ArgumentException($"--family: use gauss or mixK, got '{o.Family}'");
+        using var backend = Devices.Open(o.Device ?? "cpu");
+        Directory.CreateDirectory(o.Out); Directory.CreateDirectory(o.Img);
+        string tag = o.Tag.Length > 0 ? "-" + o.Tag : "";
+        Console.Error.WriteLine($"scaling: family {o.Family}, device {backend.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, T = {so.Horizon}, delta = {so.Delta}, grid {so.Grid}");
+
+        if (all || parts.Contains("scaling"))
+        {
+            var points = new List<ScalingPoint>();
+            var live = new List<ScalingPoint>();
+            foreach (var sampler in samplers)
+            {
+                var ds = Scaling.HasCorrector(sampler) ? dims.Where(d => d <= o.KlMaxDim).ToArray() : dims;
+                if (Scaling.HasCorrector(sampler) && o.Family != "gauss") continue;
+                string csv = Path.Combine(o.Out, $"scaling-{o.Family}{tag}.csv");
+                points.AddRange(Scaling.Sweep(backend, make, o.Family, [sampler], ds, seeds, so, settings, p =>
+                {
+                    live.Add(p);
+                    File.WriteAllText(csv, Scaling.ToCsv(live));   // kept up to date, so an interrupted run keeps its points
+                    Console.Error.WriteLine($"  {p.Sampler,-9} d {p.Dim,5} seed {p.Seed}  n {p.Samples,5}  steps {p.Steps,5}{(p.Found ? "" : " (not found)")}  NFE {p.Nfe,7:0.#}  rounds {p.Rounds,5}  err {p.Error:G3}  ({p.Evaluations} runs, {p.Seconds:0.0} s)");
+                }));
+            }
+            File.WriteAllText(Path.Combine(o.Out, $"scaling-{o.Family}{tag}.csv"), Scaling.ToCsv(points));
+            var nfeRows = Scaling.Exponents(points, "nfe");
+            var roundRows = Scaling.Exponents(points.Where(p => p.Sampler is "prm" or "prm-r" or "prm-pc" or "picard"), "rounds");
+            Console.WriteLine($"### NFE needed (median over seeds [range]; r = rounds), family {o.Family}\n");
+            Console.WriteLine(Scaling.ToMarkdown(points));
+            Console.WriteLine("\n### Fitted exponents of d\n");
+            Console.WriteLine(Scaling.ExponentsMarkdown(nfeRows.Concat(roundRows).Concat(Scaling.Exponents(points, "steps"))));
+            Console.WriteLine();
+            Plot.LogLog(Path.Combine(o.Img, $"nfe-vs-d-{o.Family}{tag}.png"), $"NFE for fixed error vs d ({o.Family})", "d", "NFE per sample",
+                Series(points, p => p.Nfe, nfeRows));
+            var par = points.Where(p => p.Sampler is "prm" or "prm-r" or "prm-pc" or "picard" or "ei" or "rm" or "rm-pc" or "ei-pc").ToList();
+            Plot.LogLog(Path.Combine(o.Img, $"rounds-vs-d-{o.Family}{tag}.png"), $"Sequential rounds of score calls vs d ({o.Family})", "d", "rounds",
+                Series(par, p => p.Rounds, Scaling.Exponents(par, "rounds")));
+        }
+        var study = ScalingTargets.Anisotropic(o.StudyDim);
+        if (all || parts.Contains("picard"))
+        {
+            var pts = new List<StudyPoint>();
+            foreach (var seed in seeds)
+                pts.AddRange(Scaling.PicardStudy(backend, study, so, seed, Scaling.CouplingSamples(settings, o.StudyDim), o.StudySteps, so.SubWindows,
+                    Enumerable.Range(0, 9), 40, [1, 2, 4, 8, 16], so.PicardRounds,
+                    p => Console.Error.WriteLine($"  {p.Study} {p.Parameter,3}  rounds {p.Rounds,4}  error {p.Error:G3}  vs exact {p.Extra:G3}")));
+            File.WriteAllText(Path.Combine(o.Out, $"picard{tag}.csv"), Scaling.ToCsv(pts));
+            Console.WriteLine($"### prm on the anisotropic Gaussian, d = {o.StudyDim}, {o.StudySteps} windows, R = {so.SubWindows}: Picard error against K (mean over seeds)\n");
+            Console.WriteLine("| K | rounds | NFE | distance to K = 40 | coupling error vs exact |\n|---:|---:|---:|---:|---:|");
+            foreach (var g in pts.Where(p => p.Study == "picard-K").GroupBy(p => p.Parameter))
+                Console.WriteLine($"| {g.Key} | {g.First().Rounds} | {g.First().Nfe:0} | {g.Average(p => p.Error):G3} | {g.Average(p => p.Extra):G3} |");
+            Console.WriteLine($"\n### prm: coupling error against R at K = {so.PicardRounds} (mean over seeds)\n");
+            Console.WriteLine("| R | rounds | NFE | coupling error vs exact |\n|---:|---:|---:|---:|");
+            foreach (var g in pts.Where(p => p.Study == "prm-R").GroupBy(p => p.Parameter))
+                Console.WriteLine($"| {g.Key} | {g.First().Rounds} | {g.First().Nfe:0} | {g.Average(p => p.Error):G3} |");
+            Console.WriteLine();
+            Plot.LogLog(Path.Combine(o.Img, $"picard-vs-K{tag}.png"), $"prm: Picard error vs K (d={o.StudyDim}, R={so.SubWindows}, {o.StudySteps} windows)", "K", "RMS distance",
+                [
+                    new("|x_K - x_40|", pts.Where(p => p.Study == "picard-K" && p.Error > 0).GroupBy(p => p.Parameter).Select(g => (g.Key, g.Average(p => p.Error))).ToArray(), null),
+                    new("error vs exact flow", pts.Where(p => p.Study == "picard-K").GroupBy(p => p.Parameter).Select(g => (g.Key, g.Average(p => p.Extra))).ToArray(), null),
+                ], logX: false);
+        }
+        if (all || parts.Contains("robust"))
+        {
+            var pts = new List<StudyPoint>();
+            double[] eps = [0, 0.01, 0.03, 0.1, 0.3, 1.0];
+            foreach (var seed in seeds.Take(1))
+                pts.AddRange(Scaling.RobustnessStudy(backend, study, ["ei", "rm", "heun", "ei-pc", "rm-pc"], eps, so, o.StudySteps, seed, settings,
+                    p => Console.Error.WriteLine($"  {p.Sampler,-6} eps {p.Parameter,5}  {p.Measure} {p.Error:G3}")));
+            File.WriteAllText(Path.Combine(o.Out, $"robust{tag}.csv"), Scaling.ToCsv(pts));
+            Console.WriteLine($"### Error against the score error eps_s (d = {o.StudyDim}, {o.StudySteps} steps, seed {seeds[0]})\n");
+            Console.WriteLine("| sampler | measure | " + string.Join(" | ", eps.Select(e => $"eps={e}")) + " |\n|---|---|" + string.Concat(eps.Select(_ => "---:|")));
+            foreach (var g in pts.GroupBy(p => p.Sampler))
+                Console.WriteLine($"| {g.Key} | {g.First().Measure} | " + string.Join(" | ", g.Select(p => p.Error.ToString("G3", CultureInfo.InvariantCulture))) + " |");
+            Console.WriteLine();
+            Plot.LogLog(Path.Combine(o.Img, $"error-vs-score-error{tag}.png"), $"Error vs score error eps_s (d={o.StudyDim}, {o.StudySteps} steps); eps=0 drawn at 0.003", "eps_s", "error (coupling W2 or KL)",
+                pts.GroupBy(p => p.Sampler).Select(g => new Plot.Series($"{g.Key} ({(g.First().Measure == ScalingMeasure.Coupling ? "W2" : "KL")})",
+                    g.Where(p => p.Error > 0).Select(p => (p.Parameter > 0 ? p.Parameter : 0.003, p.Error)).ToArray(), null)).ToList());
+        }
+        return 0;
+    }
+
+    static List<Plot.Series> Series(IEnumerable<ScalingPoint> points, Func<ScalingPoint, double> q, IEnumerable<Scaling.ExponentRow> fits)
+    {
+        var fit = fits.ToDictionary(r => r.Sampler);
+        return points.Where(p => p.Found).GroupBy(p => p.Sampler).Select(g =>
+        {
+            var med = g.GroupBy(p => p.Dim).OrderBy(x => x.Key).Select(x => ((double)x.Key, x.Select(q).OrderBy(v => v).ElementAt(x.Count() / 2))).ToArray();
+            fit.TryGetValue(g.Key, out var f);
+            return new Plot.Series(f is null ? g.Key : $"{g.Key}: d^{f.Pooled.Slope:0.00}", med, f?.Pooled);
+        }).ToList();
+    }
+}
+
+/// <summary>Minimal log-log line plots drawn with SkiaSharp (points, lines, fitted power laws dashed, legend).</summary>
+static class Plot
+{
+    public sealed record Series(string Name, (double x, double y)[] Points, ExponentFit.Line? Fit);
+
+    static readonly SKColor[] Colors =
+    [
+        new(31, 119, 180), new(255, 127, 14), new(44, 160, 44), new(214, 39, 40), new(148, 103, 189),
+        new(140, 86, 75), new(227, 119, 194), new(127, 127, 127), new(188, 189, 34), new(23, 190, 207),
+    ];
+
+    public static void LogLog(string path, string title, string xLabel, string yLabel, IReadOnlyList<Series> series, bool logX = true)
+    {
+        const int W = 900, H = 600, L = 80, R = 230, Tp = 50, B = 60;
+        var all = series.SelectMany(s => s.Points).Where(p => p.y > 0 && double.IsFinite(p.y)).ToArray();
+        if (all.Length == 0) return;
+        double Fx(double x) => logX ? Math.Log10(x) : x;
+        double x0 = all.Min(p => Fx(p.x)), x1 = all.Max(p => Fx(p.x));
+        double y0 = Math.Floor(all.Min(p => Math.Log10(p.y))), y1 = Math.Ceiling(all.Max(p => Math.Log10(p.y)));
+        if (x1 <= x0) x1 = x0 + 1; if (y1 <= y0) y1 = y0 + 1;
+        double pad = 0.03 * (x1 - x0); x0 -= pad; x1 += pad;
+        float Px(double x) => (float)(L + (Fx(x) - x0) / (x1 - x0) * (W - L - R));
+        float Py(double y) => (float)(H - B - (Math.Log10(y) - y0) / (y1 - y0) * (H - Tp - B));
+        using var surface = SKSurface.Create(new SKImageInfo(W, H));
+        var c = surface.Canvas;
+        c.Clear(SKColors.White);
+        using var font = new SKFont(SKTypeface.Default, 14);
+        using var small = new SKFont(SKTypeface.Default, 12);
+        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true, StrokeWidth = 1 };
+        using var grid = new SKPaint { Color = new SKColor(220, 220, 220), StrokeWidth = 1 };
+        for (int e = (int)y0; e <= (int)y1; e++)
+        {
+            float y = Py(Math.Pow(10, e));
+            c.DrawLine(L, y, W - R, y, grid);
+            c.DrawText($"1e{e}", L - 8, y + 4, SKTextAlign.Right, small, ink);
+        }
+        var xt = logX ? Enumerable.Range((int)Math.Floor(x0), (int)Math.Ceiling(x1) - (int)Math.Floor(x0) + 1).SelectMany(e => new[] { Math.Pow(10, e), 2 * Math.Pow(10, e), 5 * Math.Pow(10, e) })
+                      : Enumerable.Range((int)Math.Ceiling(x0), (int)Math.Floor(x1) - (int)Math.Ceiling(x0) + 1).Select(v => (double)v);
+        foreach (var v in xt.Where(v => Fx(v) >= x0 && Fx(v) <= x1))
+        {
+            float x = Px(v);
+            c.DrawLine(x, Tp, x, H - B, grid);
+            c.DrawText(v.ToString("G4", CultureInfo.InvariantCulture), x, H - B + 18, SKTextAlign.Center, small, ink);
+        }
+        c.DrawRect(L, Tp, W - L - R, H - Tp - B, new SKPaint { Color = SKColors.Black, Style = SKPaintStyle.Stroke });
+        c.DrawText(title, W / 2f - R / 2f, 30, SKTextAlign.Center, font, ink);
+        c.DrawText(xLabel, L + (W - L - R) / 2f, H - 15, SKTextAlign.Center, font, ink);
+        c.Save(); c.RotateDegrees(-90); c.DrawText(yLabel, -(Tp + (H - Tp - B) / 2f), 20, SKTextAlign.Center, font, ink); c.Restore();
+        c.Save();
+        c.ClipRect(new SKRect(L, Tp, W - R, H - B));
+        for (int i = 0; i < series.Count; i++)
+        {
+            var s = series[i];
+            using var pen = new SKPaint { Color = Colors[i % Colors.Length], IsAntialias = true, StrokeWidth = 2, Style = SKPaintStyle.Stroke };
+            using var fill = new SKPaint { Color = Colors[i % Colors.Length], IsAntialias = true };
+            var pts = s.Points.Where(p => p.y > 0 && double.IsFinite(p.y)).OrderBy(p => p.x).ToArray();
+            if (s.Fit is null)
+                for (int j = 1; j < pts.Length; j++) c.DrawLine(Px(pts[j - 1].x), Py(pts[j - 1].y), Px(pts[j].x), Py(pts[j].y), pen);
+            else if (pts.Length > 1)
+            {
+                using var dash = new SKPaint { Color = pen.Color, IsAntialias = true, StrokeWidth = 1.5f, Style = SKPaintStyle.Stroke, PathEffect = SKPathEffect.CreateDash([6, 4], 0) };
+                double a = pts[0].x, b = pts[^1].x;
+                c.DrawLine(Px(a), Py(Math.Exp(s.Fit.Intercept + s.Fit.Slope * Math.Log(a))), Px(b), Py(Math.Exp(s.Fit.Intercept + s.Fit.Slope * Math.Log(b))), dash);
+            }
+            foreach (var p in pts) c.DrawCircle(Px(p.x), Py(p.y), 4, fill);
+        }
+        c.Restore();
+        for (int i = 0; i < series.Count; i++)
+        {
+            float y = Tp + 10 + 22 * i;
+            using var fill = new SKPaint { Color = Colors[i % Colors.Length], IsAntialias = true };
+            c.DrawCircle(W - R + 18, y - 4, 5, fill);
+            c.DrawText(series[i].Name, W - R + 30, y, SKTextAlign.Left, small, ink);
+        }
+        using var img = surface.Snapshot();
+        using var data = img.Encode(SKEncodedImageFormat.Png, 90);
+        File.WriteAllBytes(path, data.ToArray());
+    }
+}
