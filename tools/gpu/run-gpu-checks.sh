@@ -25,23 +25,15 @@ step "nvidia-smi"; nvidia-smi -L 2>&1 | tee "$OUT/nvidia-smi.txt"
 step "devices"; $B devices 2>&1 | tee "$OUT/devices.txt"
 step "selftest"; timeout 60 $B selftest --device "$DEV" 2>&1 | tee "$OUT/selftest.txt"
 step "mlp bench"; timeout 90 $B mlpbench --device "$DEV" --configs --reps 5 2>&1 | tee "$OUT/mlpbench.txt"
-if command -v python3 >/dev/null && python3 -c "import torch" 2>/dev/null && [ -f tools/gpu/torch_mlp_bench.py ]; then
+if command -v python3 >/dev/null && python3 -c "import torch" 2>/dev/null; then
   step "torch mlp bench"; timeout 60 python3 tools/gpu/torch_mlp_bench.py 2>&1 | tee "$OUT/torch_mlp_bench.txt"
 fi
-step "sample"; timeout 60 $B sample --preset mix16-5 --sampler rm-pc --n 20000 --seed 1 --device "$DEV" --quiet \
-  --out "$OUT/mix16-rmpc.npy" --report "$OUT/mix16-rmpc.json" 2>&1 | tee "$OUT/sample.txt"
-step "eval"; timeout 60 $B eval --preset mix16-5 --samples "$OUT/mix16-rmpc.npy" 2>&1 | tee "$OUT/eval.txt"
-rm -f "$OUT/mix16-rmpc.npy"
-step "mlp bench"; timeout 90 $B mlpbench --device "$DEV" --configs --reps 5 2>&1 | tee "$OUT/mlpbench.txt"
-if command -v python3 >/dev/null && python3 -c "import torch" 2>/dev/null && [ -f tools/gpu/torch_mlp_bench.py ]; then
-  step "torch mlp bench"; timeout 60 python3 tools/gpu/torch_mlp_bench.py 2>&1 | tee "$OUT/torch_mlp_bench.txt"
-fi
-step "sample"; timeout 60 $B sample --preset mix16-5 --sampler rm-pc --n 20000 --seed 1 --device "$DEV" --quiet \
-  --out "$OUT/mix16-rmpc.npy" --report "$OUT/mix16-rmpc.json" 2>&1 | tee "$OUT/sample.txt"
-step "eval"; timeout 60 $B eval --preset mix16-5 --samples "$OUT/mix16-rmpc.npy" 2>&1 | tee "$OUT/eval.txt"
-rm -f "$OUT/mix16-rmpc.npy"
 step "bench"; timeout 150 $B bench --device "$DEV" --rows 1048576 --dim 64 --reps 20 --n 8192 --steps 20 --runs 3 \
   --pipeline --pipeline-n 1048576 --pipeline-chunk 65536 2>&1 | tee "$OUT/bench.txt"
+step "sample"; timeout 60 $B sample --preset mix16-5 --sampler rm-pc --n 20000 --seed 1 --device "$DEV" --quiet \
+  --out "$OUT/mix16-rmpc.npy" --report "$OUT/mix16-rmpc.json" 2>&1 | tee "$OUT/sample.txt"
+step "eval"; timeout 60 $B eval --preset mix16-5 --samples "$OUT/mix16-rmpc.npy" 2>&1 | tee "$OUT/eval.txt"
+rm -f "$OUT/mix16-rmpc.npy"
 step "tune"; timeout 80 $B tune --device "$DEV" --kernel all --strategy random --time 60 --out "$OUT/tuning-gpu.json" 2>&1 | tail -60 | tee "$OUT/tune.txt"
 rm -rf "$CLDIFF_CACHE"
 step "done"
