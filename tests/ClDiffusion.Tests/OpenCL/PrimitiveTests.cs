@@ -29,6 +29,15 @@ public sealed class PrimitiveTests : OpenClTestBase
     }
 
     [Test]
+    public void StratifiedAlphasAreBitIdentical([Values(1, 3, 7)] int R)
+    {
+        var (a, b) = Pair(53, R);
+        Cpu.DrawAlphas(a, Key, 9, AlphaLaw.Stratified, 0.7f); Cl.DrawAlphas(b, Key, 9, AlphaLaw.Stratified, 0.7f);
+        var x = Read(Cpu, a); var y = Read(Cl, b);
+        for (int i = 0; i < x.Length; i++) Assert.That(BitConverter.SingleToUInt32Bits(y[i]), Is.EqualTo(BitConverter.SingleToUInt32Bits(x[i])), $"alpha {i}");
+    }
+
+    [Test]
     public void NormalsMatch([Values(1, 3, 17, 64, 72)] int d)
     {
         var (a, b) = Pair(65, d);

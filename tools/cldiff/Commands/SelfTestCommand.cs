@@ -40,7 +40,7 @@ public static class SelfTestCommand
             int bad = 0;
             for (int r = 0; r < rows; r++)
                 for (int i = 0; i < 3; i++)
-                    if (got[r * 3 + i] != (i + key.Uniform(4_294_967_000L + r, i)) / 3f) bad++;
+                    if (got[r * 3 + i] != (i + key.Uniform(4_294_967_000L + r, i)) * (1f / 3)) bad++;
             Report("philox uniforms", bad == 0, $"{bad} of {rows * 3} differ from C#");
         }
         using (var z = dev.Allocate(rows, 17))

@@ -153,7 +153,7 @@ public sealed class CpuBackend : IBackend
             {
                 float u = key.Uniform(firstSample + r, i);
                 a.Data[r * R + i] = law == AlphaLaw.Stratified
-                    ? (i + u) / R
+                    ? (i + u) * (1f / R)   // multiply, not divide: bit-identical on every OpenCL device
                     : (float)(-Math.Log(1 - u * -Num.ExpM1(-(double)h)) / h);
             }
     }

@@ -331,7 +331,7 @@ public sealed class OpenClBackend : IBackend
         if (law == AlphaLaw.ExpTilted && R != 1) throw new ArgumentException("the exponentially tilted midpoint law needs R = 1");
         if (a.Length == 0) return;
         var k = K("draw_alphas").Set(0, a.Mem).Set(1, a.Rows).Set(2, R).Set(3, key.Key0).Set(4, key.Key1).Set(5, key.Step)
-            .Set(6, (uint)key.Purpose).Set(7, (uint)firstSample).Set(8, law == AlphaLaw.Stratified ? 0 : 1).Set(9, h);
+            .Set(6, (uint)key.Purpose).Set(7, (uint)firstSample).Set(8, law == AlphaLaw.Stratified ? 0 : 1).Set(9, 1f / R);
         SetReal(k, 10, -Num.ExpM1(-(double)h));
         SetReal(k, 11, h);
         Launch(k, a.Length);
