@@ -60,7 +60,7 @@ public sealed class TuningRunner
         {
             using var cl = new OpenClBackend(device, bench.Options(parameters, o.BaseOptions), profiling: true);
             using var cpu = new CpuBackend(1);
-            using var c = bench.Prepare(cl, cpu, shape, o.Seed);
+            using var c = bench.Prepare(cl, cpu, shape, o.Seed, parameters);
             foreach (var (_, g, _) in c.Outputs) g.Fill();
             c.Run(); cl.Finish();
             var bad = Check(bench, c);
@@ -129,7 +129,7 @@ public sealed class TuningRunner
     {
         var bench = TuningBenchmarks.ByName(kernel);
         var space = bench.Space;
-        string cls = shape.ShapeClass;
+        string cls = space.ShapeClassOf(shape.Dim);
         var all = space.Enumerate(Description, shape.Dim).ToList();
         var results = new List<CandidateResult>();
         if (all.Count == 0) return results;
