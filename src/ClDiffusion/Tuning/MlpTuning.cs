@@ -120,8 +120,10 @@ public sealed class MlpBenchmark : TuningBenchmark
         int inW = MlpBench.Dim + 2 * MlpBench.Frequencies, w = s.Dim;
         return 2.0 * s.Rows * (inW * (double)w + (MlpBench.Depth - 1) * (double)w * w + w * (double)MlpBench.Dim);
     }
-    /// <summary>The GPU default tiles (the anneal start and the comparison baseline).</summary>
+    /// <summary>The GPU default tiles (without a device).</summary>
     public override IReadOnlyDictionary<string, int> Defaults() => MlpTuning.ToParameters(OpenClMlp.DefaultConfig ?? MlpKernelConfig.Gpu);
+    /// <summary>The engine's untuned tiles on this device (<see cref="MlpKernelConfig.For"/>): the anneal start and the comparison baseline.</summary>
+    public override IReadOnlyDictionary<string, int> Defaults(ClDevice device) => MlpTuning.ToParameters(OpenClMlp.DefaultConfig ?? MlpKernelConfig.For(device));
     /// <summary>The tiles are not backend options: the candidate backend is the plain one (its sampling program is shared by all candidates).</summary>
     public override OpenClOptions Options(IReadOnlyDictionary<string, int> c, OpenClOptions? baseOptions = null) =>
         (baseOptions ?? new OpenClOptions()) with { UseTuning = false };

@@ -133,6 +133,9 @@ public abstract class TuningBenchmark
         return Space.Parameters.Where(p => all.ContainsKey(p.Name)).ToDictionary(p => p.Name, p => all[p.Name]);
     }
 
+    /// <summary>The defaults an untuned backend uses on this device (the anneal start and the comparison baseline); device-independent unless overridden.</summary>
+    public virtual IReadOnlyDictionary<string, int> Defaults(ClDevice device) => Defaults();
+
     protected static float[] Normals(int n, int seed)
     {
         var r = new System.Random(seed);

@@ -192,7 +192,7 @@ public sealed class TuningRunner
         Func<IReadOnlyDictionary<string, int>, string> key)
     {
         double Time(IReadOnlyDictionary<string, int> c) => Database.OutcomeOf(DeviceKey, key(c)) is { Ok: true } r ? r.Seconds : double.PositiveInfinity;
-        var defaults = TuningBenchmarks.ByName(space.Kernel).Defaults();
+        var defaults = TuningBenchmarks.ByName(space.Kernel).Defaults(device);
         var cur = all.FirstOrDefault(c => c.Count == defaults.Count && c.All(kv => defaults.TryGetValue(kv.Key, out var v) && v == kv.Value))
                   ?? all[rng.Next(all.Count)];
         if (!tried(cur)) { if (exhausted()) return; run(cur); }
@@ -223,7 +223,7 @@ public sealed class TuningRunner
     public (double Tuned, double Default) Compare(string kernel, TuningShape shape, IReadOnlyDictionary<string, int> tuned, int rounds = 3)
     {
         var bench = TuningBenchmarks.ByName(kernel);
-        var def = bench.Defaults();
+        var def = bench.Defaults(device);
         var a = new List<double>(); var b = new List<double>();
         for (int i = 0; i < rounds; i++)
         {

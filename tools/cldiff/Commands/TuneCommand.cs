@@ -81,17 +81,17 @@ public static class TuneCommand
                 var entry = db.Devices.TryGetValue(runner.DeviceKey, out var l) ? l.FirstOrDefault(e => e.Kernel == k && e.Shape == cls) : null;
                 if (entry is null) { Console.WriteLine("no candidate passed"); continue; }
                 string ps = string.Join(" ", entry.Parameters.Select(p => $"{p.Key}={p.Value}"));
-                string defs = string.Join(" ", bench.Defaults().Select(p => $"{p.Key}={p.Value}"));
+                string defs = string.Join(" ", bench.Defaults(dev).Select(p => $"{p.Key}={p.Value}"));
                 Console.WriteLine($"best: {ps} ({entry.Seconds * 1e3:F3} ms)");
                 if (o.Compare > 0)
                 {
                     var (tt, td) = runner.Compare(k, s, entry.Parameters, o.Compare);
                     double gb(double t) => bench.Bytes(s) / t / 1e9;
                     Console.WriteLine($"tuned vs default, alternating, median of {o.Compare}: {tt * 1e3:F3} ms vs {td * 1e3:F3} ms, speed-up {td / tt:F2}x");
-                    if (td <= tt && !entry.Parameters.OrderBy(p => p.Key).SequenceEqual(bench.Defaults().OrderBy(p => p.Key)))
+                    if (td <= tt && !entry.Parameters.OrderBy(p => p.Key).SequenceEqual(bench.Defaults(dev).OrderBy(p => p.Key)))
                     {
                         // the search's minimum can be luck (noisy machine): keep the defaults when they were not slower side by side
-                        db.Put(runner.DeviceKey, new TuningEntry(k, cls, new Dictionary<string, int>(bench.Defaults()), td));
+                        db.Put(runner.DeviceKey, new TuningEntry(k, cls, new Dictionary<string, int>(bench.Defaults(dev)), td));
                         db.Save(o.Out);
                         Console.WriteLine($"the defaults were not slower side by side: the database keeps {defs} for {k} {cls}");
                         ps += " (not kept: defaults)";
