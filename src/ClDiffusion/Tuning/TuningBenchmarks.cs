@@ -9,6 +9,7 @@ namespace ClDiffusion.Tuning;
 /// <summary>A problem shape: rows x d (e.g. "8192x64").</summary>
 public sealed record TuningShape(int Rows, int Dim)
 {
+    /// <summary>The d-keyed class (<see cref="KernelSpace.ShapeClass(int)"/>); a family may key differently (<see cref="KernelSpace.ShapeClassOf"/>).</summary>
     public string ShapeClass => KernelSpace.ShapeClass(Dim);
     public override string ToString() => $"{Rows}x{Dim}";
 
@@ -95,6 +96,15 @@ public abstract class TuningBenchmark
     /// <summary>Bytes one call moves (reads + writes) for GB/s.</summary>
     public abstract double Bytes(TuningShape s);
     public abstract TuningCase Prepare(OpenClBackend cl, CpuBackend cpu, TuningShape s, int seed);
+    /// <summary>
+    /// The case of one candidate: by default <see cref="Prepare(OpenClBackend, CpuBackend, TuningShape, int)"/> (the
+    /// candidate is in the backend's options); a family whose parameters are not backend options (MLP tiles) reads them here.
+    /// </summary>
+    public virtual TuningCase Prepare(OpenClBackend cl, CpuBackend cpu, TuningShape s, int seed, IReadOnlyDictionary<string, int> candidate) => Prepare(cl, cpu, s, seed);
+    /// <summary>Unit of the rate column: <see cref="Bytes"/> per second in GB/s, or GFLOP/s where Bytes counts FLOPs.</summary>
+    public virtual string RateUnit => "GB/s";
+    /// <summary>Shapes `cldiff tune` uses for this family when --shapes is not given.</summary>
+    public virtual string DefaultShapes => "8192x64,2048x256";
 
     /// <summary>The backend options of a candidate: typed options for the known defines, ExtraDefines for the rest.</summary>
     public virtual OpenClOptions Options(IReadOnlyDictionary<string, int> c, OpenClOptions? baseOptions = null)
@@ -116,12 +126,15 @@ public abstract class TuningBenchmark
     }
 
     /// <summary>The built-in defaults of this family's parameters (what an untuned backend uses).</summary>
-    public IReadOnlyDictionary<string, int> Defaults()
+    public virtual IReadOnlyDictionary<string, int> Defaults()
     {
         var o = new OpenClOptions();
         var all = new Dictionary<string, int> { ["WG"] = o.WorkGroup, ["VW"] = o.VectorWidth, ["WPT"] = o.WorkPerItem, ["NB"] = o.NoiseBlocks, ["GVW"] = o.ScoreVectorWidth, ["MW"] = o.MidpointVectors };
         return Space.Parameters.Where(p => all.ContainsKey(p.Name)).ToDictionary(p => p.Name, p => all[p.Name]);
     }
+
+    /// <summary>The defaults an untuned backend uses on this device (the anneal start and the comparison baseline); device-independent unless overridden.</summary>
+    public virtual IReadOnlyDictionary<string, int> Defaults(ClDevice device) => Defaults();
 
     protected static float[] Normals(int n, int seed)
     {

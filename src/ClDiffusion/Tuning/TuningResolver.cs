@@ -65,7 +65,7 @@ public static class TuningResolver
         var extra = o.ExtraDefines is null ? new Dictionary<string, string>() : new Dictionary<string, string>(o.ExtraDefines);
         int extraCount = extra.Count;
         var opt = o;
-        var families = Order.Concat(KernelSpace.All.Select(k => k.Kernel).Where(k => !Order.Contains(k)));
+        var families = Order.Concat(KernelSpace.All.Where(k => !k.PerModel).Select(k => k.Kernel).Where(k => !Order.Contains(k)));
         foreach (var family in families)
         {
             string level = "";
@@ -95,6 +95,28 @@ public static class TuningResolver
         string source = choices.Count == 0 ? "built-in defaults (no database entry for this device)"
             : string.Join("; ", choices.Select(c => c.Source[..c.Source.LastIndexOf(',')]).Distinct());
         return new(opt, wgs, choices, source);
+    }
+
+    /// <summary>
+    /// The database entry of one family for a device and dimension, with the same chain as <see cref="Resolve(DeviceDescription, OpenClOptions)"/>:
+    /// user file (options.TuningFile, else $CLDIFF_TUNING), then shipped; exact device -> vendor -> global in each.
+    /// Null (and source "") when tuning is off or there is no entry. Used at prepare time by per-model families (MLP).
+    /// </summary>
+    public static TuningEntry? Find(DeviceDescription device, OpenClOptions o, string family, int dim, out string source)
+    {
+        source = "";
+        if (!o.UseTuning) return null;
+        var path = UserFile(o);
+        string level = "";
+        if (path is not null)
+        {
+            if (!File.Exists(path)) throw new FileNotFoundException($"tuning database {path} (OpenClOptions.TuningFile or $CLDIFF_TUNING) does not exist", path);
+            var e = TuningDatabase.Load(path).Lookup(device, family, dim, out level);
+            if (e is not null) { source = $"user file {path}, {level}, {e.Shape}"; return e; }
+        }
+        var s = TuningDatabase.Shipped.Lookup(device, family, dim, out level);
+        if (s is not null) source = $"shipped, {level}, {s.Shape}";
+        return s;
     }
 
     /// <summary>The effective parameters per family for display (`cldiff devices`): tuned, explicit or default values.</summary>

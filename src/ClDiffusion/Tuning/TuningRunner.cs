@@ -60,7 +60,7 @@ public sealed class TuningRunner
         {
             using var cl = new OpenClBackend(device, bench.Options(parameters, o.BaseOptions), profiling: true);
             using var cpu = new CpuBackend(1);
-            using var c = bench.Prepare(cl, cpu, shape, o.Seed);
+            using var c = bench.Prepare(cl, cpu, shape, o.Seed, parameters);
             foreach (var (_, g, _) in c.Outputs) g.Fill();
             c.Run(); cl.Finish();
             var bad = Check(bench, c);
@@ -129,7 +129,7 @@ public sealed class TuningRunner
     {
         var bench = TuningBenchmarks.ByName(kernel);
         var space = bench.Space;
-        string cls = shape.ShapeClass;
+        string cls = space.ShapeClassOf(shape.Dim);
         var all = space.Enumerate(Description, shape.Dim).ToList();
         var results = new List<CandidateResult>();
         if (all.Count == 0) return results;
@@ -192,7 +192,7 @@ public sealed class TuningRunner
         Func<IReadOnlyDictionary<string, int>, string> key)
     {
         double Time(IReadOnlyDictionary<string, int> c) => Database.OutcomeOf(DeviceKey, key(c)) is { Ok: true } r ? r.Seconds : double.PositiveInfinity;
-        var defaults = TuningBenchmarks.ByName(space.Kernel).Defaults();
+        var defaults = TuningBenchmarks.ByName(space.Kernel).Defaults(device);
         var cur = all.FirstOrDefault(c => c.Count == defaults.Count && c.All(kv => defaults.TryGetValue(kv.Key, out var v) && v == kv.Value))
                   ?? all[rng.Next(all.Count)];
         if (!tried(cur)) { if (exhausted()) return; run(cur); }
@@ -223,7 +223,7 @@ public sealed class TuningRunner
     public (double Tuned, double Default) Compare(string kernel, TuningShape shape, IReadOnlyDictionary<string, int> tuned, int rounds = 3)
     {
         var bench = TuningBenchmarks.ByName(kernel);
-        var def = bench.Defaults();
+        var def = bench.Defaults(device);
         var a = new List<double>(); var b = new List<double>();
         for (int i = 0; i < rounds; i++)
         {

@@ -27,6 +27,18 @@ public sealed record TuningParameter(string Name, IReadOnlyList<int> Values);
 /// </summary>
 public sealed record KernelSpace(string Kernel, IReadOnlyList<TuningParameter> Parameters, Func<IReadOnlyDictionary<string, int>, DeviceDescription, int, bool> Valid)
 {
+    /// <summary>Shape class of a problem dimension for this family (null: <see cref="ShapeClass(int)"/> of d; the MLP family keys by hidden width).</summary>
+    public Func<int, string>? Classes { get; init; }
+    /// <summary>
+    /// True for a family whose parameters are chosen when a model is prepared (the MLP kernels, per hidden width), not
+    /// when the backend is built: <see cref="TuningResolver.Resolve(DeviceDescription, OpenClOptions)"/> skips it.
+    /// </summary>
+    public bool PerModel { get; init; }
+    /// <summary>The shape class of dimension dim in this family.</summary>
+    public string ShapeClassOf(int dim) => Classes?.Invoke(dim) ?? ShapeClass(dim);
+    /// <summary>The shape class of dim for a kernel family by name (a family with no registered space: <see cref="ShapeClass(int)"/>).</summary>
+    public static string ClassOf(string kernel, int dim) => (All.FirstOrDefault(k => k.Kernel == kernel)?.ShapeClassOf(dim)) ?? ShapeClass(dim);
+
     /// <summary>Every valid combination for a device and a problem dimension d, in a fixed order.</summary>
     public IEnumerable<IReadOnlyDictionary<string, int>> Enumerate(DeviceDescription device, int dim)
     {
@@ -127,7 +139,7 @@ public sealed class TuningDatabase
     /// <summary>Lookup that also says which level matched: "exact device", "vendor default" or "global default".</summary>
     public TuningEntry? Lookup(DeviceDescription d, string kernel, int dim, out string level)
     {
-        string shape = KernelSpace.ShapeClass(dim);
+        string shape = KernelSpace.ClassOf(kernel, dim);
         foreach (var (key, lv) in new[] { (d.Key, "exact device"), (VendorKey(d.Vendor), "vendor default"), (GlobalKey, "global default") })
             if (Devices.TryGetValue(key, out var l))
             {

@@ -16,7 +16,11 @@ public static class DevicesCommand
             var dev = BackendFactory.Resolve(d.Selector, out _)!;
             var desc = DeviceDescription.From(dev);
             var r = TuningResolver.Resolve(desc, new OpenClOptions());
-            return (r.Source, desc.Key, TuningResolver.Effective(r));
+            var ps = new Dictionary<string, IReadOnlyDictionary<string, int>>(TuningResolver.Effective(r));
+            // the MLP tiles are chosen per model by hidden width: one line per width class
+            foreach (int w in MlpTuning.ClassWidths)
+                ps[$"{MlpTuning.Family} {MlpTuning.WidthClass(w)}"] = MlpTuning.ToParameters(MlpTuning.Choose(dev, new OpenClOptions(), w).Config);
+            return (r.Source, desc.Key, ps);
         }
         catch (Exception e) when (e is OpenClException or ArgumentException or IOException or InvalidDataException)
         { return ($"error: {e.Message}", "", null); }

@@ -10,10 +10,10 @@ public sealed class TuneOptions
 {
     [Option("device", Default = "opencl", HelpText = "OpenCL device to tune (opencl | opencl:P:D | opencl:NAME).")]
     public string Device { get; set; } = "opencl";
-    [Option("kernel", Default = "all", HelpText = "Kernel family: gmm | midpoint | langevin | lincomb | all (comma-separated list allowed).")]
+    [Option("kernel", Default = "all", HelpText = "Kernel family: gmm | midpoint | langevin | lincomb | mlp | all (comma-separated list allowed).")]
     public string Kernel { get; set; } = "all";
-    [Option("shapes", Default = "8192x64,2048x256", HelpText = "Comma-separated ROWSxD shapes (one database entry per kernel and shape class of d).")]
-    public string Shapes { get; set; } = "8192x64,2048x256";
+    [Option("shapes", HelpText = "Comma-separated ROWSxD shapes (one database entry per kernel and shape class of d; for mlp ROWSxW: batch x hidden width, class by width). Default: 8192x64,2048x256; mlp 4096x256,4096x1024.")]
+    public string? Shapes { get; set; }
     [Option("strategy", Default = "anneal", HelpText = "full | random | anneal (simulated annealing over grid neighbours).")]
     public string Strategy { get; set; } = "anneal";
     [Option("budget", HelpText = "Most new candidates per kernel and shape.")]
@@ -44,13 +44,13 @@ public static class TuneCommand
         if (o.Reps < 1 || o.Compare < 0) throw new ArgumentException("--reps must be positive and --compare non-negative");
         var kernels = o.Kernel.ToLowerInvariant() == "all" ? TuningBenchmarks.All.Select(b => b.Kernel).ToArray()
             : o.Kernel.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k => TuningBenchmarks.ByName(k.ToLowerInvariant()).Kernel).ToArray();
-        var shapes = TuningShape.ParseList(o.Shapes);
-        if (shapes.Count == 0) throw new ArgumentException("--shapes: give at least one ROWSxD shape");
+        IReadOnlyList<TuningShape> ShapesOf(string k) => TuningShape.ParseList(o.Shapes ?? TuningBenchmarks.ByName(k).DefaultShapes);
+        if (o.Shapes is not null && TuningShape.ParseList(o.Shapes).Count == 0) throw new ArgumentException("--shapes: give at least one ROWSxD shape");
         var dev = BackendFactory.Resolve(o.Device, out _) ?? throw new ArgumentException($"--device {o.Device}: tuning needs an OpenCL device");
         var outDir = Path.GetDirectoryName(Path.GetFullPath(o.Out))!;
         if (!Directory.Exists(outDir)) throw new DirectoryNotFoundException($"--out {o.Out}: folder {outDir} does not exist");
         var db = TuningDatabase.Load(o.Out);
-        int pairs = kernels.Length * shapes.Count;
+        int pairs = kernels.Sum(k => ShapesOf(k).Count);
         var total = Stopwatch.StartNew();
         var runner0 = new TuningRunner(dev, db, new TuningRunOptions { Strategy = strategy, Budget = o.Budget, Seed = o.Seed, Reps = o.Reps });
         Console.WriteLine($"# cldiff tune, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, device: {dev.Name} ({dev.Platform.Name})");
@@ -58,7 +58,7 @@ public static class TuneCommand
         var summary = new List<string>();
         int done = 0;
         foreach (var k in kernels)
-            foreach (var s in shapes)
+            foreach (var s in ShapesOf(k))
             {
                 TimeSpan? limit = null;
                 if (o.Time is { } sec)
@@ -70,32 +70,33 @@ public static class TuneCommand
                 done++;
                 var runner = new TuningRunner(dev, db, new TuningRunOptions { Strategy = strategy, Budget = o.Budget, TimeLimit = limit, Seed = o.Seed, Reps = o.Reps });
                 var bench = TuningBenchmarks.ByName(k);
+                string cls = bench.Space.ShapeClassOf(s.Dim), unit = bench.RateUnit;
                 int valid = bench.Space.Enumerate(runner.Description, s.Dim).Count();
-                int before = bench.Space.Enumerate(runner.Description, s.Dim).Count(c => db.WasTried(runner.DeviceKey, bench.Space.CandidateKey(s.ShapeClass, c)));
-                Console.WriteLine($"\n## {k} {s} (class {s.ShapeClass}): {valid} valid candidates, {before} tried before\n");
-                Console.WriteLine($"{"#",4} {"parameters",-22} {"ms",9} {"GB/s",8}  status");
+                int before = bench.Space.Enumerate(runner.Description, s.Dim).Count(c => db.WasTried(runner.DeviceKey, bench.Space.CandidateKey(cls, c)));
+                Console.WriteLine($"\n## {k} {s} (class {cls}): {valid} valid candidates, {before} tried before\n");
+                Console.WriteLine($"{"#",4} {"parameters",-22} {"ms",9} {unit,8}  status");
                 var rs = runner.Tune(k, s, r => Console.WriteLine(
                     $"{r.Index,4} {r.ParameterText,-22} {(r.Ok ? (r.Seconds * 1e3).ToString("F3") : "-"),9} {(r.Ok ? r.GBPerSecond.ToString("F2") : "-"),8}  {(r.Ok ? "OK" : "FAIL " + r.Status)}{(r.Best ? "  <- best" : "")}"));
                 db.Save(o.Out);
-                var entry = db.Devices.TryGetValue(runner.DeviceKey, out var l) ? l.FirstOrDefault(e => e.Kernel == k && e.Shape == s.ShapeClass) : null;
+                var entry = db.Devices.TryGetValue(runner.DeviceKey, out var l) ? l.FirstOrDefault(e => e.Kernel == k && e.Shape == cls) : null;
                 if (entry is null) { Console.WriteLine("no candidate passed"); continue; }
                 string ps = string.Join(" ", entry.Parameters.Select(p => $"{p.Key}={p.Value}"));
-                string defs = string.Join(" ", bench.Defaults().Select(p => $"{p.Key}={p.Value}"));
+                string defs = string.Join(" ", bench.Defaults(dev).Select(p => $"{p.Key}={p.Value}"));
                 Console.WriteLine($"best: {ps} ({entry.Seconds * 1e3:F3} ms)");
                 if (o.Compare > 0)
                 {
                     var (tt, td) = runner.Compare(k, s, entry.Parameters, o.Compare);
                     double gb(double t) => bench.Bytes(s) / t / 1e9;
                     Console.WriteLine($"tuned vs default, alternating, median of {o.Compare}: {tt * 1e3:F3} ms vs {td * 1e3:F3} ms, speed-up {td / tt:F2}x");
-                    if (td <= tt && !entry.Parameters.OrderBy(p => p.Key).SequenceEqual(bench.Defaults().OrderBy(p => p.Key)))
+                    if (td <= tt && !entry.Parameters.OrderBy(p => p.Key).SequenceEqual(bench.Defaults(dev).OrderBy(p => p.Key)))
                     {
                         // the search's minimum can be luck (noisy machine): keep the defaults when they were not slower side by side
-                        db.Put(runner.DeviceKey, new TuningEntry(k, s.ShapeClass, new Dictionary<string, int>(bench.Defaults()), td));
+                        db.Put(runner.DeviceKey, new TuningEntry(k, cls, new Dictionary<string, int>(bench.Defaults(dev)), td));
                         db.Save(o.Out);
-                        Console.WriteLine($"the defaults were not slower side by side: the database keeps {defs} for {k} {s.ShapeClass}");
+                        Console.WriteLine($"the defaults were not slower side by side: the database keeps {defs} for {k} {cls}");
                         ps += " (not kept: defaults)";
                     }
-                    summary.Add($"| {k} | {s} | {ps} | {defs} | {tt * 1e3:F3} ({gb(tt):F2} GB/s) | {td * 1e3:F3} ({gb(td):F2} GB/s) | {td / tt:F2} |");
+                    summary.Add($"| {k} | {s} | {ps} | {defs} | {tt * 1e3:F3} ({gb(tt):F2} {unit}) | {td * 1e3:F3} ({gb(td):F2} {unit}) | {td / tt:F2} |");
                 }
             }
         if (summary.Count > 0)

@@ -22,6 +22,8 @@ public sealed class OpenClMlpScore : IOpenClScore
     OpenClBuffer? act0, act1;
     public IScoreModel Model => m;
     public MlpKernelConfig Config { get; }
+    /// <summary>Where <see cref="Config"/> came from (the argument, or the tuning choice of the registry's factory).</summary>
+    public string ConfigSource { get; init; } = "";
     /// <summary>The configuration used for the last layer (its N tile narrowed to the output width d).</summary>
     public MlpKernelConfig LastConfig { get; }
 
@@ -29,6 +31,7 @@ public sealed class OpenClMlpScore : IOpenClScore
     {
         m = model;
         Config = config ?? OpenClMlp.DefaultConfig ?? MlpKernelConfig.For(b.Device);
+        ConfigSource = config is not null ? "argument" : OpenClMlp.DefaultConfig is not null ? "OpenClMlp.DefaultConfig" : "built-in default";
         Config.Validate(b.Device);
         LastConfig = Config.ForOutputs(model.Dim);
         LastConfig.Validate(b.Device);
@@ -116,7 +119,11 @@ public static class OpenClMlp
 {
     static int registered;
 
-    /// <summary>Tile configuration for MLPs prepared through the registry (null: <see cref="MlpKernelConfig.For"/> the device).</summary>
+    /// <summary>
+    /// Tile configuration for MLPs prepared through the registry; when set it wins over the tuning database
+    /// (null: the database entry for the device and hidden-width class, else <see cref="MlpKernelConfig.For"/> the device;
+    /// see <see cref="ClDiffusion.Tuning.MlpTuning.Choose"/>).
+    /// </summary>
     public static MlpKernelConfig? DefaultConfig { get; set; }
 
     [ModuleInitializer]
@@ -128,11 +135,18 @@ public static class OpenClMlp
     {
         if (Interlocked.Exchange(ref registered, 1) == 1) return;
         OpenClScoreRegistry.Register(new Factory());
+        ClDiffusion.Tuning.MlpTuning.Register();   // the "mlp" tuning family (cldiff tune --kernel mlp)
     }
 
     sealed class Factory : IOpenClScoreFactory
     {
         public IOpenClScore? TryPrepare(OpenClBackend backend, IScoreModel model, Func<IScoreModel, IOpenClScore> prepareInner) =>
-            model is MlpModel m ? new OpenClMlpScore(backend, m) : null;
+            model is MlpModel m ? Prepare(backend, m) : null;
+
+        static OpenClMlpScore Prepare(OpenClBackend backend, MlpModel m)
+        {
+            var (cfg, source) = ClDiffusion.Tuning.MlpTuning.Choose(backend.Device, backend.Options, ClDiffusion.Tuning.MlpTuning.HiddenWidth(m));
+            return new OpenClMlpScore(backend, m, cfg) { ConfigSource = source };
+        }
     }
 }
