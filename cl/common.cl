@@ -125,3 +125,10 @@ inline void normals_nb(uint blk0, uint sample, uint step, uint purpose, uint k0,
     VSTOREB(r01 * cos(a01), t0); VSTOREB(r01 * sin(a01), t1); VSTOREB(r23 * cos(a23), t2); VSTOREB(r23 * sin(a23), t3);
     for (int i = 0; i < NB; i++) { z[4 * i] = t0[i]; z[4 * i + 1] = t1[i]; z[4 * i + 2] = t2[i]; z[4 * i + 3] = t3[i]; }
 }
+
+// Forward time of row r for a score call: t_r = t0 - slope * off[r % noff], or t0 when there are no offsets
+// (IBackend.Score; the parallel samplers pass each sample's midpoint fractions as offsets).
+inline float row_time(int r, const global float* off, int noff, float t0, float slope)
+{
+    return noff > 0 ? t0 - slope * off[r % noff] : t0;
+}

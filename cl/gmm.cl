@@ -6,7 +6,7 @@ kernel void gmm_score(const global float* x, global float* score, const global f
 {
     int r = get_global_id(0);
     if (r >= rows) return;
-    float t = noff > 0 ? t0 - slope * off[r % noff] : t0;
+    float t = row_time(r, off, noff, t0, slope);
     float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
     const global float* xr = x + (size_t)r * d;
     global float* sr = score + (size_t)r * d;
@@ -72,7 +72,7 @@ kernel void gmm_logdet(global float* logdet, const global float* var, const glob
     int gid = get_global_id(0), nt = max(noff, 1);
     if (gid >= nt * K) return;
     int i = gid / K, k = gid - i * K;
-    float t = noff > 0 ? t0 - slope * off[i] : t0;
+    float t = row_time(i, off, noff, t0, slope);
     float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
     const global float* vk = var + (size_t)k * d;
     floatg acc = 0.0f;
@@ -86,7 +86,7 @@ kernel void gmm_score_vec(const global float* x, global float* score, const glob
 {
     int r = get_global_id(0);
     if (r >= rows) return;
-    float t = noff > 0 ? t0 - slope * off[r % noff] : t0;
+    float t = row_time(r, off, noff, t0, slope);
     float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
     const global float* xr = x + (size_t)r * d;
     global float* sr = score + (size_t)r * d;

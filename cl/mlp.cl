@@ -84,10 +84,6 @@
     const global float* y, int pred
 #define MLP_PASS A, lda, Wt, bias, C, ldc, M, N, K, groupsM, freqs, d, F, off, noff, t0, slope, y, pred
 
-inline float mlp_row_time(int r, const global float* off, int noff, float t0, float slope)
-{
-    return noff > 0 ? t0 - slope * off[r % noff] : t0;
-}
 
 // Element (m, k) of the layer input. FIRST: k < d is y, then sines (F), then cosines (F) of t_m * f.
 inline float mlp_load_a(const int FIRST, const global float* A, int lda, int m, int k,
@@ -95,7 +91,7 @@ inline float mlp_load_a(const int FIRST, const global float* A, int lda, int m, 
 {
     if (!FIRST || k < d) return A[(size_t)m * lda + k];
     int kk = k - d;
-    float t = mlp_row_time(m, off, noff, t0, slope);
+    float t = row_time(m, off, noff, t0, slope);
     if (kk < F) return sin(t * freqs[kk]);
     return cos(t * freqs[kk - F]);
 }
@@ -186,7 +182,7 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
         float ca = 1.0f, is2 = 1.0f;   // eps: ca = -1/sigma_t; x0: ca = e^{-t}, is2 = 1/sigma_t^2
         if (LAST)
         {
-            float t = mlp_row_time(gm, off, noff, t0, slope);
+            float t = row_time(gm, off, noff, t0, slope);
             float s2 = -expm1(-2.0f * t);
             if (pred == 0) ca = -1.0f / sqrt(s2);
             else if (pred == 2) { ca = exp(-t); is2 = 1.0f / s2; }
