@@ -96,6 +96,15 @@ public sealed class CpuBackend : IBackend
                 for (int r = 0; r < times.Length; r++) times[r] = TimeOf(r);
                 batch.ScoreBatch(xb.Data, times, sb.Data);
                 break;
+            case CpuGaussianMixtureScore gmm when off is null:
+                // one time for every row: the time tables once per call, then SIMD rows
+                var tables = gmm.TablesAt(t0);
+                ForRows(xb.Rows, (long)xb.Cols * 8, (r0, r1) =>
+                {
+                    var xd = new double[xb.Cols]; var acc = new double[xb.Cols];
+                    for (int r = r0; r < r1; r++) gmm.ScoreRow(xb.Row(r), tables, sb.Row(r), xd, acc);
+                });
+                break;
             case ICpuScore rowwise:
                 ForRows(xb.Rows, (long)xb.Cols * 8, (r0, r1) =>
                 {
