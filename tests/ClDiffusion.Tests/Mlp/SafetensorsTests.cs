@@ -8,22 +8,9 @@ namespace ClDiffusion.Tests.Mlp;
 
 public class SafetensorsTests
 {
-    internal static MlpModel SmallModel(int d = 3, int width = 5, int hidden = 2, int F = 2, ulong seed = 1, MlpPrediction p = MlpPrediction.Eps)
-    {
-        var key = new RandomKey(seed, 0, Purpose.Test);
-        int s = 0;
-        float[] Rand(int n, float scale) { var a = new float[n]; key.WithStep((uint)s++).Normals(0, a); for (int i = 0; i < n; i++) a[i] *= scale; return a; }
-        var layers = new List<MlpLayer>();
-        int inW = d + 2 * F;
-        for (int l = 0; l <= hidden; l++)
-        {
-            int o = l == hidden ? d : width;
-            layers.Add(new MlpLayer(inW, o, Rand(o * inW, 1 / MathF.Sqrt(inW)), Rand(o, 0.1f)));
-            inW = o;
-        }
-        var std = Rand(d, 0.3f); for (int i = 0; i < d; i++) std[i] = 1 + MathF.Abs(std[i]);
-        return new MlpModel(layers, new[] { 0.5f, 7f, 40f }.Take(F).ToArray(), Rand(d, 1), std, p, new Dictionary<string, string> { ["note"] = "test" });
-    }
+    internal static MlpModel SmallModel(int d = 3, int width = 5, int hidden = 2, int F = 2, ulong seed = 1, MlpPrediction p = MlpPrediction.Eps) =>
+        ClDiffusion.Backends.OpenCL.Mlp.MlpKernelCheck.RandomModel(d, width, hidden, F, seed, p, randomNormalisation: true,
+            info: new Dictionary<string, string> { ["note"] = "test" });
 
     [Test]
     public void RoundTripF32IsExact()

@@ -10,7 +10,12 @@ namespace ClDiffusion.Backends.OpenCL.Mlp;
 /// </summary>
 public static class MlpKernelCheck
 {
-    static MlpModel Small(int d, int width, int hidden, int F, ulong seed, MlpPrediction p)
+    /// <summary>
+    /// A small MLP with deterministic random weights (Philox, Purpose.Test): identity normalisation, or random
+    /// mean/std when randomNormalisation (the tests' loader and kernel checks use that form).
+    /// </summary>
+    internal static MlpModel RandomModel(int d, int width, int hidden, int F, ulong seed, MlpPrediction p,
+        bool randomNormalisation = false, IReadOnlyDictionary<string, string>? info = null)
     {
         var key = new RandomKey(seed, 0, Purpose.Test);
         int s = 0;
@@ -23,7 +28,14 @@ public static class MlpKernelCheck
             layers.Add(new MlpLayer(inW, o, Rand(o * inW, 1 / MathF.Sqrt(inW)), Rand(o, 0.1f)));
             inW = o;
         }
-        return new MlpModel(layers, new[] { 0.5f, 7f, 40f }.Take(F).ToArray(), new float[d], Enumerable.Repeat(1f, d).ToArray(), p);
+        float[] mean = new float[d], std = Enumerable.Repeat(1f, d).ToArray();
+        if (randomNormalisation)
+        {
+            std = Rand(d, 0.3f); for (int i = 0; i < d; i++) std[i] = 1 + MathF.Abs(std[i]);
+            mean = Rand(d, 1);
+        }
+        var freqs = new[] { 0.5f, 7f, 40f }.Take(F).ToArray();
+        return new MlpModel(layers, freqs, mean, std, p, info);
     }
 
     public static double Run(OpenClBackend b, MlpKernelConfig cfg)
@@ -36,7 +48,7 @@ public static class MlpKernelCheck
                 foreach (int rows in new[] { 1, 7, 300 })
                 {
                     var p = (MlpPrediction)((d + w + rows) % 3);
-                    var m = Small(d, w, 2, 3, (ulong)(d * 7 + w), p);
+                    var m = RandomModel(d, w, 2, 3, (ulong)(d * 7 + w), p);
                     var x = new float[rows * d]; new RandomKey(1, 0, Purpose.Test).Normals(0, x);
                     using var sc = new OpenClMlpScore(b, m, cfg);
                     using var xb = b.Allocate(rows, d); using var sb = b.Allocate(rows, d);
