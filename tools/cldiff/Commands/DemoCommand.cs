@@ -1,3 +1,4 @@
+using ClDiffusion.Backends;
 using ClDiffusion.Metrics;
 using ClDiffusion.Models;
 using ClDiffusion.Models.Mlp;
@@ -23,7 +24,7 @@ public static class DemoCommand
     {
         if (o.N < 2) throw new ArgumentException($"--n must be at least 2, got {o.N}");
         if (!o.Png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{o.Png}'");
-        using var backend = Devices.Open(o.Device);
+        using var backend = BackendFactory.Open(o.Device);
         var target = GaussianMixture.Preset(16, 5);
         var so = new SamplerOptions();
         var x = new float[(long)o.N * target.Dim];

@@ -66,3 +66,10 @@ public static class DevicesCommand
         return 0;
     }
 }
+
+[CommandLine.Verb("devices", HelpText = "List OpenCL platforms and devices, and which one --device auto takes.")]
+public sealed class DevicesOptions
+{
+    [CommandLine.Option("json", HelpText = "Print JSON.")]
+    public bool Json { get; set; }
+}

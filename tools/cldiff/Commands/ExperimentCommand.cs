@@ -1,3 +1,4 @@
+using ClDiffusion.Backends;
 using ClDiffusion.Experiments;
 using ClDiffusion.Models;
 using ClDiffusion.Samplers;
@@ -30,7 +31,7 @@ public static class ExperimentCommand
         if (o.N < 2) throw new ArgumentException($"--n must be at least 2, got {o.N}");
         var so = o.ToSamplerOptions();
         so.Validate();
-        using var backend = Devices.Open(o.Device ?? "cpu");
+        using var backend = BackendFactory.Open(o.Device ?? "cpu");
         Console.Error.WriteLine($"experiment: {target.Describe()}, n = {o.N}, device {backend.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         var floor = NfeSweep.Floor(target, o.N, o.Seed);
         var points = NfeSweep.Run(backend, model, target, samplers, steps, o.N, o.Seed, so,

@@ -1,3 +1,4 @@
+using ClDiffusion.Backends;
 using ClDiffusion.Data;
 using ClDiffusion.Diffusion;
 using ClDiffusion.IO;
@@ -54,7 +55,7 @@ public sealed class ScoreOptions : ModelOptions
         var x = arr.ToFloat32();
         for (long i = 0; i < x.Length; i++) if (!float.IsFinite(x[i])) throw new InvalidDataException($"{X}: row {i / model.Dim} holds a non-finite value");
         if (model is IDataSpaceModel ds) ds.FromDataSpace(x);
-        using var backend = Devices.Open(Device);
+        using var backend = BackendFactory.Open(Device);
         using var prepared = backend.Prepare(model);
         using var xb = backend.Allocate(arr.Rows, model.Dim);
         using var sb = backend.Allocate(arr.Rows, model.Dim);
@@ -82,7 +83,7 @@ public sealed class CheckOptions : SamplerCliOptions
         if (Model is null) throw new ArgumentException("check needs --model checkerboard|optdigits|FILE");
         var (model, _) = LoadModel();
         var mlp = (MlpModel)model;
-        using var backend = Devices.Open(Device);
+        using var backend = BackendFactory.Open(Device);
         var so = ToSamplerOptions();
         var x = new float[(long)N * mlp.Dim];
         var st = SampleRun.Run(backend, mlp, Sampler, so, Seed, 0, N, x);

@@ -1,3 +1,4 @@
+using ClDiffusion.Backends;
 using System.Globalization;
 using ClDiffusion.Experiments;
 using ClDiffusion.IO;
@@ -64,7 +65,7 @@ public static class ScalingCommand
         Func<int, GaussianMixture> make = o.Family == "gauss" ? ScalingTargets.Anisotropic
             : o.Family.StartsWith("mix") && int.TryParse(o.Family[3..], out int k) ? d => GaussianMixture.Preset(d, k)
             : throw new ArgumentException($"--family: use gauss or mixK, got '{o.Family}'");
-        using var backend = Devices.Open(o.Device ?? "cpu");
+        using var backend = BackendFactory.Open(o.Device ?? "cpu");
         Directory.CreateDirectory(o.Out); Directory.CreateDirectory(o.Img);
         string tag = o.Tag.Length > 0 ? "-" + o.Tag : "";
         Console.Error.WriteLine($"scaling: family {o.Family}, device {backend.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, T = {so.Horizon}, delta = {so.Delta}, grid {so.Grid}");

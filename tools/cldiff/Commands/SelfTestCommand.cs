@@ -23,7 +23,7 @@ public static class SelfTestCommand
     public static int Run(SelfTestOptions o)
     {
         if (o.N < 1) throw new ArgumentException($"--n must be at least 1, got {o.N}");
-        using var dev = Devices.Open(o.Device);
+        using var dev = BackendFactory.Open(o.Device);
         using var cpu = new CpuBackend();
         Console.WriteLine($"selftest: {dev.DeviceName} against {cpu.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         int failures = 0;
