@@ -122,7 +122,7 @@ public static class OpenClMlp
     /// <summary>
     /// Tile configuration for MLPs prepared through the registry; when set it wins over the tuning database
     /// (null: the database entry for the device and hidden-width class, else <see cref="MlpKernelConfig.For"/> the device;
-    /// see <see cref="ClDiffusion.Tuning.MlpTuning.Choose"/>).
+    /// see <see cref="ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Choose"/>).
     /// </summary>
     public static MlpKernelConfig? DefaultConfig { get; set; }
 
@@ -135,7 +135,7 @@ public static class OpenClMlp
     {
         if (Interlocked.Exchange(ref registered, 1) == 1) return;
         OpenClScoreRegistry.Register(new Factory());
-        ClDiffusion.Tuning.MlpTuning.Register();   // the "mlp" tuning family (cldiff tune --kernel mlp)
+        ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Register();   // the "mlp" tuning family (cldiff tune --kernel mlp)
     }
 
     sealed class Factory : IOpenClScoreFactory
@@ -145,7 +145,7 @@ public static class OpenClMlp
 
         static OpenClMlpScore Prepare(OpenClBackend backend, MlpModel m)
         {
-            var (cfg, source) = ClDiffusion.Tuning.MlpTuning.Choose(backend.Device, backend.Options, ClDiffusion.Tuning.MlpTuning.HiddenWidth(m));
+            var (cfg, source) = ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Choose(backend.Device, backend.Options, ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.HiddenWidth(m));
             return new OpenClMlpScore(backend, m, cfg) { ConfigSource = source };
         }
     }
