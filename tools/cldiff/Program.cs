@@ -11,6 +11,8 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // the library never writes to the console; the CLI shows its notices (e.g. auto fell back to the CPU backend)
+        ClDiffusion.Backends.BackendFactory.Log = m => Console.Error.WriteLine(m);
         var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
         // CommandLineParser rejects one-letter long names, but the documented spelling is --n COUNT.
         args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
