@@ -77,7 +77,7 @@ public static class Presets
 
 public class SamplerCliOptions : ModelOptions
 {
-    [Option("sampler", Default = "rm-pc", HelpText = "ei, rm, ei-pc, rm-pc, prm, prm-pc, heun, dpmpp-2m, picard.")]
+    [Option("sampler", Default = "rm-pc", HelpText = "ei, rm, ei-pc, rm-pc, prm, prm-pc, heun, dpmpp-2m, picard (experiment and scaling ignore it: they take the list --samplers).")]
     public string Sampler { get; set; } = "rm-pc";
     [Option("steps", Default = 40, HelpText = "Predictor steps (windows for prm).")]
     public int Steps { get; set; }
