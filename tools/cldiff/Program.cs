@@ -5,9 +5,8 @@ using CommandLine.Text;
 namespace ClDiffusion.Cli;
 
 /// <summary>
-/// cldiff: sample, evaluate, benchmark and inspect devices. Help asked for (--help, help VERB, --version) goes to
-/// stdout with exit 0; every failure prints one line naming the problem to stderr and exits non-zero; outputs are
-/// written atomically, so a failed run never leaves a partial file.
+/// cldiff: sample, evaluate, benchmark and inspect devices. Every failure prints one line naming the problem
+/// to stderr and exits non-zero; outputs are written atomically, so a failed run never leaves a partial file.
 /// </summary>
 public static class Program
 {
@@ -26,12 +25,14 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        // No help writer: the help text is written below, to stdout when it was asked for and to stderr after an error.
+        // help is written by WriteHelp (not the parser) so that sampling verbs can list the sampler registry and defaults
         var parser = new Parser(s => { s.HelpWriter = null; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
         args = args.Select(Alias).ToArray();
         try
         {
-            var result = parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions, TrainOptions, ScoreOptions, CheckOptions, DemoOptions, SelfTestOptions, MergeOptions, TuneOptions, MlpBenchOptions, ScalingOptions>(args);
+            var result = parser.ParseArguments(args, typeof(SampleOptions), typeof(EvalOptions), typeof(DevicesOptions), typeof(BenchOptions), typeof(ExperimentOptions),
+                typeof(TrainOptions), typeof(ScoreOptions), typeof(CheckOptions), typeof(DemoOptions), typeof(SelfTestOptions), typeof(MergeOptions),
+                typeof(TuneOptions), typeof(MlpBenchOptions), typeof(ScalingOptions), typeof(SamplersOptions));
             return result.MapResult(
                 (SampleOptions o) => SampleCommand.Run(o),
                 (EvalOptions o) => EvalCommand.Run(o),
@@ -47,7 +48,8 @@ public static class Program
                 (MlpBenchOptions o) => MlpBenchCommand.Run(o),
                 (TuneOptions o) => TuneCommand.Run(o),
                 (ScalingOptions o) => ScalingCommand.Run(o),
-                errs => Help(result, errs));
+                (SamplersOptions o) => o.Run(),
+                errs => WriteHelp(result, errs));
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }
         catch (Exception e) when (e is ClDiffusion.Backends.OpenCL.OpenClException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException)
@@ -55,19 +57,29 @@ public static class Program
             Console.Error.WriteLine($"cldiff: error: {e.Message}");
             return 1;
         }
-    }
-
-    /// <summary>Help or version asked for: stdout, exit 0. A parse error: the errors and the help on stderr, exit 2.</summary>
-    static int Help<T>(ParserResult<T> result, IEnumerable<Error> errs)
+    
+    /// <summary>
+    /// Help or version asked for (--help, help VERB, --version): stdout, exit 0. A parse error: the errors and the help on
+    /// stderr, exit 2. A sampling verb's help ends with the sampler registry and the defaults.
+    /// </summary>
+    static int WriteHelp(ParserResult<object> result, IEnumerable<Error> errors)
     {
-        bool asked = errs.All(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError);
+        var errs = errors.ToList();
+        bool asked = errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError);
+        // not HeadingInfo.Default: that names the entry assembly (a test host, when run in-process)
         string heading = $"cldiff {ClDiffusion.Version.Text}";
-        if (errs.Any(e => e.Tag == ErrorType.VersionRequestedError)) { Console.Out.WriteLine(heading); return 0; }
-        var text = HelpText.AutoBuild(result, 110);
-        // the parser would name the entry assembly (a test host, when run in-process) and its copyright
-        text.Heading = heading;
-        text.Copyright = "MIT licence; docs: README.md and docs/ in the repository";
-        (asked ? Console.Out : Console.Error).WriteLine(text);
+        if (errs.Any(e => e.Tag is ErrorType.VersionRequestedError)) { Console.Out.WriteLine(heading); return 0; }
+        bool samplingVerb = typeof(SamplerCliOptions).IsAssignableFrom(result.TypeInfo.Current);
+        var help = HelpText.AutoBuild(result, h =>
+        {
+            h.MaximumDisplayWidth = 120;
+            h.Heading = heading;
+            h.Copyright = "MIT licence; docs: README.md and docs/ in the repository";
+            if (samplingVerb) h.AddPostOptionsLines(SamplerHelp.Lines());
+            return HelpText.DefaultParsingErrorsHandler(result, h);
+        }, e => e, verbsIndex: result.TypeInfo.Current == typeof(NullInstance));
+        (asked ? Console.Out : Console.Error).WriteLine(help);
         return asked ? 0 : 2;
     }
+}
 }

@@ -10,7 +10,7 @@ namespace ClDiffusion.Scheduling;
 public sealed record SamplingOptions
 {
     /// <summary>Sampler name (see <see cref="Samplers.Sampler.Names"/>).</summary>
-    public string Sampler { get; init; } = "rm-pc";
+    public string Sampler { get; init; } = SamplerOptions.DefaultSampler;
     public SamplerOptions Parameters { get; init; } = new();
     public SchedulerOptions Scheduler { get; init; } = new();
     /// <summary>Global index of the run's first sample: the run is samples [FirstSample, FirstSample + n) of the seed.</summary>

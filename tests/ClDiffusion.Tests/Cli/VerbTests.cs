@@ -94,6 +94,7 @@ public class VerbTests
         ["scaling"] = (false, ["scaling", "--part", "scaling", "--samplers", "ei", "--dims", "2", "--seeds", "1", "--max-steps", "16", "--device", "cpu", "--out", "{dir}"]),
         ["train"] = (false, ["train", "--data", "checkerboard", "--steps", "3", "--width", "8", "--depth", "1", "--batch", "16", "--out", "{dir}/m.safetensors"]),
         ["score"] = (false, ["score", "--model", "checkerboard", "--x", "{dir}/p.npy", "--t", "0.5", "--out", "{dir}/s.npy", "--device", "cpu"]),
+        ["samplers"] = (false, ["samplers"]),
         ["check"] = (false, ["check", "--model", "checkerboard", "--sampler", "ei", "--steps", "4", "--n", "50", "--device", "cpu"]),
     };
 

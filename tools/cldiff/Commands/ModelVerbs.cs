@@ -87,8 +87,7 @@ public sealed class CheckOptions : SamplerCliOptions
         using var backend = BackendFactory.Open(Device);
         var so = ToSamplerOptions();
         var x = new float[(long)N * mlp.Dim];
-        var st = SampleRun.Run(backend, mlp, Sampler, so, Seed, 0, N, x);
-        mlp.ToDataSpace(x);
+        var st = SampleRun.Run(backend, mlp, Sampler, so, Seed, 0, N, x);   // in data space
         Console.WriteLine($"{Sampler}, {Steps} steps, {st.NfePerSample:0.#} NFE/sample, {N} samples on {st.Device}");
         if (mlp.Dim == 2)
         {
