@@ -83,7 +83,7 @@ public class SamplerCliOptions : ModelOptions
 {
     static SamplerOptions D => SamplerOptions.Defaults;
 
-    [Option("sampler", HelpText = "Sampler name (the list below; `cldiff samplers` describes each).")]
+    [Option("sampler", HelpText = "Sampler name (the list below; `cldiff samplers` describes each). experiment and scaling ignore it: they take the list --samplers.")]
     public string Sampler { get; set; } = SamplerOptions.DefaultSampler;
     [Option("steps", HelpText = "Predictor steps (windows for prm).")]
     public int Steps { get; set; } = D.Steps;
