@@ -46,6 +46,7 @@ public static class DevicesCommand
             }), new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
+        Console.WriteLine($"cpu backend MLP: {ClDiffusion.Models.Mlp.MlpCpuScore.EngineSummary}");
         if (devices.Count == 0)
         {
             Console.WriteLine($"no OpenCL devices (auto uses the CPU backend); install one: {BackendFactory.InstallHint}");
