@@ -37,9 +37,9 @@ public sealed class TrainOptions
 [Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]
 public sealed class ScoreOptions : ModelOptions
 {
-    [Option("x", Required = true, HelpText = "Points (.npy [n, d], data space).")]
+    [Option("points", Required = true, HelpText = "Points (.npy [n, d], data space); also --x.")]
     public string X { get; set; } = "";
-    [Option('t', "t", Required = true, HelpText = "Forward time t > 0.")]
+    [Option("time", Required = true, HelpText = "Forward time t > 0 of the OU process (also --t).")]
     public double T { get; set; }
     [Option("out", Required = true, HelpText = "Output .npy [n, d].")]
     public string Out { get; set; } = "";
