@@ -117,4 +117,57 @@ public interface IBackend : IDisposable
 
     /// <summary>Waits for all enqueued work (no-op on the CPU).</summary>
     void Finish();
+
+    /// <summary>The memory the scheduler may plan chunks against.</summary>
+    DeviceMemory Memory { get; }
+
+    /// <summary>
+    /// Opens a stream on this device (a CUDA stream, an OpenCL command queue): its own in-order queue of work that runs
+    /// concurrently with the other streams'. Dispose every stream before the backend.
+    /// </summary>
+    IBackendStream OpenStream();
+}
+
+/// <summary>Memory of a device: global memory and the largest single allocation; IsHost for backends that compute in host memory.</summary>
+public readonly record struct DeviceMemory(long Bytes, long MaxAllocationBytes, bool IsHost);
+
+/// <summary>Host memory a stream transfers to or from (pinned where the device allows). Valid until disposed.</summary>
+public interface IHostBuffer : IDisposable
+{
+    long Length { get; }
+    Span<float> Span { get; }
+}
+
+/// <summary>The completion of work queued on a stream.</summary>
+public interface IStreamEvent : IDisposable
+{
+    /// <summary>Waits for the work; rethrows a failure of the stream's work (a CPU stream's worker thread) here.</summary>
+    void Wait();
+}
+
+/// <summary>
+/// An ordered queue of work on one device. Operations issued through <see cref="Backend"/> run in order on this stream,
+/// concurrently with other streams; transfers and <see cref="Record"/> are ordered after them. How the host side runs:
+/// an OpenCL stream enqueues kernels on the calling thread without waiting; a CPU stream runs <see cref="Enqueue"/>d
+/// work on its own worker thread. Samples never depend on which stream computed them.
+/// </summary>
+public interface IBackendStream : IDisposable
+{
+    /// <summary>The backend view whose operations go to this stream (buffers it allocates belong to the stream).</summary>
+    IBackend Backend { get; }
+    /// <summary>Host memory for transfers of up to `floats` values.</summary>
+    IHostBuffer AllocateHost(long floats);
+    /// <summary>
+    /// Queues host-side work that issues operations on <see cref="Backend"/> (OpenCL: runs now on the calling thread,
+    /// the device runs what it issues later; CPU: runs on the stream's worker thread). Returns without waiting for the device.
+    /// </summary>
+    void Enqueue(Action<IBackend> work);
+    /// <summary>Queues the copy of src into dst[0, src.Rows * src.Cols) after the work queued so far; does not wait.</summary>
+    void DownloadAsync(IDeviceBuffer src, IHostBuffer dst);
+    /// <summary>Queues the copy of src[0, dst.Rows * dst.Cols) into dst after the work queued so far; does not wait (src must stay unchanged until then).</summary>
+    void UploadAsync(IHostBuffer src, IDeviceBuffer dst);
+    /// <summary>An event that completes when everything queued on this stream so far has completed; also submits the queued work to the device.</summary>
+    IStreamEvent Record();
+    /// <summary>Waits for everything queued on this stream.</summary>
+    void Synchronize();
 }

@@ -394,5 +394,12 @@ public sealed class CpuBackend : IBackend
     }
 
     public void Finish() { }
+
+    /// <summary>Host memory: the budget is the scheduler's (SchedulerOptions.CpuMemoryBytes); allocations are bounded by .NET arrays.</summary>
+    public DeviceMemory Memory => new(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, (long)Array.MaxLength * sizeof(float), IsHost: true);
+
+    /// <summary>A stream with its own worker thread (<see cref="CpuStream"/>).</summary>
+    public IBackendStream OpenStream() => new CpuStream(this);
+
     public void Dispose() { }
 }

@@ -28,7 +28,7 @@ public sealed record OpenClOptions
     public IReadOnlyDictionary<string, string>? ExtraDefines { get; init; }
     /// <summary>Compute the Shen-Lee coefficients and the tilted alphas in double when the device has cl_khr_fp64 (default), else float.</summary>
     public bool UseFp64 { get; init; } = true;
-    /// <summary>Program binary cache folder (null: $CLDIFF_CACHE or ~/.cache/cldiffusion; "off" disables).</summary>
+    /// <summary>Program binary cache folder (null: $CLDIFF_CACHE or ~/.cache/cldiffusion; "off" or "none": no disk cache).</summary>
     public string? CacheDirectory { get; init; }
     /// <summary>Read tuned parameters from the tuning database (default true; false: the defaults above, as before tuning existed).</summary>
     public bool UseTuning { get; init; } = true;
@@ -108,7 +108,7 @@ public sealed class OpenClBackend : IBackend
         try
         {
             queue = new ClQueue(context, profiling);
-            cache = new ProgramCache(context, Options.CacheDirectory is "off" ? null : Options.CacheDirectory ?? ProgramCache.DefaultDirectory());
+            cache = new ProgramCache(context, ProgramCache.DirectoryFor(Options.CacheDirectory));
             sampling = Program("sampling.cl");
         }
         catch { Dispose(); throw; }
@@ -492,6 +492,11 @@ public sealed class OpenClBackend : IBackend
     }
 
     public void Finish() => queue.Finish();
+
+    public DeviceMemory Memory => new(Device.GlobalMemory, Device.MaxAlloc, IsHost: false);
+
+    /// <summary>A stream on its own command queue in this backend's context (<see cref="OpenClStream"/>).</summary>
+    public IBackendStream OpenStream() => new OpenClStream(this);
 
     public void Dispose()
     {
