@@ -25,6 +25,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // the library never writes to the console; the CLI shows its notices (e.g. auto fell back to the CPU backend)
+        ClDiffusion.Backends.BackendFactory.Log = m => Console.Error.WriteLine(m);
         // help is written by WriteHelp (not the parser) so that sampling verbs can list the sampler registry and defaults
         var parser = new Parser(s => { s.HelpWriter = null; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
         args = args.Select(Alias).ToArray();
