@@ -16,7 +16,11 @@ public static class Sampler
         ["ei-pc"] = "exponential integrator + underdamped Langevin corrector (Chen et al. 2023)",
         ["rm-pc"] = "randomized midpoint + corrector (the paper's sequential algorithm)",
         ["prm"] = "parallel randomized midpoint: R sub-windows, K Picard rounds per window",
-        ["prm-pc"] = "parallel randomized midpoint + parallel (Picard) corrector",
+        ["prm-pc"] = "parallel randomized midpoint + parallel (Picard) corrector (once at the end by default)",
+        ["rm-x0"] = "randomized midpoint in data-prediction form on the log-SNR axis, 2 NFE/step",
+        ["rm-x0-pc"] = "rm-x0 + underdamped Langevin corrector",
+        ["prm-x0"] = "parallel rm-x0: R stratified midpoints, K Picard rounds per window",
+        ["prm-x0-pc"] = "prm-x0 + parallel (Picard) corrector (once at the end by default)",
         ["heun"] = "Heun (2nd order) on the ODE, 2 NFE/step",
         ["dpmpp-2m"] = "DPM-Solver++(2M), data prediction, 1 NFE/step",
         ["picard"] = "ParaDiGMS-style Picard windows over the exponential integrator, with a tolerance",
@@ -63,16 +67,43 @@ public static class Sampler
                 PredictorCorrector(ctx, x, grid, o, (n) => OdeSamplers.RandomizedMidpoint(ctx, x, grid, n, n + 1, o.LowVariance), parallel: false); break;
             case "prm-pc":
                 PredictorCorrector(ctx, x, grid, o, (n) => ParallelSamplers.ParallelMidpoint(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds), parallel: true); break;
+            case "rm-x0": LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, o.MidpointOrder); break;
+            case "prm-x0": LogSnrSamplers.ParallelMidpointX0(ctx, x, grid, o.SubWindows, o.PicardRounds, o.MidpointOrder); break;
+            case "rm-x0-pc":
+            {
+                var history = new X0History();
+                PredictorCorrector(ctx, x, grid, o, (n) =>
+                {
+                    LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, n, n + 1, o.MidpointOrder, history);
+                    if (grid.CorrectAfter[n]) history.Forget();
+                }, parallel: false);
+                break;
+            }
+            case "prm-x0-pc":
+            {
+                var history = new X0History();
+                PredictorCorrector(ctx, x, grid, o, (n) =>
+                {
+                    LogSnrSamplers.ParallelMidpointX0(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds, o.MidpointOrder, history);
+                    if (grid.CorrectAfter[n] && o.ParallelCorrector == "block") history.Forget();
+                }, parallel: true);
+                break;
+            }
         }
     }
 
-    /// <summary>Predictor steps over the grid, the corrector after every flagged step (at the step's end time).</summary>
+    /// <summary>
+    /// Predictor steps over the grid, the corrector after every flagged step (at the step's end time). The parallel
+    /// schedules (prm-pc, prm-x0-pc) follow the paper's parallel algorithm by default: one parallel corrector after the
+    /// whole predictor (<see cref="SamplerOptions.ParallelCorrector"/> = "end"); "block" corrects after every block.
+    /// </summary>
     public static void PredictorCorrector(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o, Action<int> predictorStep, bool parallel)
     {
+        bool atEndOnly = parallel && o.ParallelCorrector == "end";
         for (int n = 0; n < grid.Steps; n++)
         {
             predictorStep(n);
-            if (grid.CorrectAfter[n]) Correctors.Run(ctx, x, grid.Tau[n + 1], n + 1, o, parallel);
+            if (atEndOnly ? n == grid.Steps - 1 : grid.CorrectAfter[n]) Correctors.Run(ctx, x, grid.Tau[n + 1], n + 1, o, parallel);
         }
     }
 }

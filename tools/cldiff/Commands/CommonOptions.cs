@@ -77,7 +77,7 @@ public static class Presets
 
 public class SamplerCliOptions : ModelOptions
 {
-    [Option("sampler", Default = "rm-pc", HelpText = "ei, rm, ei-pc, rm-pc, prm, prm-pc, heun, dpmpp-2m, picard.")]
+    [Option("sampler", Default = "rm-pc", HelpText = "ei, rm, ei-pc, rm-pc, prm, prm-pc, heun, dpmpp-2m, picard, rm-x0, rm-x0-pc, prm-x0, prm-x0-pc (docs/SAMPLERS.md: which to use).")]
     public string Sampler { get; set; } = "rm-pc";
     [Option("steps", Default = 40, HelpText = "Predictor steps (windows for prm).")]
     public int Steps { get; set; }
@@ -85,8 +85,14 @@ public class SamplerCliOptions : ModelOptions
     public double Horizon { get; set; }
     [Option("delta", Default = 1e-3, HelpText = "Early stopping: sampling ends at forward time delta.")]
     public double Delta { get; set; }
-    [Option("grid", Default = "shrinking", HelpText = "Time grid: uniform, or shrinking (equal steps far from the data, geometric near it).")]
+    [Option("grid", Default = "shrinking", HelpText = "Time grid: uniform, shrinking (equal steps far from the data, geometric near it) or logsnr (equal log-SNR steps).")]
     public string Grid { get; set; } = "shrinking";
+    [Option("midpoint", Default = 2, HelpText = "rm-x0 family: 1 = first-order midpoint state; 2 = x0 extrapolated from the previous step (no extra NFE) plus a zero-mean control variate.")]
+    public int Midpoint { get; set; }
+    [Option("parallel-corrector", Default = "end", HelpText = "prm-pc, prm-x0-pc: run the parallel corrector once at the end (the paper's algorithm) or after every block.")]
+    public string ParallelCorrector { get; set; } = "end";
+    [Option("corrector-rounds", HelpText = "Picard rounds of the parallel corrector (default: --corrector-steps, which equals the sequential corrector).")]
+    public int? CorrectorRounds { get; set; }
     [Option("max-step", HelpText = "Split grid steps longer than this (the total step count grows); rm/rm-pc/prm diverge on steps much longer than 1.")]
     public double? MaxStep { get; set; }
     [Option("lipschitz", Default = 2.0, HelpText = "Lipschitz constant L of the score: sets the corrector defaults (block 1/L, duration 1/sqrt(L), gamma sqrt(L)).")]
@@ -105,7 +111,7 @@ public class SamplerCliOptions : ModelOptions
     public bool LowVariance { get; set; }
     [Option('R', "subwindows", Default = 4, HelpText = "prm: sub-windows per window.")]
     public int R { get; set; }
-    [Option('K', "picard", Default = 3, HelpText = "prm: Picard rounds per window (and per parallel corrector).")]
+    [Option('K', "picard", Default = 3, HelpText = "prm, prm-x0: Picard rounds per window.")]
     public int K { get; set; }
     [Option("window", Default = 8, HelpText = "picard: steps per Picard window.")]
     public int Window { get; set; }
@@ -123,6 +129,7 @@ public class SamplerCliOptions : ModelOptions
         Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, MaxStep = MaxStep, Lipschitz = Lipschitz, BlockLength = Block,
         CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
         LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
-        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise,
+        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise, MidpointOrder = Midpoint, ParallelCorrector = ParallelCorrector,
+        CorrectorRounds = CorrectorRounds,
     };
 }
