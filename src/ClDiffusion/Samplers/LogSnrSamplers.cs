@@ -54,7 +54,7 @@ public static class LogSnrSamplers
         for (int n = from; n < to; n++)
         {
             Window(ctx, x, grid, n, 1, 0, order, history);
-            ctx.Report(n, grid.Steps, grid.Tau[n + 1], "rm-x0", x);
+            ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
         }
     }
 
@@ -71,7 +71,7 @@ public static class LogSnrSamplers
         for (int n = from; n < to; n++)
         {
             Window(ctx, x, grid, n, R, K, order, history);
-            ctx.Report(n, grid.Steps, grid.Tau[n + 1], "prm-x0", x);
+            ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
         }
     }
 
