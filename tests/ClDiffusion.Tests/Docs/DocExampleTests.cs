@@ -79,13 +79,15 @@ public class DocExampleTests
         global using global::System.Threading.Tasks;
         """;
 
-    /// <summary>The framework and the library with its dependencies: what a project referencing ClDiffusion sees.</summary>
+    /// <summary>The framework and the libraries with their dependencies: what a project referencing ClDiffusion (and ClDiffusion.Onnx) sees.</summary>
     static IReadOnlyList<MetadataReference> References()
     {
         var frameworkDir = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
         var tpa = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
-        var library = typeof(ClDiffusion.Version).Assembly.GetReferencedAssemblies().Select(a => a.Name + ".dll")
-            .Append(Path.GetFileName(typeof(ClDiffusion.Version).Assembly.Location)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        // the runtime, and ClDiffusion.Onnx for the ONNX examples of docs/MODELS.md
+        var library = new[] { typeof(ClDiffusion.Version).Assembly, typeof(ClDiffusion.Onnx.OnnxScoreModel).Assembly }
+            .SelectMany(a => a.GetReferencedAssemblies().Select(r => r.Name + ".dll").Append(Path.GetFileName(a.Location)))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
         return tpa.Where(p => Path.GetDirectoryName(p) == frameworkDir || library.Contains(Path.GetFileName(p)))
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToList();
     }
