@@ -10,14 +10,26 @@ namespace ClDiffusion.Cli;
 /// </summary>
 public static class Program
 {
+    /// <summary>
+    /// Spellings CommandLineParser cannot declare (it rejects one-letter long names), mapped to the declared ones:
+    /// the documented spellings are --n COUNT, and for score --x FILE --t TIME.
+    /// </summary>
+    static readonly Dictionary<string, string> Aliases = new() { ["--n"] = "--count", ["--x"] = "--points", ["--t"] = "--time" };
+
+    static string Alias(string a)
+    {
+        int eq = a.IndexOf('=');
+        string name = eq < 0 ? a : a[..eq];
+        return Aliases.TryGetValue(name, out var to) ? to + (eq < 0 ? "" : a[eq..]) : a;
+    }
+
     public static int Main(string[] args)
     {
         // the library never writes to the console; the CLI shows its notices (e.g. auto fell back to the CPU backend)
         ClDiffusion.Backends.BackendFactory.Log = m => Console.Error.WriteLine(m);
         // help is written by WriteHelp (not the parser) so that sampling verbs can list the sampler registry and defaults
         var parser = new Parser(s => { s.HelpWriter = null; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
-        // CommandLineParser rejects one-letter long names, but the documented spelling is --n COUNT.
-        args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
+        args = args.Select(Alias).ToArray();
         try
         {
             var result = parser.ParseArguments(args, typeof(SampleOptions), typeof(EvalOptions), typeof(DevicesOptions), typeof(BenchOptions), typeof(ExperimentOptions),
@@ -48,20 +60,27 @@ public static class Program
             return 1;
         }
     
-    /// <summary>The parser's help or version text on stderr; a sampling verb's help ends with the sampler registry and the defaults.</summary>
+    /// <summary>
+    /// Help or version asked for (--help, help VERB, --version): stdout, exit 0. A parse error: the errors and the help on
+    /// stderr, exit 2. A sampling verb's help ends with the sampler registry and the defaults.
+    /// </summary>
     static int WriteHelp(ParserResult<object> result, IEnumerable<Error> errors)
     {
         var errs = errors.ToList();
         bool asked = errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError);
-        if (errs.Any(e => e.Tag is ErrorType.VersionRequestedError)) { Console.Error.WriteLine(HeadingInfo.Default); return 0; }
+        // not HeadingInfo.Default: that names the entry assembly (a test host, when run in-process)
+        string heading = $"cldiff {ClDiffusion.Version.Text}";
+        if (errs.Any(e => e.Tag is ErrorType.VersionRequestedError)) { Console.Out.WriteLine(heading); return 0; }
         bool samplingVerb = typeof(SamplerCliOptions).IsAssignableFrom(result.TypeInfo.Current);
         var help = HelpText.AutoBuild(result, h =>
         {
             h.MaximumDisplayWidth = 120;
+            h.Heading = heading;
+            h.Copyright = "MIT licence; docs: README.md and docs/ in the repository";
             if (samplingVerb) h.AddPostOptionsLines(SamplerHelp.Lines());
             return HelpText.DefaultParsingErrorsHandler(result, h);
         }, e => e, verbsIndex: result.TypeInfo.Current == typeof(NullInstance));
-        Console.Error.WriteLine(help);
+        (asked ? Console.Out : Console.Error).WriteLine(help);
         return asked ? 0 : 2;
     }
 }

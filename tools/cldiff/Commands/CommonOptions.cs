@@ -13,8 +13,14 @@ public class ModelOptions
     [Option("preset", HelpText = "Built-in target instead of --target: mixD-K (e.g. mix16-5: d = 16, K = 5 components) or gaussD.")]
     public string? Preset { get; set; }
 
-    [Option("model", HelpText = "Learned score MLP: a shipped name (checkerboard, optdigits) or a .safetensors file (docs/MLP.md).")]
+    [Option("model", HelpText = "Learned score model: a shipped name (checkerboard, optdigits), a .safetensors MLP (docs/MLP.md) or an .onnx file (docs/MODELS.md).")]
     public string? Model { get; set; }
+
+    [Option("prediction", HelpText = "ONNX models: what the output is, score | eps | x0 | v (default: the model's metadata cldiffusion.prediction).")]
+    public string? Prediction { get; set; }
+
+    [Option("convention", HelpText = "ONNX models: the model's time convention, ours | vp-linear[:N] | vp-scaled-linear[:N] | vp-cosine[:N] | edm (default: metadata cldiffusion.convention, else ours).")]
+    public string? Convention { get; set; }
 
     [Option("device", HelpText = "cpu | auto | opencl | opencl:P:D | opencl:NAME (default: $CLDIFF_DEVICE or auto).")]
     public string? Device { get; set; }
@@ -24,6 +30,8 @@ public class ModelOptions
     {
         if (Model is null) { var t = LoadTarget(); return (t, t); }
         if (Target is not null || Preset is not null) throw new ArgumentException("give either --model or --target/--preset, not both");
+        if (Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return (OnnxModels.Load(Model, Prediction, Convention), null);
+        if (Prediction is not null || Convention is not null) throw new ArgumentException("--prediction and --convention apply to .onnx models only (an MLP file says what it predicts)");
         return (ClDiffusion.Models.Mlp.MlpModel.Load(ShippedModels.Resolve(Model)), null);
     }
 
@@ -83,7 +91,7 @@ public class SamplerCliOptions : ModelOptions
 {
     static SamplerOptions D => SamplerOptions.Defaults;
 
-    [Option("sampler", HelpText = "Sampler name (the list below; `cldiff samplers` describes each).")]
+    [Option("sampler", HelpText = "Sampler name (the list below; `cldiff samplers` describes each). experiment and scaling ignore it: they take the list --samplers.")]
     public string Sampler { get; set; } = SamplerOptions.DefaultSampler;
     [Option("steps", HelpText = "Predictor steps (windows for prm).")]
     public int Steps { get; set; } = D.Steps;

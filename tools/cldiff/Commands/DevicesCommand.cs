@@ -1,7 +1,8 @@
 using System.Text.Json;
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.OpenCL;
-using ClDiffusion.Tuning;
+using ClDiffusion.Backends.OpenCL.Tuning;
+using ClDiffusion.Tooling.OpenCL;
 
 namespace ClDiffusion.Cli.Commands;
 
@@ -46,6 +47,7 @@ public static class DevicesCommand
             }), new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
+        Console.WriteLine($"cpu backend MLP: {ClDiffusion.Models.Mlp.MlpCpuScore.EngineSummary}");
         if (devices.Count == 0)
         {
             Console.WriteLine($"no OpenCL devices (auto uses the CPU backend); install one: {BackendFactory.InstallHint}");

@@ -90,6 +90,8 @@ public sealed unsafe class ClDevice
     public long MaxWorkGroupSize => (long)Scalar<nuint>(DeviceInfo.MaxWorkGroupSize);
     public ulong TypeBits => Scalar<ulong>(DeviceInfo.Type);
     public bool HasFp64 => Extensions.Contains("cl_khr_fp64");
+    /// <summary>The reported maximum clock (MHz; the FP32 peak of `cldiff mlpbench`).</summary>
+    public int MaxClockMHz => (int)Scalar<uint>(DeviceInfo.MaxClockFrequency);
 
     public string TypeName => (TypeBits & 4) != 0 ? "gpu" : (TypeBits & 2) != 0 ? "cpu" : (TypeBits & 8) != 0 ? "accelerator" : "other";
 
