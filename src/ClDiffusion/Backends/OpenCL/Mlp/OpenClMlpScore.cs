@@ -63,7 +63,7 @@ public sealed class OpenClMlpScore : IOpenClScore
         LastConfig.Validate(b.Device);
         int L = m.Layers.Count;
         weights = new OpenClBuffer?[L]; biases = new OpenClBuffer?[L];
-        var desc = ClDiffusion.Tuning.DeviceDescription.From(b.Device);
+        var desc = ClDiffusion.Backends.OpenCL.Tuning.DeviceDescription.From(b.Device);
         bool fuse = CanFuse(model, Config, desc.LocalMemoryBytes, desc.MaxWorkGroupSize, out var why);
         FusedReason = why;
         try
