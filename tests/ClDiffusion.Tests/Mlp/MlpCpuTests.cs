@@ -90,7 +90,6 @@ public class MlpCpuTests
         Assert.That(m.Dim, Is.EqualTo(2));
         int n = sampler == "rm-pc" ? 1000 : 2000; // rm-pc costs 145 NFE per sample; keep the Debug test run short
         var (x, _) = SampleRun.Run(new CpuBackend(), m, sampler, new SamplerOptions { Steps = steps, Delta = 1e-3, Denoise = true }, 2024, n);
-        m.ToDataSpace(x);
         int ok = 0;
         for (int i = 0; i < n; i++) if (Checkerboard.OnBoard(x[2 * i], x[2 * i + 1])) ok++;
         TestContext.Out.WriteLine($"{sampler}: {100.0 * ok / n:F2}% on the board");
@@ -110,7 +109,6 @@ public class MlpCpuTests
         Assert.That(new FileInfo(ModelPath("optdigits.safetensors")).Length, Is.LessThan(2_100_000));
         const int n = 600;
         var (x, _) = SampleRun.Run(new CpuBackend(), m, "ei", new SamplerOptions { Steps = 20 }, 7, n);
-        m.ToDataSpace(x);
         var (train, held) = OptDigits.LoadSplit();
         double fdGen = ClDiffusion.Metrics.SampleStats.FrechetDistance(x, n, held.Pixels, held.Count, 64);
         double fdTrain = ClDiffusion.Metrics.SampleStats.FrechetDistance(train.Pixels, train.Count, held.Pixels, held.Count, 64);

@@ -83,6 +83,8 @@ public sealed unsafe class ClDevice
     public string DriverVersion => String(DeviceInfo.DriverVersion);
     public string Extensions => String(DeviceInfo.Extensions);
     public int ComputeUnits => (int)Scalar<uint>(DeviceInfo.MaxComputeUnits);
+    /// <summary>Reported maximum clock in MHz (0 when the driver does not say).</summary>
+    public int ClockMHz { get { try { return (int)Scalar<uint>(DeviceInfo.MaxClockFrequency); } catch (OpenClException) { return 0; } } }
     public long GlobalMemory => (long)Scalar<ulong>(DeviceInfo.GlobalMemSize);
     public long MaxAlloc => (long)Scalar<ulong>(DeviceInfo.MaxMemAllocSize);
     public long MaxWorkGroupSize => (long)Scalar<nuint>(DeviceInfo.MaxWorkGroupSize);

@@ -63,7 +63,7 @@ public sealed class OpenClMlpScore : IOpenClScore
         LastConfig.Validate(b.Device);
         int L = m.Layers.Count;
         weights = new OpenClBuffer?[L]; biases = new OpenClBuffer?[L];
-        var desc = ClDiffusion.Tuning.DeviceDescription.From(b.Device);
+        var desc = ClDiffusion.Backends.OpenCL.Tuning.DeviceDescription.From(b.Device);
         bool fuse = CanFuse(model, Config, desc.LocalMemoryBytes, desc.MaxWorkGroupSize, out var why);
         FusedReason = why;
         try
@@ -185,7 +185,7 @@ public static class OpenClMlp
     /// <summary>
     /// Tile configuration for MLPs prepared through the registry; when set it wins over the tuning database
     /// (null: the database entry for the device and hidden-width class, else <see cref="MlpKernelConfig.For"/> the device;
-    /// see <see cref="ClDiffusion.Tuning.MlpTuning.Choose"/>).
+    /// see <see cref="ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Choose"/>).
     /// </summary>
     public static MlpKernelConfig? DefaultConfig { get; set; }
 
@@ -198,7 +198,7 @@ public static class OpenClMlp
     {
         if (Interlocked.Exchange(ref registered, 1) == 1) return;
         OpenClScoreRegistry.Register(new Factory());
-        ClDiffusion.Tuning.MlpTuning.Register();   // the "mlp" tuning family (cldiff tune --kernel mlp)
+        ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Register();   // the "mlp" tuning family (cldiff tune --kernel mlp)
     }
 
     sealed class Factory : IOpenClScoreFactory
@@ -208,7 +208,7 @@ public static class OpenClMlp
 
         static OpenClMlpScore Prepare(OpenClBackend backend, MlpModel m)
         {
-            var (cfg, source) = ClDiffusion.Tuning.MlpTuning.Choose(backend.Device, backend.Options, ClDiffusion.Tuning.MlpTuning.HiddenWidth(m));
+            var (cfg, source) = ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Choose(backend.Device, backend.Options, ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.HiddenWidth(m));
             return new OpenClMlpScore(backend, m, cfg) { ConfigSource = source };
         }
     }
