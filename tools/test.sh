@@ -15,6 +15,18 @@ if ! have_opencl; then
     echo "test.sh: no OpenCL platform and not root: install with 'sudo apt-get install pocl-opencl-icd ocl-icd-libopencl1'" >&2
   fi
 fi
+# PyTorch (Debian's python3-torch) re-exports the ONNX test models (tools/onnx/export_models.py) so a test can
+# check the committed fixtures; about 150 MB of packages, 1.5 minutes to install on the 2-core machine.
+have_torch() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" >/dev/null 2>&1; }
+if ! have_torch; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test.sh: no PyTorch for the ONNX export test; installing python3-torch" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+  else
+    echo "test.sh: no PyTorch and not root: the ONNX export test is skipped ('sudo apt-get install python3-torch')" >&2
+  fi
+fi
 # OpenBLAS for the CPU backend's MLP (loaded at run time; without it the managed SGEMM runs alone, and under CI=true
 # the BLAS tests fail rather than skip)
 have_blas() { ldconfig -p | grep -q 'libopenblas\.so\.0'; }

@@ -1,3 +1,4 @@
+using ClDiffusion.Tooling.Benchmarks;
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.Cpu;
 using ClDiffusion.Backends.OpenCL;

@@ -1,3 +1,4 @@
+using ClDiffusion.Tooling.OpenCL;
 using System.Diagnostics;
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.Cpu;
@@ -101,11 +102,11 @@ public static class BenchCommand
             var model = GaussianMixture.Preset(16, 5);
             var so = new SamplerOptions { Steps = 10 };
             Console.WriteLine($"\n## Pipeline: ei, 10 steps, mix16-5, n = {o.PipelineN}, chunk {o.PipelineChunk}, best of {o.Runs}\n");
-            var serial = Enumerable.Range(0, o.Runs).Select(_ => Scheduling.PipelineBench.MeasureSerial(pcl, model, "ei", so, 1, o.PipelineN, o.PipelineChunk)).MinBy(r => r.TotalSeconds)!;
+            var serial = Enumerable.Range(0, o.Runs).Select(_ => ClDiffusion.Tooling.Benchmarks.PipelineBench.MeasureSerial(pcl, model, "ei", so, 1, o.PipelineN, o.PipelineChunk)).MinBy(r => r.TotalSeconds)!;
             Console.WriteLine($"serial: {serial.Chunks} chunks, kernels {serial.KernelSeconds:0.000} s + transfers {serial.TransferSeconds:0.000} s = {serial.TotalSeconds:0.000} s");
             foreach (int streams in new[] { 1, 2, 4 })
             {
-                var p = Enumerable.Range(0, o.Runs).Select(_ => Scheduling.PipelineBench.MeasurePipelined(pcl, model, "ei", so, 1, o.PipelineN, o.PipelineChunk, streams)).MinBy(r => r.WallSeconds)!;
+                var p = Enumerable.Range(0, o.Runs).Select(_ => ClDiffusion.Tooling.Benchmarks.PipelineBench.MeasurePipelined(pcl, model, "ei", so, 1, o.PipelineN, o.PipelineChunk, streams)).MinBy(r => r.WallSeconds)!;
                 double hidden = serial.TransferSeconds > 0 ? Math.Clamp((serial.TotalSeconds - p.WallSeconds) / serial.TransferSeconds, 0, 1) : double.NaN;
                 Console.WriteLine($"{streams} in flight: wall {p.WallSeconds:0.000} s, {p.SamplesPerSecond:0} samples/s, {serial.TotalSeconds / p.WallSeconds:0.00}x serial, transfer hidden {hidden:P0}");
             }

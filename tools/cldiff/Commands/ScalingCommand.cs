@@ -1,6 +1,6 @@
 using ClDiffusion.Backends;
 using System.Globalization;
-using ClDiffusion.Experiments;
+using ClDiffusion.Tooling.Experiments;
 using ClDiffusion.IO;
 using ClDiffusion.Models;
 using ClDiffusion.Samplers;

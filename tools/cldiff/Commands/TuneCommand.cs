@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ClDiffusion.Backends;
-using ClDiffusion.Tuning;
+using ClDiffusion.Backends.OpenCL.Tuning;
+using ClDiffusion.Tooling.OpenCL;
 using CommandLine;
 
 namespace ClDiffusion.Cli.Commands;

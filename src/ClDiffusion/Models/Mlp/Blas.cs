@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace ClDiffusion.Models.Mlp;
 
@@ -55,6 +56,7 @@ public sealed unsafe class BlasLibrary
             reason = $"BLAS turned off ({EnvironmentVariable}={s})";
             return null;
         }
+        PreferAvx512Kernels();
         var names = s.Length > 0 ? new[] { s } : Candidates;
         var tried = new List<string>();
         foreach (var name in names)
@@ -67,6 +69,31 @@ public sealed unsafe class BlasLibrary
         reason = "no BLAS found (" + string.Join("; ", tried) + ")";
         return null;
     }
+
+    /// <summary>
+    /// OpenBLAS before 0.3.22 (Debian 12 ships 0.3.21) does not recognise AMD Zen 4 and runs its AVX2 (Haswell) kernels
+    /// there although the CPU has AVX-512; its SkylakeX kernels measured 1.5-2.3x faster on the same sgemm on this
+    /// project's Zen 4 machine. So on an AMD CPU with AVX-512 (F, BW, DQ, VL), and only when the user has not chosen,
+    /// OPENBLAS_CORETYPE=SkylakeX is set in the process environment before the library is loaded (it reads it once).
+    /// </summary>
+    static void PreferAvx512Kernels()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is not null) return;
+        if (!(Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported)) return;
+        if (!X86Base.IsSupported || !IsAmd()) return;
+        try { _ = setenv("OPENBLAS_CORETYPE", "SkylakeX", 0); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+    }
+
+    static bool IsAmd()
+    {
+        var (_, ebx, ecx, edx) = X86Base.CpuId(0, 0);
+        Span<int> v = stackalloc int[] { ebx, edx, ecx };
+        return System.Text.Encoding.ASCII.GetString(MemoryMarshal.AsBytes(v)) == "AuthenticAMD";
+    }
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    static extern int setenv([MarshalAs(UnmanagedType.LPStr)] string name, [MarshalAs(UnmanagedType.LPStr)] string value, int overwrite);
 
     /// <summary>The environment variable that overrides the search: "off", or a library path.</summary>
     public const string EnvironmentVariable = "CLDIFF_BLAS";
