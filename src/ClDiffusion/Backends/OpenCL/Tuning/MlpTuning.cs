@@ -6,7 +6,7 @@ namespace ClDiffusion.Backends.OpenCL.Tuning;
 
 /// <summary>
 /// The MLP kernel family ("mlp"): the <see cref="MlpKernelConfig"/> tile parameters (MWG NWG KWG MWI NWI VWM VWN
-/// MLP_LOCAL) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
+/// MLP_LOCAL MLP_DB, and the fused kernel's MLPF_RB MLPF_WGS) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
 /// prepare-time choice: explicit <see cref="OpenClMlp.DefaultConfig"/> wins, else the tuning database entry for the
 /// device and width class (same chain as the other families, <see cref="TuningResolver.Find"/>), else
 /// <see cref="MlpKernelConfig.For"/> the device; tile defines set in <see cref="OpenClOptions.ExtraDefines"/> override single values.
@@ -15,7 +15,7 @@ public static class MlpTuning
 {
     public const string Family = "mlp";
     /// <summary>The define names, in space order (MLP_LOCAL is 0 / 1).</summary>
-    public static readonly string[] Names = { "MWG", "NWG", "KWG", "MWI", "NWI", "VWM", "VWN", "MLP_LOCAL" };
+    public static readonly string[] Names = { "MWG", "NWG", "KWG", "MWI", "NWI", "VWM", "VWN", "MLP_LOCAL", "MLP_DB", "MLPF_MAXW", "MLPF_RB", "MLPF_WGS" };
     /// <summary>Largest register tile (MWI x NWI accumulators per work item) the space offers.</summary>
     public const int MaxRegisterTile = 256;
 
@@ -36,12 +36,15 @@ public static class MlpTuning
         {
             Mwg = G("MWG", c.Mwg), Nwg = G("NWG", c.Nwg), Kwg = G("KWG", c.Kwg), Mwi = G("MWI", c.Mwi), Nwi = G("NWI", c.Nwi),
             Vwm = G("VWM", c.Vwm), Vwn = G("VWN", c.Vwn), UseLocal = G("MLP_LOCAL", c.UseLocal ? 1 : 0) != 0,
+            DoubleBuffer = G("MLP_DB", c.DoubleBuffer ? 1 : 0) != 0, FuseMaxWidth = G("MLPF_MAXW", c.FuseMaxWidth),
+            FusedRows = G("MLPF_RB", c.FusedRows), FusedGroup = G("MLPF_WGS", c.FusedGroup),
         };
     }
 
     public static Dictionary<string, int> ToParameters(MlpKernelConfig c) => new()
     {
         ["MWG"] = c.Mwg, ["NWG"] = c.Nwg, ["KWG"] = c.Kwg, ["MWI"] = c.Mwi, ["NWI"] = c.Nwi, ["VWM"] = c.Vwm, ["VWN"] = c.Vwn, ["MLP_LOCAL"] = c.UseLocal ? 1 : 0,
+        ["MLP_DB"] = c.DoubleBuffer ? 1 : 0, ["MLPF_MAXW"] = c.FuseMaxWidth, ["MLPF_RB"] = c.FusedRows, ["MLPF_WGS"] = c.FusedGroup,
     };
 
     /// <summary>Whether a configuration satisfies <see cref="MlpKernelConfig.Validate"/> and the device's limits (work group, local memory).</summary>
@@ -50,6 +53,8 @@ public static class MlpTuning
         try { c.Validate(); } catch (ArgumentException) { return false; }
         if (c.WorkGroupSize > d.MaxWorkGroupSize) return false;
         if (c.UseLocal && d.LocalMemoryBytes > 0 && c.LocalBytes > d.LocalMemoryBytes) return false;
+        // the fused kernel's local memory depends on the network: a network it does not fit runs layer by layer instead
+        if (c.FuseMaxWidth > 0 && c.FusedGroup > d.MaxWorkGroupSize) return false;
         return c.Mwi * c.Nwi <= MaxRegisterTile;
     }
 
@@ -64,6 +69,10 @@ public static class MlpTuning
             new TuningParameter("VWM", new[] { 1, 2, 4 }),
             new TuningParameter("VWN", new[] { 1, 2, 4, 8, 16 }),
             new TuningParameter("MLP_LOCAL", new[] { 0, 1 }),
+            new TuningParameter("MLP_DB", new[] { 0, 1 }),
+            // the fused kernel (networks of width <= MLPF_MAXW; MLPF_MAXW itself is a policy, set through ExtraDefines)
+            new TuningParameter("MLPF_RB", new[] { 8, 16, 32 }),
+            new TuningParameter("MLPF_WGS", new[] { 64, 128 }),
         },
         (c, d, width) => Fits(ToConfig(c), d))
     { Classes = WidthClass, PerModel = true };
