@@ -104,4 +104,15 @@ public class RegistryTests
         ChunkPipeline.ToDataSpace(new PerturbedScore(m, 0.1), rows);
         Assert.That(rows, Is.EqualTo(expected));
     }
+
+    /// <summary>The docs' list of samplers is the registry's own table (regenerate with `cldiff samplers --markdown`).</summary>
+    [Test]
+    public void TheArchitectureDocListsExactlyTheRegistry()
+    {
+        string doc = File.ReadAllText(Path.Combine(ClDiffusion.Tests.Architecture.LayeringTests.RepoRoot(), "docs", "ARCHITECTURE.md"));
+        int a = doc.IndexOf("<!-- samplers:begin", StringComparison.Ordinal), b = doc.IndexOf("<!-- samplers:end -->", StringComparison.Ordinal);
+        Assert.That(a, Is.GreaterThanOrEqualTo(0).And.LessThan(b), "docs/ARCHITECTURE.md lacks the samplers markers");
+        string table = doc[(doc.IndexOf('\n', a) + 1)..b];
+        Assert.That(table.ReplaceLineEndings("\n"), Is.EqualTo(Sampler.MarkdownTable()), "docs/ARCHITECTURE.md: run `cldiff samplers --markdown` and paste the table");
+    }
 }

@@ -38,6 +38,10 @@ public sealed class BenchOptions
     public int PipelineN { get; set; }
     [Option("pipeline-chunk", Default = 4096, HelpText = "Chunk size for the pipeline measurement.")]
     public int PipelineChunk { get; set; }
+    [Option("pipeline-sampler", Default = "ei", HelpText = "Sampler of the pipeline measurement (10 steps).")]
+    public string PipelineSampler { get; set; } = "ei";
+    [Option("pipeline-dim", Default = 16, HelpText = "Dimension of the pipeline measurement's mixture (mixD-5).")]
+    public int PipelineDim { get; set; }
 }
 
 public static class BenchCommand
@@ -98,15 +102,18 @@ public static class BenchCommand
             }
         if (o.Pipeline)
         {
-            if (device is not OpenClBackend pcl) { Console.WriteLine("(no OpenCL device: pipeline table skipped)"); return 0; }
-            var model = GaussianMixture.Preset(16, 5);
+            // any backend: the pipeline runs on backend streams (OpenCL command queues, CPU worker threads)
+            Sampler.Check(o.PipelineSampler);
+            if (o.PipelineDim < 1) throw new ArgumentException($"--pipeline-dim must be at least 1, got {o.PipelineDim}");
+            var model = GaussianMixture.Preset(o.PipelineDim, 5);
             var so = new SamplerOptions { Steps = 10 };
-            Console.WriteLine($"\n## Pipeline: ei, 10 steps, mix16-5, n = {o.PipelineN}, chunk {o.PipelineChunk}, best of {o.Runs}\n");
-            var serial = Enumerable.Range(0, o.Runs).Select(_ => ClDiffusion.Tooling.Benchmarks.PipelineBench.MeasureSerial(pcl, model, "ei", so, 1, o.PipelineN, o.PipelineChunk)).MinBy(r => r.TotalSeconds)!;
+            string ps = o.PipelineSampler;
+            Console.WriteLine($"\n## Pipeline: {ps}, 10 steps, mix{o.PipelineDim}-5, n = {o.PipelineN}, chunk {o.PipelineChunk}, best of {o.Runs}, on {device.DeviceName}\n");
+            var serial = Enumerable.Range(0, o.Runs).Select(_ => ClDiffusion.Tooling.Benchmarks.PipelineBench.MeasureSerial(device, model, ps, so, 1, o.PipelineN, o.PipelineChunk)).MinBy(r => r.TotalSeconds)!;
             Console.WriteLine($"serial: {serial.Chunks} chunks, kernels {serial.KernelSeconds:0.000} s + transfers {serial.TransferSeconds:0.000} s = {serial.TotalSeconds:0.000} s");
             foreach (int streams in new[] { 1, 2, 4 })
             {
-                var p = Enumerable.Range(0, o.Runs).Select(_ => ClDiffusion.Tooling.Benchmarks.PipelineBench.MeasurePipelined(pcl, model, "ei", so, 1, o.PipelineN, o.PipelineChunk, streams)).MinBy(r => r.WallSeconds)!;
+                var p = Enumerable.Range(0, o.Runs).Select(_ => ClDiffusion.Tooling.Benchmarks.PipelineBench.MeasurePipelined(device, model, ps, so, 1, o.PipelineN, o.PipelineChunk, streams)).MinBy(r => r.WallSeconds)!;
                 double hidden = serial.TransferSeconds > 0 ? Math.Clamp((serial.TotalSeconds - p.WallSeconds) / serial.TransferSeconds, 0, 1) : double.NaN;
                 Console.WriteLine($"{streams} in flight: wall {p.WallSeconds:0.000} s, {p.SamplesPerSecond:0} samples/s, {serial.TotalSeconds / p.WallSeconds:0.00}x serial, transfer hidden {hidden:P0}");
             }
