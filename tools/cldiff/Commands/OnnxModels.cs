@@ -10,7 +10,8 @@ public static class OnnxModels
     {
         var pred = prediction is null ? (Prediction?)null : HostScoreModel.ParsePrediction(prediction);
         var conv = convention is null ? null : TimeConvention.Parse(convention);
-        // the session lives as long as the process: the CLI samples or scores once and exits
-        return OnnxScoreModel.Load(path, pred, conv).Model;
+        // CUDA where ONNX Runtime and the machine have it, else the CPU; the session lives as long as the process
+        // (the CLI samples or scores once and exits)
+        return OnnxScoreModel.Load(path, pred, conv, OnnxProvider.Auto).Model;
     }
 }
