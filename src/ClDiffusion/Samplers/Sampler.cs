@@ -34,6 +34,7 @@ public static class Sampler
     public static void Run(string name, SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o)
     {
         Check(name);
+        if (o.Labels is not null || o.Guidance != 0) ctx.Condition(o.Labels, o.Guidance);   // guidance lives in ctx.ScoreAt, shared by every sampler
         Dispatch(name, ctx, x, grid, o);
         if (o.Denoise) Denoise(ctx, x, grid.Tau[^1]);
     }

@@ -30,8 +30,13 @@ public sealed class TrainOptions
     [Option("max-frequency", Default = 50.0)] public double MaxFrequency { get; set; }
     [Option("prediction", Default = "eps", HelpText = "What the network predicts: eps, or x0 (min-SNR weighted; stable at large t in high dimension).")]
     public string Prediction { get; set; } = "eps";
+    [Option("conditional", HelpText = "Class-conditional model (labelled data: optdigits): class embedding, label dropout for classifier-free guidance.")]
+    public bool Conditional { get; set; }
+    [Option("label-dropout", Default = 0.15, HelpText = "With --conditional: share of rows trained with the null class.")]
+    public double LabelDropout { get; set; }
 
-    public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction);
+    public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction,
+        conditional: Conditional, labelDropout: LabelDropout);
 }
 
 [Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]

@@ -5,15 +5,32 @@ using ClDiffusion.Models;
 namespace ClDiffusion.Backends.Cpu;
 
 /// <summary>Exact mixture score on the CPU: float32 rows in and out, float64 log-sum-exp inside.</summary>
-sealed class CpuGaussianMixtureScore : ICpuScore
+sealed class CpuGaussianMixtureScore : ICpuScore, ICpuConditionalScore
 {
     readonly GaussianMixture g;
     readonly double[] logW;
+    readonly double[][] classLogW;   // per class (labelled mixtures): log w_k of its components, -infinity elsewhere
     public IScoreModel Model => g;
     public CpuGaussianMixtureScore(GaussianMixture g)
     {
         this.g = g;
         logW = g.Weights.Select(w => w > 0 ? Math.Log(w) : double.NegativeInfinity).ToArray();
+        var table = g.LogWeightTable();
+        classLogW = Enumerable.Range(0, g.NumClasses).Select(c => table.AsSpan(c * g.Components, g.Components).ToArray()).ToArray();
+    }
+
+    /// <summary>Rows conditioned on their classes: the same exact score over the components of the row's class (-1: all).</summary>
+    public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> score)
+    {
+        int d = g.Dim;
+        if (labels.Length != t.Length) throw new ArgumentException($"{labels.Length} labels for {t.Length} rows");
+        for (int r = 0; r < t.Length; r++)
+        {
+            int c = labels[r];
+            if (c != ClassLabels.Null && (c < 0 || c >= g.NumClasses))
+                throw new ArgumentException(g.NumClasses == 0 ? $"class {c} given, but {g.Describe()} has no component labels" : $"class {c} is outside 0..{g.NumClasses - 1}");
+            ScoreRow(x.Slice(r * d, d), t[r], score.Slice(r * d, d), c == ClassLabels.Null ? logW : classLogW[c]);
+        }
     }
 
     /// <summary>
@@ -82,7 +99,9 @@ sealed class CpuGaussianMixtureScore : ICpuScore
         for (int j = 0; j < d; j++) score[j] = (float)acc[j];
     }
 
-    public void ScoreRow(ReadOnlySpan<float> x, float t, Span<float> score)
+    public void ScoreRow(ReadOnlySpan<float> x, float t, Span<float> score) => ScoreRow(x, t, score, logW);
+
+    void ScoreRow(ReadOnlySpan<float> x, float t, Span<float> score, double[] logW)
     {
         int d = g.Dim, K = g.Components;
         Span<double> logp = K <= 256 ? stackalloc double[K] : new double[K];

@@ -29,7 +29,7 @@ public static class MlpCpu
 /// managed SGEMM (<see cref="Sgemm"/>) against the pre-transposed weights. Rows are independent, and each output
 /// element is summed in a fixed order, so results do not depend on the batch size or the thread count.
 /// </summary>
-public sealed class MlpCpuScore : ICpuBatchScore
+public sealed class MlpCpuScore : ICpuBatchScore, ICpuConditionalScore
 {
     public const int BlockRows = 64;
     readonly MlpModel m;
@@ -44,27 +44,32 @@ public sealed class MlpCpuScore : ICpuBatchScore
         wt = new float[m.Layers.Count][];
         for (int l = 0; l < wt.Length; l++)
         {
-            var L = m.Layers[l];
+            var L = l == 0 ? m.FirstLayerWithClasses() : m.Layers[l];   // a conditional model's class embedding as one-hot input columns
             wt[l] = new float[L.Weight.Length];
             Sgemm.Transpose(L.Weight, L.Out, L.In, wt[l]);
         }
     }
 
-    public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score)
+    public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score) => ScoreBatch(x, t, default, score);
+
+    /// <summary>Rows with their classes (labels empty: every row gets the null class).</summary>
+    public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> score)
     {
         int d = m.Dim, n = t.Length;
         if (x.Length != (long)n * d || score.Length != (long)n * d) throw new ArgumentException($"score batch: {x.Length} inputs / {score.Length} outputs do not match {n} rows of {d}");
+        if (!labels.IsEmpty && labels.Length != n) throw new ArgumentException($"score batch: {labels.Length} labels for {n} rows");
+        foreach (var c in labels) m.ClassIndex(c);   // rejects labels outside the model's classes
         int blocks = (n + BlockRows - 1) / BlockRows;
         if (blocks <= 1 || threads == 1)
         {
             var ws = new Workspace(m);
-            for (int b = 0; b < blocks; b++) Block(b, x, t, score, ws);
+            for (int b = 0; b < blocks; b++) Block(b, x, t, labels, score, ws);
             return;
         }
         // Spans cannot enter lambdas: copy in and out through arrays (cheap next to the matrix products).
-        var xa = x.ToArray(); var ta = t.ToArray(); var sa = new float[score.Length];
+        var xa = x.ToArray(); var ta = t.ToArray(); var la = labels.ToArray(); var sa = new float[score.Length];
         Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Workspace(m),
-            (b, _, ws) => { Block(b, xa, ta, sa, ws); return ws; }, _ => { });
+            (b, _, ws) => { Block(b, xa, ta, la, sa, ws); return ws; }, _ => { });
         sa.CopyTo(score);
     }
 
@@ -73,15 +78,15 @@ public sealed class MlpCpuScore : ICpuBatchScore
         public readonly float[] a, b;
         public Workspace(MlpModel m)
         {
-            int w = Math.Max(m.InputWidth, m.Layers.Max(l => l.Out));
+            int w = Math.Max(m.FeatureWidth, m.Layers.Max(l => l.Out));
             a = new float[BlockRows * w]; b = new float[BlockRows * w];
         }
     }
 
-    void Block(int block, ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score, Workspace ws)
+    void Block(int block, ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> score, Workspace ws)
     {
         int d = m.Dim, r0 = block * BlockRows, rows = Math.Min(BlockRows, t.Length - r0);
-        int F = m.TimeFreqs.Length, inW = m.InputWidth;
+        int F = m.TimeFreqs.Length, inW = m.FeatureWidth, classCols = inW - m.InputWidth;
         var cur = ws.a; var next = ws.b;
         for (int r = 0; r < rows; r++)
         {
@@ -93,12 +98,18 @@ public sealed class MlpCpuScore : ICpuBatchScore
                 cur[r * inW + d + i] = MathF.Sin(arg);
                 cur[r * inW + d + F + i] = MathF.Cos(arg);
             }
+            if (classCols > 0)
+            {
+                var onehot = cur.AsSpan(r * inW + m.InputWidth, classCols);
+                onehot.Clear();
+                onehot[m.ClassIndex(labels.IsEmpty ? ClassLabels.Null : labels[r0 + r])] = 1;
+            }
         }
         int layers = m.Layers.Count;
         for (int l = 0; l < layers; l++)
         {
             var L = m.Layers[l];
-            Sgemm.Multiply(cur, wt[l], next, rows, L.In, L.Out, L.Bias);
+            Sgemm.Multiply(cur, wt[l], next, rows, l == 0 ? inW : L.In, L.Out, L.Bias);
             if (l < layers - 1) Silu(next.AsSpan(0, rows * L.Out));
             (cur, next) = (next, cur);
         }

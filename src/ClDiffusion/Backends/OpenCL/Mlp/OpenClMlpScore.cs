@@ -12,7 +12,7 @@ namespace ClDiffusion.Backends.OpenCL.Mlp;
 /// per-row time. Weights are uploaded once here (transposed to [In, Out]); two activation buffers [rows, max hidden width] are kept and grown
 /// when a call has more rows. Nothing is read back.
 /// </summary>
-public sealed class OpenClMlpScore : IOpenClScore
+public sealed class OpenClMlpScore : IOpenClConditionalScore
 {
     readonly MlpModel m;
     readonly OpenClBuffer[] weights, biases; // weights[l] = W_l^T [In, Out]
@@ -41,7 +41,7 @@ public sealed class OpenClMlpScore : IOpenClScore
         {
             for (int l = 0; l < L; l++)
             {
-                var layer = m.Layers[l];
+                var layer = l == 0 ? m.FirstLayerWithClasses() : m.Layers[l];   // conditional: the class embedding as K + 1 more input rows of W^T
                 weights[l] = (OpenClBuffer)b.Allocate(layer.In, layer.Out); // W^T [In, Out]
                 var wt = new float[layer.Weight.Length];
                 Sgemm.Transpose(layer.Weight, layer.Out, layer.In, wt);
@@ -52,14 +52,20 @@ public sealed class OpenClMlpScore : IOpenClScore
             var f = m.TimeFreqs.Length > 0 ? m.TimeFreqs : new float[1]; // OpenCL has no empty buffers
             freqs = (OpenClBuffer)b.Allocate(1, f.Length);
             b.Upload(freqs, f);
-            var prog = b.Program("mlp.cl", Config.Defines());
-            var progLast = LastConfig == Config ? prog : b.Program("mlp.cl", LastConfig.Defines());
+            var prog = b.Program("mlp.cl", WithClasses(Config.Defines()));
+            var progLast = LastConfig == Config ? prog : b.Program("mlp.cl", WithClasses(LastConfig.Defines()));
             hidden = prog.Kernel("mlp_hidden"); first = prog.Kernel("mlp_first");
             last = progLast.Kernel("mlp_last"); single = progLast.Kernel("mlp_single");
         }
         catch { Dispose(); throw; }
         // a one-layer network needs a scratch [rows, d] only when score aliases x (see Enqueue)
         maxHidden = L > 1 ? m.Layers.Take(L - 1).Max(x => x.Out) : m.Dim;
+    }
+
+    Dictionary<string, string> WithClasses(Dictionary<string, string> defines)
+    {
+        if (m.NumClasses > 0) defines["MLP_CLASSES"] = m.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return defines;
     }
 
     void Activations(OpenClBackend b, int rows)
@@ -70,8 +76,13 @@ public sealed class OpenClMlpScore : IOpenClScore
         act1 = (OpenClBuffer)b.Allocate(rows, maxHidden);
     }
 
-    public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score)
+    public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score) =>
+        Enqueue(b, x, t0, slope, offsets, score, null);
+
+    /// <summary>Rows conditioned on labels[r] (a float class, -1 = null); labels null: the null class (an unconditional model ignores it).</summary>
+    public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score, OpenClBuffer? labels)
     {
+        if (labels is not null && m.NumClasses == 0) throw new ArgumentException($"class labels given, but {m.Describe()} is not class-conditional");
         int rows = x.Rows, d = m.Dim, L = m.Layers.Count;
         if (rows == 0) return;
         // One layer reading x and writing score: if they are the same buffer, groups of other column tiles would
@@ -85,6 +96,7 @@ public sealed class OpenClMlpScore : IOpenClScore
         for (int l = 0; l < L; l++)
         {
             var layer = m.Layers[l];
+            int inWidth = l == 0 ? m.FeatureWidth : layer.In;
             bool isFirst = l == 0, isLast = l == L - 1;
             var k = isFirst ? (isLast ? single : first) : (isLast ? last : hidden);
             var cfg = isLast ? LastConfig : Config;
@@ -92,9 +104,9 @@ public sealed class OpenClMlpScore : IOpenClScore
             int lda = isFirst ? d : maxHidden, ldc = isLast && !alias ? d : maxHidden;
             int groupsM = (rows + cfg.Mwg - 1) / cfg.Mwg, groupsN = (layer.Out + cfg.Nwg - 1) / cfg.Nwg;
             k.Set(0, input.Mem).Set(1, lda).Set(2, weights[l].Mem).Set(3, biases[l].Mem).Set(4, dst.Mem).Set(5, ldc)
-                .Set(6, rows).Set(7, layer.Out).Set(8, layer.In).Set(9, groupsM)
+                .Set(6, rows).Set(7, layer.Out).Set(8, inWidth).Set(9, groupsM)
                 .Set(10, freqs.Mem).Set(11, d).Set(12, m.TimeFreqs.Length).Set(13, offMem).Set(14, noff).Set(15, t0).Set(16, slope)
-                .Set(17, x.Mem).Set(18, pred);
+                .Set(17, x.Mem).Set(18, pred).Set(19, (labels ?? x).Mem).Set(20, labels is null ? 0 : rows);
             k.Launch(b.Queue, (long)groupsM * groupsN * cfg.WorkGroupSize, cfg.WorkGroupSize);
             input = output;
             output = ReferenceEquals(output, act0) ? act1! : act0!;

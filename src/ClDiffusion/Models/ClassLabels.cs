@@ -1,0 +1,75 @@
+namespace ClDiffusion.Models;
+
+/// <summary>
+/// A score model that can be asked for a class: s_t(x | c) for c in 0..NumClasses-1, and the unconditional score
+/// s_t(x | null) for the null label (<see cref="ClassLabels.Null"/>). Backends receive labels per row.
+/// </summary>
+public interface IClassConditional
+{
+    /// <summary>Number of classes (0: the model ignores labels and accepts only the null label).</summary>
+    int NumClasses { get; }
+}
+
+/// <summary>
+/// Which class each sample is drawn for. Labels follow global sample indices (not batch rows), so a sample's class,
+/// like its noise, does not depend on batching, chunking or the device. Either one class for every sample, or a
+/// per-sample array indexed by the global sample index; <see cref="Null"/> (-1) asks for an unconditional sample.
+/// </summary>
+public sealed class ClassLabels
+{
+    /// <summary>The null label: the unconditional score (the model's null class).</summary>
+    public const int Null = -1;
+
+    readonly int single;
+    readonly int[]? perSample;
+
+    ClassLabels(int single, int[]? perSample) { this.single = single; this.perSample = perSample; }
+
+    /// <summary>Every sample gets class c (or <see cref="Null"/>).</summary>
+    public static ClassLabels All(int c)
+    {
+        if (c < Null) throw new ArgumentException($"class {c} is negative (use -1 for unconditional samples)");
+        return new(c, null);
+    }
+
+    /// <summary>Sample i (global index) gets labels[i]; the array is copied.</summary>
+    public static ClassLabels PerSample(ReadOnlySpan<int> labels)
+    {
+        if (labels.Length == 0) throw new ArgumentException("the per-sample label array is empty");
+        for (int i = 0; i < labels.Length; i++)
+            if (labels[i] < Null) throw new ArgumentException($"label {i} is {labels[i]}: labels are classes >= 0, or -1 for unconditional");
+        return new(Null, labels.ToArray());
+    }
+
+    /// <summary>Number of per-sample labels (null: one class for all samples).</summary>
+    public int? Count => perSample?.Length;
+
+    /// <summary>The one class of every sample (null for per-sample labels).</summary>
+    public int? Single => perSample is null ? single : null;
+
+    /// <summary>Label of global sample index i.</summary>
+    public int Of(long sample)
+    {
+        if (perSample is null) return single;
+        if (sample < 0 || sample >= perSample.Length)
+            throw new ArgumentException($"sample {sample} has no label: the label array holds {perSample.Length} (one per sample)");
+        return perSample[sample];
+    }
+
+    /// <summary>Checks that samples [first, first + n) have labels and that every label is a class of the model.</summary>
+    public void Validate(IScoreModel model, long first, long n)
+    {
+        int classes = model is IClassConditional c ? c.NumClasses : 0;
+        if (perSample is not null && first + n > perSample.Length)
+            throw new ArgumentException($"samples [{first}, {first + n}) need labels, but the label array holds {perSample.Length}");
+        int max = perSample is null ? single : MaxOf(perSample.AsSpan((int)Math.Min(first, perSample.Length), (int)Math.Min(n, perSample.Length - Math.Min(first, perSample.Length))));
+        if (max >= classes)
+            throw new ArgumentException(classes == 0
+                ? $"class {max} asked for, but {model.Describe()} is not class-conditional"
+                : $"class {max} is outside the model's classes 0..{classes - 1} (-1 = unconditional)");
+    }
+
+    static int MaxOf(ReadOnlySpan<int> v) { int m = Null; foreach (var x in v) m = Math.Max(m, x); return m; }
+
+    public override string ToString() => perSample is null ? (single == Null ? "unconditional" : $"class {single}") : $"{perSample.Length} per-sample labels";
+}
