@@ -71,5 +71,42 @@ public sealed class ClassLabels
 
     static int MaxOf(ReadOnlySpan<int> v) { int m = Null; foreach (var x in v) m = Math.Max(m, x); return m; }
 
+    /// <summary>
+    /// A per-sample label file: text with one whole number per line (or separated by spaces or commas; -1 =
+    /// unconditional), or a .npy array of whole numbers. Entry i is the label of global sample index i.
+    /// </summary>
+    public static ClassLabels Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"label file not found: {path}", path);
+        int[] labels;
+        if (path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+        {
+            var a = IO.Npy.Read(path).ToFloat64();
+            labels = new int[a.Length];
+            for (int i = 0; i < a.Length; i++)
+                labels[i] = a[i] == Math.Floor(a[i]) && a[i] >= Null && a[i] < 1 << 24 ? (int)a[i] : throw new InvalidDataException($"{path}: label {i} is {a[i]}, not a class >= 0 or -1");
+        }
+        else
+        {
+            var parts = File.ReadAllText(path).Split([' ', '\t', '\r', '\n', ','], StringSplitOptions.RemoveEmptyEntries);
+            labels = new int[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+                if (!int.TryParse(parts[i], System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out labels[i]) || labels[i] < Null)
+                    throw new InvalidDataException($"{path}: label {i} '{parts[i]}' is not a class >= 0 or -1");
+        }
+        if (labels.Length == 0) throw new InvalidDataException($"{path}: no labels");
+        return PerSample(labels);
+    }
+
+    /// <summary>Classes in equal contiguous blocks: sample i of [first, first + n) gets class (i - first) * classes / n (a picture with one row per class).</summary>
+    public static ClassLabels Blocks(int classes, long first, int n)
+    {
+        if (classes < 1) throw new ArgumentException("the model has no classes");
+        var l = new int[first + n];
+        for (long i = 0; i < first; i++) l[i] = Null;
+        for (int i = 0; i < n; i++) l[first + i] = (int)((long)i * classes / n);
+        return PerSample(l);
+    }
+
     public override string ToString() => perSample is null ? (single == Null ? "unconditional" : $"class {single}") : $"{perSample.Length} per-sample labels";
 }
