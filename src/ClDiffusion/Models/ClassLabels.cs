@@ -22,8 +22,9 @@ public sealed class ClassLabels
 
     readonly int single;
     readonly int[]? perSample;
+    readonly long offset;   // perSample[i] is the label of global sample offset + i
 
-    ClassLabels(int single, int[]? perSample) { this.single = single; this.perSample = perSample; }
+    ClassLabels(int single, int[]? perSample, long offset = 0) { this.single = single; this.perSample = perSample; this.offset = offset; }
 
     /// <summary>Every sample gets class c (or <see cref="Null"/>).</summary>
     public static ClassLabels All(int c)
@@ -32,17 +33,20 @@ public sealed class ClassLabels
         return new(c, null);
     }
 
-    /// <summary>Sample i (global index) gets labels[i]; the array is copied.</summary>
-    public static ClassLabels PerSample(ReadOnlySpan<int> labels)
+    /// <summary>Sample firstSample + i (global index) gets labels[i]; the array is copied.</summary>
+    public static ClassLabels PerSample(ReadOnlySpan<int> labels, long firstSample = 0)
     {
         if (labels.Length == 0) throw new ArgumentException("the per-sample label array is empty");
+        if (firstSample < 0) throw new ArgumentException($"first labelled sample {firstSample} is negative");
         for (int i = 0; i < labels.Length; i++)
             if (labels[i] < Null) throw new ArgumentException($"label {i} is {labels[i]}: labels are classes >= 0, or -1 for unconditional");
-        return new(Null, labels.ToArray());
+        return new(Null, labels.ToArray(), firstSample);
     }
 
     /// <summary>Number of per-sample labels (null: one class for all samples).</summary>
     public int? Count => perSample?.Length;
+    /// <summary>Global index of the first labelled sample (per-sample labels).</summary>
+    public long FirstSample => offset;
 
     /// <summary>The one class of every sample (null for per-sample labels).</summary>
     public int? Single => perSample is null ? single : null;
@@ -51,18 +55,18 @@ public sealed class ClassLabels
     public int Of(long sample)
     {
         if (perSample is null) return single;
-        if (sample < 0 || sample >= perSample.Length)
-            throw new ArgumentException($"sample {sample} has no label: the label array holds {perSample.Length} (one per sample)");
-        return perSample[sample];
+        if (sample < offset || sample - offset >= perSample.Length)
+            throw new ArgumentException($"sample {sample} has no label: the labels cover samples [{offset}, {offset + perSample.Length})");
+        return perSample[sample - offset];
     }
 
     /// <summary>Checks that samples [first, first + n) have labels and that every label is a class of the model.</summary>
     public void Validate(IScoreModel model, long first, long n)
     {
         int classes = model is IClassConditional c ? c.NumClasses : 0;
-        if (perSample is not null && first + n > perSample.Length)
-            throw new ArgumentException($"samples [{first}, {first + n}) need labels, but the label array holds {perSample.Length}");
-        int max = perSample is null ? single : MaxOf(perSample.AsSpan((int)Math.Min(first, perSample.Length), (int)Math.Min(n, perSample.Length - Math.Min(first, perSample.Length))));
+        if (perSample is not null && (first < offset || first + n > offset + perSample.Length))
+            throw new ArgumentException($"samples [{first}, {first + n}) need labels, but the labels cover samples [{offset}, {offset + perSample.Length}) ({perSample.Length} labels)");
+        int max = perSample is null ? single : MaxOf(perSample.AsSpan((int)(first - offset), (int)n));
         if (max >= classes)
             throw new ArgumentException(classes == 0
                 ? $"class {max} asked for, but {model.Describe()} is not class-conditional"
@@ -102,10 +106,9 @@ public sealed class ClassLabels
     public static ClassLabels Blocks(int classes, long first, int n)
     {
         if (classes < 1) throw new ArgumentException("the model has no classes");
-        var l = new int[first + n];
-        for (long i = 0; i < first; i++) l[i] = Null;
-        for (int i = 0; i < n; i++) l[first + i] = (int)((long)i * classes / n);
-        return PerSample(l);
+        var l = new int[n];
+        for (int i = 0; i < n; i++) l[i] = (int)((long)i * classes / n);
+        return PerSample(l, first);
     }
 
     public override string ToString() => perSample is null ? (single == Null ? "unconditional" : $"class {single}") : $"{perSample.Length} per-sample labels";
