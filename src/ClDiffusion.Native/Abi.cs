@@ -65,8 +65,6 @@ internal unsafe struct SampleOptions
     [FieldOffset(144)] public double Guidance;
 
     public const int PicardRoundsNone = -1;
-    public const string DefaultSampler = "rm-pc";
-    public const int DefaultBatch = 65536;
 }
 
 /// <summary>The library's own failure, carrying the status it maps to.</summary>

@@ -97,14 +97,12 @@ public class ConditionalMlpTests
         foreach (var (cls, sign) in new[] { (0, -1), (1, 1) })
         {
             var o = new SamplerOptions { Steps = 30, Labels = ClassLabels.All(cls), Denoise = true };
-            var (x, _) = SampleRun.Run(cpu, m, "ei", o, 5, n);
-            m.ToDataSpace(x);
+            var (x, _) = SampleRun.Run(cpu, m, "ei", o, 5, n);   // in data space
             int right = Enumerable.Range(0, n).Count(i => Math.Sign(x[2 * i]) == sign);
             TestContext.Out.WriteLine($"class {cls}: {right}/{n} on its side");
             Assert.That(right, Is.GreaterThan(0.95 * n), $"class {cls}");
         }
         var (u, _) = SampleRun.Run(cpu, m, "ei", new SamplerOptions { Steps = 30, Denoise = true }, 5, n);
-        m.ToDataSpace(u);
         int left = Enumerable.Range(0, n).Count(i => u[2 * i] < 0);
         Assert.That(left, Is.InRange(n / 4, 3 * n / 4), "unconditional samples cover both classes");
     }

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using ClDiffusion.Models;
+using ClDiffusion.Random;
+using ClDiffusion.Backends;
+using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Backends.OpenCL.Tuning;
+
+namespace ClDiffusion.Tooling.OpenCL;
+
+/// <summary>One benchmark line: seconds per call, effective bandwidth, rows per second where that means something.</summary>
+public sealed record KernelBenchResult(string Kernel, int Rows, int Dim, double SecondsPerCall, double GBPerSecond, double RowsPerSecond, string Note);
+
+/// <summary>
+/// Kernel throughput on one device, for `cldiff bench`: the exact mixture score (rows/s and GB/s), Lincomb (2 and 4
+/// terms) and the fused Langevin step against a plain vectorised copy kernel measured in the same run (its GB/s is
+/// the practical bandwidth roof; the note gives each kernel's fraction of it). Wall-clock over `reps` calls after a warm-up.
+/// </summary>
+public static class KernelBench
+{
+    public static IReadOnlyList<KernelBenchResult> Run(OpenClBackend b, int rows = 1 << 16, int dim = 64, int components = 8, int reps = 20)
+    {
+        if (rows < 1 || dim < 1 || components < 1 || reps < 1) throw new ArgumentException("bench sizes and repetitions must be positive");
+        var results = new List<KernelBenchResult>();
+        using var x = b.Allocate(rows, dim); using var y = b.Allocate(rows, dim); using var z = b.Allocate(rows, dim);
+        using var w = b.Allocate(rows, dim); using var o = b.Allocate(rows, dim);
+        b.Normal(x, new RandomKey(1, 0, Purpose.Test), 0); b.Normal(y, new RandomKey(2, 0, Purpose.Test), 0);
+        b.Normal(z, new RandomKey(3, 0, Purpose.Test), 0); b.Normal(w, new RandomKey(4, 0, Purpose.Test), 0);
+        double bytes = (double)rows * dim * 4;
+
+        double Time(Action a)
+        {
+            a(); b.Finish();
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < reps; i++) a();
+            b.Finish();
+            return sw.Elapsed.TotalSeconds / reps;
+        }
+
+        double copy = Time(() => b.CopyKernel(o, x));
+        double copyGbs = 2 * bytes / copy / 1e9;
+        results.Add(new("copy", rows, dim, copy, copyGbs, rows / copy, "bandwidth reference (read + write)"));
+        KernelBenchResult Stream(string name, double s, double traffic) =>
+            new(name, rows, dim, s, traffic / s / 1e9, rows / s, $"{traffic / s / 1e9 / copyGbs:P0} of copy");
+
+        double l2 = Time(() => b.Lincomb(o, new Term[] { new(0.5f, x), new(2f, y) }));
+        results.Add(Stream("lincomb-2", l2, 3 * bytes));
+        double l4 = Time(() => b.Lincomb(o, new Term[] { new(0.5f, x), new(2f, y), new(-1f, z), new(0.25f, w) }));
+        results.Add(Stream("lincomb-4", l4, 5 * bytes));
+        var key = new RandomKey(5, 0, Purpose.LangevinNoise);
+        double lv = Time(() => b.LangevinScan(x, y, z, 1, 1.4f, 0.1f, key, 0, null, o, w));
+        results.Add(Stream("langevin", lv, 5 * bytes) with { Note = $"{5 * bytes / lv / 1e9 / copyGbs:P0} of copy, noise generated in-kernel" });
+
+        // the noise alone (2 d normals per row, as the Langevin step draws): the practical roof of the fused step
+        using var n2 = b.Allocate(rows, 2 * dim);
+        double nz = Time(() => b.Normal(n2, key, 0));
+        results.Add(new("normals-2d", rows, dim, nz, 2 * bytes / nz / 1e9, rows / nz, "Philox + Box-Muller only (the Langevin step's noise), writes 2 d floats per row"));
+        if (dim % 4 == 0)
+        {
+            // the per-element kernel (the generic path, used when d % 4 != 0) on the same data, for comparison
+            var c = LangevinCoefficients.ForStep(1.4f, 0.1f);
+            var k = b.K("langevin_scan").Set(0, ((OpenClBuffer)x).Mem).Set(1, ((OpenClBuffer)y).Mem).Set(2, ((OpenClBuffer)z).Mem).Set(3, ((OpenClBuffer)x).Mem)
+                .Set(4, ((OpenClBuffer)o).Mem).Set(5, ((OpenClBuffer)w).Mem).Set(6, 6).Set(7, 1).Set(8, rows).Set(9, dim)
+                .Set(10, c.Rho).Set(11, c.VelToPos).Set(12, c.DriftPos).Set(13, c.DriftVel).Set(14, c.L11).Set(15, c.L21).Set(16, c.L22)
+                .Set(17, key.Key0).Set(18, key.Key1).Set(19, key.Step).Set(20, (uint)key.Purpose).Set(21, 0u);
+            double lg = Time(() => b.Launch(k, (long)rows * dim));
+            results.Add(Stream("langevin-el", lg, 5 * bytes) with { Note = "per-element kernel (generic path), same data" });
+        }
+        const int R = 4;
+        int rr = Math.Max(rows / R, 1);
+        using var alpha = b.Allocate(rr, R); using var xr = b.Allocate(rr, dim); using var sr = b.Allocate(rr, dim);
+        using var xi = b.Allocate(rr * R, dim); using var si = b.Allocate(rr * R, dim);
+        b.DrawAlphas(alpha, new RandomKey(6, 0, Purpose.Alpha), 0, AlphaLaw.Stratified, 0.1f);
+        b.Normal(xr, new RandomKey(7, 0, Purpose.Test), 0); b.Normal(sr, new RandomKey(8, 0, Purpose.Test), 0); b.Normal(si, new RandomKey(9, 0, Purpose.Test), 0);
+        double rowBytes = (double)dim * 4;
+        double mp = Time(() => b.MidpointPredict(xi, xr, sr, alpha, 0.1f));
+        results.Add(Stream("mid-predict", mp, rr * R * rowBytes + 2 * rr * rowBytes) with { Rows = rr * R, Note = $"R = {R}; {(rr * R * rowBytes + 2 * rr * rowBytes) / mp / 1e9 / copyGbs:P0} of copy" });
+        double ps = Time(() => b.PicardSums(xi, xr, si, alpha, 0.1f));
+        results.Add(Stream("picard-sums", ps, 2 * rr * R * rowBytes + rr * rowBytes) with { Rows = rr * R, Note = $"R = {R}, counts each score row once; {(2 * rr * R * rowBytes + rr * rowBytes) / ps / 1e9 / copyGbs:P0} of copy" });
+        double mf = Time(() => b.MidpointFinal(xr, xr, si, alpha, 0.1f));
+        results.Add(Stream("mid-final", mf, rr * R * rowBytes + 2 * rr * rowBytes) with { Rows = rr, Note = $"R = {R}; {(rr * R * rowBytes + 2 * rr * rowBytes) / mf / 1e9 / copyGbs:P0} of copy" });
+
+        var model = GaussianMixture.Preset(dim, components);
+        using var p = b.Prepare(model);
+        double sc = Time(() => b.Score(p, x, 0.5f, 0f, null, o));
+        double paramBytes = 2.0 * components * dim * 4;
+        results.Add(new("gmm-score", rows, dim, sc, (2 * bytes + paramBytes) / sc / 1e9, rows / sc, $"K = {components}; GB/s counts x in and score out once"));
+        // the one-pass per-row kernel (used when K > 16 or d is not a multiple of the vector width), same data
+        using (var g1 = b.Program("gmm.cl").Kernel("gmm_score"))
+        {
+            var (mu, va, lw) = ((OpenClGaussianMixtureScore)p).Parameters;
+            g1.Set(0, ((OpenClBuffer)x).Mem).Set(1, ((OpenClBuffer)o).Mem).Set(2, mu.Mem).Set(3, va.Mem).Set(4, lw.Mem).Set(5, ((OpenClBuffer)x).Mem).Set(6, 0)
+                .Set(7, 0.5f).Set(8, 0f).Set(9, rows).Set(10, components).Set(11, dim)
+                .Set(12, ((OpenClBuffer)x).Mem).Set(13, 0).Set(14, 0);   // no labels: the whole mixture
+            double s1 = Time(() => b.Launch(g1, rows));
+            results.Add(new("gmm-1pass", rows, dim, s1, (2 * bytes + paramBytes) / s1 / 1e9, rows / s1, "one-pass per-row kernel (fallback path), same data"));
+        }
+        return results;
+    }
+
+    /// <summary>The table as text (one line per kernel).</summary>
+    public static string Format(IEnumerable<KernelBenchResult> rs) =>
+        string.Join("\n", new[] { $"{"kernel",-11} {"rows",8} {"d",5} {"ms/call",9} {"GB/s",8} {"Mrows/s",9}  note" }
+            .Concat(rs.Select(r => $"{r.Kernel,-11} {r.Rows,8} {r.Dim,5} {r.SecondsPerCall * 1e3,9:F3} {r.GBPerSecond,8:F2} {r.RowsPerSecond / 1e6,9:F3}  {r.Note}")));
+}
