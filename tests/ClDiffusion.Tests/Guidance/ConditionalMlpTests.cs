@@ -13,7 +13,7 @@ namespace ClDiffusion.Tests.Guidance;
 public class ConditionalMlpTests
 {
     internal static MlpModel Conditional(int d = 5, int width = 13, int classes = 4, MlpPrediction p = MlpPrediction.X0) =>
-        ClDiffusion.Backends.OpenCL.Mlp.MlpKernelCheck.RandomModel(d, width, 2, 3, 3, p, randomNormalisation: true, classes: classes);
+        ClDiffusion.Tooling.OpenCL.MlpKernelCheck.RandomModel(d, width, 2, 3, 3, p, randomNormalisation: true, classes: classes);
 
     [TestCase(1, 37)]
     [TestCase(2, 150)]

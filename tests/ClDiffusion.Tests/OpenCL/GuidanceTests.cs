@@ -44,10 +44,12 @@ public sealed class GuidanceTests : OpenClTestBase
         Close(ScoreOn(Cpu, g, x, rows, off, null), ScoreOn(Cl, g, x, rows, off, null), 1e-4, 2e-3, "no labels");
     }
 
-    [Test]
-    public void ConditionalMlpScoreMatchesCpuPerRowClass()
+    [TestCase(70)]    // the whole-network fused kernel (hidden width <= its limit)
+    [TestCase(300)]   // the layer-by-layer kernels
+    public void ConditionalMlpScoreMatchesCpuPerRowClass(int width)
     {
-        var m = ConditionalMlpTests.Conditional(d: 5, width: 70, classes: 4);
+        var m = ConditionalMlpTests.Conditional(d: 5, width: width, classes: 4);
+        using (var p = (ClDiffusion.Backends.OpenCL.Mlp.OpenClMlpScore)Cl.Prepare(m)) TestContext.Out.WriteLine($"width {width}: {p.FusedReason}");
         int rows = 133;
         var x = Rand(rows * 5, 4);
         var off = new float[] { 0.2f, 2f, 5.5f, 5.99f };
