@@ -62,7 +62,7 @@ public sealed class OpenClBuffer : IDeviceBuffer
 /// Download and MaxAbsDiff. Not thread-safe: one thread enqueues at a time (kernel arguments are shared state).
 /// Randomness is Philox generated in the kernels (cl/common.cl), bit-identical to the C# generator for the uniforms.
 /// </summary>
-public sealed class OpenClBackend : IBackend
+public sealed partial class OpenClBackend : IBackend
 {
     readonly ClContext context;
     readonly ClQueue queue;
@@ -522,6 +522,7 @@ public sealed class OpenClBackend : IBackend
     {
         try { if (queue is not null && queue.Handle != 0) queue.Finish(); } catch (OpenClException) { }
         shenLeeCoef?.Dispose(); shenLeeCoef = null;
+        DisposeLogSnr();
         foreach (var k in kernels.Values) k.Dispose();
         kernels.Clear();
         if (ownsContext) cache?.Dispose();
