@@ -54,6 +54,43 @@ public interface IBackend : IDisposable
     /// </summary>
     void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score);
 
+    /// <summary>
+    /// The class-conditional score: as <see cref="Score(IPreparedScore, IDeviceBuffer, float, float, IDeviceBuffer?, IDeviceBuffer)"/>
+    /// with row r conditioned on class labels[r] ([rows, 1], the class as a float; -1 = the null class, i.e. the
+    /// unconditional score). labels null: every row gets the null class. The model must be class-conditional
+    /// (<see cref="IClassConditional"/>) unless labels is null.
+    /// </summary>
+    void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels)
+    {
+        if (labels is not null) throw new NotSupportedException($"{DeviceName}: this backend has no class-conditional scores");
+        Score(model, x, t0, slope, offsets, score);
+    }
+
+    /// <summary>dst = [src; src] (dst has 2 src.Rows rows): the two halves of a classifier-free guidance batch.</summary>
+    void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
+    {
+        if (dst.Rows != 2 * src.Rows || dst.Cols != src.Cols) throw new ArgumentException($"duplicate rows: [{src.Rows}, {src.Cols}] twice does not fit [{dst.Rows}, {dst.Cols}]");
+        var h = new float[(long)src.Rows * src.Cols * 2];
+        Download(src, h.AsSpan(0, h.Length / 2));
+        h.AsSpan(0, h.Length / 2).CopyTo(h.AsSpan(h.Length / 2));
+        Upload(dst, h);
+    }
+
+    /// <summary>
+    /// Classifier-free guidance: dst[r] = (1 + w) both[r] - w both[rows + r], where both = [s(x | c); s(x | null)]
+    /// has 2 dst.Rows rows. dst must not alias both.
+    /// </summary>
+    void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
+    {
+        if (both.Rows != 2 * dst.Rows || both.Cols != dst.Cols) throw new ArgumentException($"guidance: [{both.Rows}, {both.Cols}] is not two halves of [{dst.Rows}, {dst.Cols}]");
+        var h = new float[(long)both.Rows * both.Cols];
+        Download(both, h);
+        int n = h.Length / 2;
+        var o = new float[n];
+        for (int i = 0; i < n; i++) o[i] = (1 + w) * h[i] - w * h[n + i];
+        Upload(dst, o);
+    }
+
     /// <summary>dst = sum_i terms[i].Coef * terms[i].X (1 to 4 terms, all the same shape as dst).</summary>
     void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms);
 

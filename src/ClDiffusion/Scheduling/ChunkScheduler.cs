@@ -65,6 +65,7 @@ public sealed class ChunkScheduler
         if (n < 0) throw new ArgumentException($"number of samples must be non-negative, got {n}");
         if (n > int.MaxValue) throw new ArgumentException($"one run holds at most 2^31 - 1 samples, got {n}; split it with shards");
         if (first < 0 || first + n > (1L << 32)) throw new ArgumentException($"sample indices [{first}, {first + n}) must lie in [0, 2^32)");
+        o.Labels?.Validate(model, first, n);   // labels follow global sample indices: every chunk and device reads its own
         ct.ThrowIfCancellationRequested();
         var sw = Stopwatch.StartNew();
         string names = string.Join(", ", devices.Select(d => d.DeviceName));

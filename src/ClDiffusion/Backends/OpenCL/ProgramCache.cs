@@ -19,6 +19,12 @@ public sealed class ProgramCache : IDisposable
     public string? Directory { get; }
     /// <summary>How the last programs were obtained (for tests and diagnostics): "memory", "disk", "source".</summary>
     public string LastOrigin { get; private set; } = "";
+    /// <summary>
+    /// Why the last program built from source was not written to disk, or null when it was (or the cache is off): the
+    /// implementation returned no binary (programs are then rebuilt from source in every process), or the folder
+    /// could not be written. Never an error: the cache only saves build time.
+    /// </summary>
+    public string? DiskSkipped { get; private set; }
 
     /// <summary>A cache on disk under `directory`; null: memory only (no disk cache).</summary>
     public ProgramCache(ClContext context, string? directory)
@@ -86,6 +92,8 @@ public sealed class ProgramCache : IDisposable
             try
             {
                 var bin = p.Binary();
+                DiskSkipped = bin.Length > 0 ? null
+                    : $"{context.Device.Name} ({context.Device.Platform.Name}) returned no program binary: {name} is rebuilt from source in every process";
                 if (bin.Length > 0)
                 {
                     System.IO.Directory.CreateDirectory(Directory);
@@ -101,7 +109,7 @@ public sealed class ProgramCache : IDisposable
                     File.Move(tmp, path, overwrite: true);
                 }
             }
-            catch (Exception) { /* a cache we cannot write is only slower */ }
+            catch (Exception e) { DiskSkipped = $"program cache {Directory} not written: {e.Message}"; /* only slower */ }
         }
         return p;
     }
