@@ -233,6 +233,47 @@ CLD_API cld_status cld_job_cancel(cld_job* job);
    called from the job's own progress callback (CLD_ERR_INVALID_ARGUMENT). */
 CLD_API cld_status cld_job_destroy(cld_job* job);
 
+/* ---------------------------------------------------------------------------------------------------- */
+/* Models computed by the host (docs/MODELS.md)                                                          */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* A host score callback returned non-zero, or wrote a NaN or infinity; the message names the model, the
+   value returned and the batch. */
+#define CLD_ERR_CALLBACK 11
+
+/* What a host model's callback writes; the library turns each into the score of its process
+   x_t = alpha_t x0 + sigma_t eps, alpha_t = e^{-t}, sigma_t^2 = 1 - e^{-2t}. */
+typedef enum cld_prediction {
+    CLD_PREDICT_SCORE = 0, /* grad_x log q_t(x) */
+    CLD_PREDICT_EPS = 1,   /* the noise: score = -eps / sigma_t */
+    CLD_PREDICT_X0 = 2,    /* the clean data: score = (alpha_t x0 - x) / sigma_t^2 */
+    CLD_PREDICT_V = 3      /* v = alpha_t eps - sigma_t x0: score = -(sigma_t x + alpha_t v) / sigma_t */
+} cld_prediction;
+
+/* Computes the model for a batch: x is rows x dim floats (row-major, one state per row), t holds one forward
+   time per row (t > 0, the process above), out receives rows x dim floats of what the model predicts.
+   rows >= 1 varies from call to call (a sampler's batch, times its sub-windows); dim is the model's.
+   Return 0 on success; any other value stops the sampling call that needed the score: it returns
+   CLD_ERR_CALLBACK, and cld_last_error() names the model and the value returned. Every value written to out
+   must be finite (CLD_ERR_CALLBACK otherwise). x and t are read-only and valid only during the call; out is
+   written by the callback only. It must not throw, longjmp or unwind through the library. */
+typedef int32_t (*cld_score_fn)(void* user_data, int32_t rows, int32_t dim, const float* x, const float* t, float* out);
+
+/* Creates a model on `engine` whose values come from `callback` (a network in the host's own runtime, say).
+   dim >= 1; prediction is a cld_prediction. *out is NULL on failure (CLD_ERR_INVALID_ARGUMENT for a NULL
+   callback, dim 0 or an unknown prediction). Use it like a loaded model: cld_model_dim, cld_sample,
+   cld_sample_async, cld_model_destroy.
+   Threads: the callback runs on the thread that runs the sampling (the caller of cld_sample, or the job's
+   worker thread for cld_sample_async), never on two threads at once for one model. On a device engine
+   the library reads the batch back, calls the callback and writes the result to the device (one transfer
+   each way per call). The callback may call cld_* functions except those that would wait for the run it
+   is part of: sampling on its own engine, destroying its model or engine (those return an error).
+   user_data is passed through untouched; it must stay valid until cld_model_destroy(model) or
+   cld_engine_destroy(engine) has returned: after that the callback is never called again.
+   Thread-safe. */
+CLD_API cld_status cld_model_from_callback(cld_engine* engine, uint32_t dim, int32_t prediction,
+                                           cld_score_fn callback, void* user_data, cld_model** out);
+
 #ifdef __cplusplus
 }
 #endif
