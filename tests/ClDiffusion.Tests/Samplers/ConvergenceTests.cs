@@ -14,11 +14,11 @@ public class ConvergenceTests
     static readonly CpuBackend Cpu = new();
     const double T = 5, Delta = 0.05;
 
-    static double RmsError(string sampler, int steps, SamplerOptions? baseOptions = null)
+    static double RmsError(string sampler, int steps, SamplerOptions? baseOptions, string grid)
     {
         var g = TestTargets.Gaussian(3);
         const int n = 64;
-        var o = (baseOptions ?? new SamplerOptions()) with { Steps = steps, Grid = "uniform", Horizon = T, Delta = Delta };
+        var o = (baseOptions ?? new SamplerOptions()) with { Steps = steps, Grid = grid, Horizon = T, Delta = Delta };
         var (x, _) = SampleRun.Run(Cpu, g, sampler, o, seed: 5, n: n);
         var key = new RandomKey(5, 0, Purpose.StartNoise);
         double se = 0;
@@ -31,10 +31,11 @@ public class ConvergenceTests
         return Math.Sqrt(se / (n * 3));
     }
 
-    static double Slope(string sampler, int[] steps, SamplerOptions? o = null)
+    /// <summary>The fitted order: minus the log-log slope of the RMS error against the step count (on the grid named).</summary>
+    internal static double Slope(string sampler, int[] steps, SamplerOptions? o = null, string grid = "uniform")
     {
         var xs = steps.Select(s => Math.Log(s)).ToArray();
-        var ys = steps.Select(s => Math.Log(RmsError(sampler, s, o))).ToArray();
+        var ys = steps.Select(s => Math.Log(RmsError(sampler, s, o, grid))).ToArray();
         TestContext.Out.WriteLine($"{sampler}: " + string.Join(", ", steps.Zip(ys, (s, y) => $"{s}:{Math.Exp(y):E2}")));
         double mx = xs.Average(), my = ys.Average();
         return -xs.Zip(ys, (x, y) => (x - mx) * (y - my)).Sum() / xs.Sum(x => (x - mx) * (x - mx));

@@ -177,33 +177,6 @@ public class LogSnrSamplerTests
         Assert.That(z, Is.EqualTo(y));
     }
 
-    static double RmsError(string sampler, int steps, SamplerOptions o)
-    {
-        const double T = 5, Delta = 0.05;
-        var g = TestTargets.Gaussian(3);
-        const int n = 64;
-        o = o with { Steps = steps, Horizon = T, Delta = Delta };
-        var (x, _) = SampleRun.Run(Cpu, g, sampler, o, seed: 5, n: n);
-        var key = new RandomKey(5, 0, Purpose.StartNoise);
-        double se = 0;
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < 3; j++)
-            {
-                double e = x[i * 3 + j] - TestTargets.ExactFlow(g, j, key.Normal(i, j), T, Delta);
-                se += e * e;
-            }
-        return Math.Sqrt(se / (n * 3));
-    }
-
-    static double Slope(string sampler, int[] steps, SamplerOptions o)
-    {
-        var xs = steps.Select(s => Math.Log(s)).ToArray();
-        var ys = steps.Select(s => Math.Log(RmsError(sampler, s, o))).ToArray();
-        TestContext.Out.WriteLine($"{sampler}: " + string.Join(", ", steps.Zip(ys, (s, y) => $"{s}:{Math.Exp(y):E2}")));
-        double mx = xs.Average(), my = ys.Average();
-        return -xs.Zip(ys, (x, y) => (x - mx) * (y - my)).Sum() / xs.Sum(x => (x - mx) * (x - mx));
-    }
-
     // Strong error against the exact flow of a single Gaussian as the steps double (same start noise). The first-order
     // midpoint gives the randomized midpoint's order 1.5 (measured 1.4); the second-order midpoint with its control
     // variate is second order (measured 2.3 on the shrinking grid, 2.2 on the log-SNR grid); prm-x0 with R = 3, K = 3 1.5.
@@ -213,8 +186,8 @@ public class LogSnrSamplerTests
     [TestCase("prm-x0", 1, "shrinking", 1.3, 1.9)]
     public void ConvergesAtItsOrder(string sampler, int midpoint, string grid, double lo, double hi)
     {
-        var o = new SamplerOptions { MidpointOrder = midpoint, Grid = grid, SubWindows = 3, PicardRounds = 3 };
-        double p = Slope(sampler, [8, 16, 32, 64], o);
+        var o = new SamplerOptions { MidpointOrder = midpoint, SubWindows = 3, PicardRounds = 3 };
+        double p = ConvergenceTests.Slope(sampler, [8, 16, 32, 64], o, grid);
         Assert.That(p, Is.InRange(lo, hi));
     }
 
@@ -252,6 +225,17 @@ public class LogSnrSamplerTests
         Assert.Throws<ArgumentException>(() => (o with { ParallelCorrector = "middle" }).Validate());
         Assert.Throws<ArgumentException>(() => (o with { MidpointOrder = 3 }).Validate());
         Assert.Throws<ArgumentException>(() => (o with { CorrectorRounds = 0 }).Validate());
+    }
+
+    [Test]
+    public void MismatchedShapesAreRejectedByName()
+    {
+        using var x = Cpu.Allocate(4, 3); using var d = Cpu.Allocate(4, 3); using var times = Cpu.Allocate(4, 2);
+        using var wrong = Cpu.Allocate(4, 3); using var few = Cpu.Allocate(3, 1);
+        Assert.That(Assert.Throws<ArgumentException>(() => Cpu.LogSnrPredict(wrong, x, d, null, times, 1.0))!.Message, Does.Contain("log-SNR predict"));
+        Assert.That(Assert.Throws<ArgumentException>(() => Cpu.DataPrediction(wrong, x, d, few))!.Message, Does.Contain("3 times for 4 rows"));
+        Assert.That(Assert.Throws<ArgumentException>(() => Cpu.LogSnrPicard(d, x, d, few, 1.0, 0.5))!.Message, Does.Contain("alias"));
+        Assert.That(Assert.Throws<ArgumentException>(() => Cpu.LogSnrFinal(x, x, d, null, times, 1.0, 0.5))!.Message, Does.Contain("log-SNR final"));
     }
 
     [Test]

@@ -8,16 +8,15 @@ public sealed partial class CpuBackend
 {
     public void TiltedTimes(IDeviceBuffer times, IDeviceBuffer u, double lambdaEnd, double h)
     {
-        SameShape(times, u, "tilted times");
+        LogSnrShapes.TiltedTimes(times, u);
         var t = B(times).Data; var ub = B(u).Data;
         for (int k = 0; k < t.Length; k++) t[k] = (float)ForwardProcess.TimeOfLogSnr(TiltedLambda(ub[k], lambdaEnd, h));
     }
 
     public void DataPrediction(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer s, IDeviceBuffer times)
     {
-        SameShape(dst, x, "data prediction"); SameShape(x, s, "data prediction");
+        LogSnrShapes.DataPrediction(dst, x, s, times);
         var tb = B(times).Data;
-        if (tb.Length != x.Rows) throw new ArgumentException($"data prediction: {tb.Length} times for {x.Rows} rows");
         var d = B(dst); var xb = B(x); var sb = B(s);
         ForRows(x.Rows, x.Cols, (r0, r1) =>
         {
@@ -33,11 +32,8 @@ public sealed partial class CpuBackend
 
     public void LogSnrPredict(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d0, IDeviceBuffer? slope, IDeviceBuffer times, double tStart)
     {
+        int R = LogSnrShapes.Predict(dst, x, d0, slope, times);
         var d = B(dst); var xb = B(x); var db = B(d0); var tb = B(times);
-        int R = tb.Cols;
-        SameShape(x, d0, "log-SNR predict");
-        if (slope is not null) SameShape(x, slope, "log-SNR predict");
-        if (tb.Rows != xb.Rows || d.Rows != xb.Rows * R || d.Cols != xb.Cols) throw new ArgumentException($"log-SNR predict: dst [{d.Rows}, {d.Cols}] does not match {xb.Rows} x R={R}");
         var sl = slope is null ? null : B(slope);
         var s = Point.At(tStart);
         ForRows(d.Rows, d.Cols, (r0, r1) =>
@@ -64,11 +60,8 @@ public sealed partial class CpuBackend
 
     public void LogSnrPicard(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer times, double tStart, double tEnd)
     {
+        int R = LogSnrShapes.Picard(dst, x, d, times);
         var o = B(dst); var xb = B(x); var db = B(d); var tb = B(times);
-        int R = tb.Cols;
-        if (ReferenceEquals(dst, d)) throw new ArgumentException("log-SNR Picard: dst must not alias d");
-        if (tb.Rows != xb.Rows || o.Rows != xb.Rows * R || db.Rows != o.Rows || o.Cols != xb.Cols || db.Cols != xb.Cols)
-            throw new ArgumentException($"log-SNR Picard: shapes [{o.Rows}] / [{db.Rows}] do not match {xb.Rows} x R={R}");
         var s = Point.At(tStart); var t = Point.At(tEnd);
         ForRows(o.Rows, (long)o.Cols * R, (r0, r1) =>
         {
@@ -90,11 +83,8 @@ public sealed partial class CpuBackend
 
     public void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd)
     {
+        int R = LogSnrShapes.Final(dst, x, d, slope, times);
         var o = B(dst); var xb = B(x); var db = B(d); var tb = B(times);
-        int R = tb.Cols;
-        SameShape(dst, x, "log-SNR final");
-        if (slope is not null) SameShape(x, slope, "log-SNR final");
-        if (tb.Rows != xb.Rows || db.Rows != xb.Rows * R || db.Cols != xb.Cols) throw new ArgumentException($"log-SNR final: d has {db.Rows} rows, expected {xb.Rows} x R={R}");
         var sl = slope is null ? null : B(slope);
         var s = Point.At(tStart); var t = Point.At(tEnd);
         double h = t.Lambda - s.Lambda;

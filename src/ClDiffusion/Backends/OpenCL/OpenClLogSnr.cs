@@ -38,7 +38,7 @@ public sealed partial class OpenClBackend
 
     public void TiltedTimes(IDeviceBuffer times, IDeviceBuffer u, double lambdaEnd, double h)
     {
-        SameShape(times, u, "tilted times");
+        LogSnrShapes.TiltedTimes(times, u);
         var t = B(times); var ub = B(u);
         if (t.Length == 0) return;
         var k = KL("lsnr_tilted_times").Set(0, t.Mem).Set(1, ub.Mem).Set(2, (int)t.Length);
@@ -48,9 +48,8 @@ public sealed partial class OpenClBackend
 
     public void DataPrediction(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer s, IDeviceBuffer times)
     {
-        SameShape(dst, x, "data prediction"); SameShape(x, s, "data prediction");
+        LogSnrShapes.DataPrediction(dst, x, s, times);
         var d = B(dst); var xb = B(x); var sb = B(s); var tb = B(times);
-        if (tb.Length != x.Rows) throw new ArgumentException($"data prediction: {tb.Length} times for {x.Rows} rows");
         if (d.Length == 0) return;
         var c = Coefs(x.Rows);
         Launch(KL("lsnr_x0_coefs").Set(0, c.Mem).Set(1, tb.Mem).Set(2, x.Rows), x.Rows);
@@ -59,11 +58,8 @@ public sealed partial class OpenClBackend
 
     public void LogSnrPredict(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d0, IDeviceBuffer? slope, IDeviceBuffer times, double tStart)
     {
+        int R = LogSnrShapes.Predict(dst, x, d0, slope, times);
         var d = B(dst); var xb = B(x); var db = B(d0); var tb = B(times);
-        int R = tb.Cols;
-        SameShape(x, d0, "log-SNR predict");
-        if (slope is not null) SameShape(x, slope, "log-SNR predict");
-        if (tb.Rows != xb.Rows || d.Rows != xb.Rows * R || d.Cols != xb.Cols) throw new ArgumentException($"log-SNR predict: dst [{d.Rows}, {d.Cols}] does not match {xb.Rows} x R={R}");
         if (d.Length == 0) return;
         var s = Point.At(tStart);
         var c = Coefs(d.Rows);
@@ -77,11 +73,8 @@ public sealed partial class OpenClBackend
 
     public void LogSnrPicard(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer times, double tStart, double tEnd)
     {
+        int R = LogSnrShapes.Picard(dst, x, d, times);
         var o = B(dst); var xb = B(x); var db = B(d); var tb = B(times);
-        int R = tb.Cols;
-        if (ReferenceEquals(dst, d)) throw new ArgumentException("log-SNR Picard: dst must not alias d");
-        if (tb.Rows != xb.Rows || o.Rows != xb.Rows * R || db.Rows != o.Rows || o.Cols != xb.Cols || db.Cols != xb.Cols)
-            throw new ArgumentException($"log-SNR Picard: shapes [{o.Rows}] / [{db.Rows}] do not match {xb.Rows} x R={R}");
         if (o.Length == 0) return;
         var s = Point.At(tStart); var t = Point.At(tEnd);
         var c = Coefs(o.Rows);
@@ -93,11 +86,8 @@ public sealed partial class OpenClBackend
 
     public void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd)
     {
+        int R = LogSnrShapes.Final(dst, x, d, slope, times);
         var o = B(dst); var xb = B(x); var db = B(d); var tb = B(times);
-        int R = tb.Cols;
-        SameShape(dst, x, "log-SNR final");
-        if (slope is not null) SameShape(x, slope, "log-SNR final");
-        if (tb.Rows != xb.Rows || db.Rows != xb.Rows * R || db.Cols != xb.Cols) throw new ArgumentException($"log-SNR final: d has {db.Rows} rows, expected {xb.Rows} x R={R}");
         if (o.Length == 0) return;
         var s = Point.At(tStart); var t = Point.At(tEnd);
         double h = t.Lambda - s.Lambda;
