@@ -92,7 +92,7 @@ kernel void draw_alphas(global float* alpha, int rows, int R, uint k0, uint k1, 
     float u = uniform_j(k0, k1, step, purpose, first + (uint)r, i);
     float a;
     if (law == 0) a = ((float)i + u) * scale;
-    else a = (float)(-log((real)1 - (real)u * c) / hr);
+    else a = (float)(-log1p(-(real)u * c) / hr);   // log1p: 1 - u c cancels in float when u c is small
     alpha[gid] = a;
 }
 

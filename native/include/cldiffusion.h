@@ -160,7 +160,7 @@ typedef struct cld_sample_options {
                                  fields at the end, is still accepted and samples unconditionally) */
     uint32_t steps;           /* predictor steps (windows for prm/prm-pc); 0 = 40 */
     const char* sampler;      /* NULL/"" = "rm-pc". One of: ei, rm, ei-pc, rm-pc, prm, prm-pc, heun,
-                                 dpmpp-2m, picard */
+                                 dpmpp-2m, picard, rm-x0, rm-x0-pc, prm-x0, prm-x0-pc */
     uint64_t seed;            /* random seed (0 is a valid seed) */
     uint64_t first;           /* index of the first sample: the call draws samples [first, first + n);
                                  first + n must be <= 2^32 */
@@ -174,7 +174,7 @@ typedef struct cld_sample_options {
     int32_t picard_rounds;    /* K, Picard rounds per window; 0 = 3; CLD_PICARD_ROUNDS_NONE = 0 rounds */
     uint32_t window;          /* picard sampler: steps per window; 0 = 8 */
     double tolerance;         /* picard sampler: stop a window below this change; 0 = 1e-3 */
-    const char* grid;         /* NULL/"" = "shrinking"; or "uniform" */
+    const char* grid;         /* NULL/"" = "shrinking"; or "uniform", "logsnr" */
     double lipschitz;         /* L, Lipschitz constant of the score (sets corrector defaults); 0 = 2.0 */
     double block_length;      /* sampler time between corrector calls; 0 = 1/lipschitz */
     const char* corrector;    /* NULL/"" = "uld"; or "rmuld" */

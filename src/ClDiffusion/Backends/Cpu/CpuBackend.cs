@@ -9,7 +9,7 @@ namespace ClDiffusion.Backends.Cpu;
 /// The reference backend: float32 buffers in host memory, rows split over threads, SIMD in the element-wise
 /// primitives. Every OpenCL kernel is checked against this.
 /// </summary>
-public sealed class CpuBackend : IBackend
+public sealed partial class CpuBackend : IBackend
 {
     readonly ParallelOptions options;
     public int Threads { get; }
@@ -440,5 +440,12 @@ public sealed class CpuBackend : IBackend
     }
 
     public void Finish() { }
+
+    /// <summary>Host memory: the budget is the scheduler's (SchedulerOptions.CpuMemoryBytes); allocations are bounded by .NET arrays.</summary>
+    public DeviceMemory Memory => new(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, (long)Array.MaxLength * sizeof(float), IsHost: true);
+
+    /// <summary>A stream with its own worker thread (<see cref="CpuStream"/>).</summary>
+    public IBackendStream OpenStream() => new CpuStream(this);
+
     public void Dispose() { }
 }

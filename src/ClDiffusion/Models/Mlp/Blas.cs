@@ -71,9 +71,8 @@ public sealed unsafe class BlasLibrary
     }
 
     /// <summary>
-    /// OpenBLAS before 0.3.22 (Debian 12 ships 0.3.21) does not recognise AMD Zen 4 and runs its AVX2 (Haswell) kernels
-    /// there although the CPU has AVX-512; its SkylakeX kernels measured 1.5-2.3x faster on the same sgemm on this
-    /// project's Zen 4 machine. So on an AMD CPU with AVX-512 (F, BW, DQ, VL), and only when the user has not chosen,
+    /// OpenBLAS 0.3.21 (Debian 12) picks its AVX2 (Haswell) kernels on AMD CPUs even when they have AVX-512 (Zen 4,
+    /// Zen 5); its SkylakeX kernels measured about 2x faster on the same sgemm on this project's AMD EPYC (family 26). So on an AMD CPU with AVX-512 (F, BW, DQ, VL), and only when the user has not chosen,
     /// OPENBLAS_CORETYPE=SkylakeX is set in the process environment before the library is loaded (it reads it once).
     /// </summary>
     static void PreferAvx512Kernels()
@@ -81,8 +80,14 @@ public sealed unsafe class BlasLibrary
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is not null) return;
         if (!(Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported)) return;
         if (!X86Base.IsSupported || !IsAmd()) return;
-        try { _ = setenv("OPENBLAS_CORETYPE", "SkylakeX", 0); }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+        // the native environment (Environment.SetEnvironmentVariable changes only .NET's copy): libc's setenv
+        if (NativeLibrary.TryLoad("libc.so.6", out var libc) && NativeLibrary.TryGetExport(libc, "setenv", out var fn))
+        {
+            var name = Marshal.StringToHGlobalAnsi("OPENBLAS_CORETYPE");
+            var value = Marshal.StringToHGlobalAnsi("SkylakeX");
+            try { ((delegate* unmanaged<nint, nint, int, int>)fn)(name, value, 0); }
+            finally { Marshal.FreeHGlobal(name); Marshal.FreeHGlobal(value); }
+        }
     }
 
     static bool IsAmd()
@@ -91,9 +96,6 @@ public sealed unsafe class BlasLibrary
         Span<int> v = stackalloc int[] { ebx, edx, ecx };
         return System.Text.Encoding.ASCII.GetString(MemoryMarshal.AsBytes(v)) == "AuthenticAMD";
     }
-
-    [DllImport("libc", EntryPoint = "setenv")]
-    static extern int setenv([MarshalAs(UnmanagedType.LPStr)] string name, [MarshalAs(UnmanagedType.LPStr)] string value, int overwrite);
 
     /// <summary>The environment variable that overrides the search: "off", or a library path.</summary>
     public const string EnvironmentVariable = "CLDIFF_BLAS";
