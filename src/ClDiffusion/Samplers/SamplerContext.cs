@@ -76,6 +76,7 @@ public sealed class SamplerContext : IDisposable
         if (!double.IsFinite(guidance)) throw new ArgumentException($"guidance weight must be finite, got {guidance}");
         if (guidance != 0 && classes is null) throw new ArgumentException("guidance needs class labels (a class or a per-sample label file)");
         classes?.Validate(Model.Model, FirstSample, N);
+        if (classes?.Single == ClassLabels.Null && guidance == 0) classes = null;   // all unconditional: no labels at all (any model)
         labels = classes; Guidance = (float)guidance;
         labelsUploaded.Clear();
     }
