@@ -398,3 +398,22 @@ kernel void copy_rows_where(global float* dst, const global float* src, const gl
     if (gid >= total) return;
     if (mask[gid / cols] != 0.0f) dst[gid] = src[gid];
 }
+
+// Classifier-free guidance (SamplerContext.ScoreAt): the two halves of one batched score call.
+// duplicate_rows: dst = [src; src] (n = rows * cols of src).
+kernel void duplicate_rows(global float* dst, const global float* src, int n)
+{
+    int gid = get_global_id(0);
+    if (gid >= n) return;
+    float v = src[gid];
+    dst[gid] = v;
+    dst[n + gid] = v;
+}
+
+// guidance_combine: dst = (1 + w) both[0 .. n) - w both[n .. 2n), both = [s(x | c); s(x | null)].
+kernel void guidance_combine(global float* dst, const global float* both, float w, int n)
+{
+    int gid = get_global_id(0);
+    if (gid >= n) return;
+    dst[gid] = (1.0f + w) * both[gid] - w * both[n + gid];
+}

@@ -26,11 +26,20 @@ public sealed class ProgramCache : IDisposable
     /// </summary>
     public string? DiskSkipped { get; private set; }
 
-    public ProgramCache(ClContext context, string? directory = null)
+    /// <summary>A cache on disk under `directory`; null: memory only (no disk cache).</summary>
+    public ProgramCache(ClContext context, string? directory)
     {
         this.context = context;
-        Directory = directory ?? DefaultDirectory();
+        Directory = directory;
     }
+
+    /// <summary>The disk cache folder a <see cref="OpenClOptions.CacheDirectory"/> value means: null -> <see cref="DefaultDirectory"/>, "off"/"none" -> null (no disk cache).</summary>
+    public static string? DirectoryFor(string? option) => option switch
+    {
+        null => DefaultDirectory(),
+        "off" or "none" => null,
+        _ => option,
+    };
 
     public static string? DefaultDirectory()
     {
