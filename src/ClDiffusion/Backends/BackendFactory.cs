@@ -119,8 +119,8 @@ public static class BackendFactory
             if (matches.Count == 0)
                 throw new ArgumentException($"device '{spec}': no OpenCL device name contains '{sel}'; present: " +
                     string.Join(", ", all.Select(x => $"{x.Platform.Index}:{x.Index} {x.Name}")));
-            var (m, why) = Best(matches, allowSoftware: true);
-            return new DeviceChoice(m, $"named: '{sel}' matches {matches.Count} device(s); {why}");
+            var (m, _) = Best(matches, allowSoftware: true);
+            return new DeviceChoice(m, $"named: '{sel}' matches {matches.Count} device(s), took {m!.Name} ({DeviceRanking.Describe(Traits(m))})");
         }
         throw new ArgumentException($"unknown device '{spec}' (use {Syntax})");
     }
