@@ -5,7 +5,8 @@ namespace ClDiffusion.Tests.Docs;
 
 /// <summary>
 /// The README and docs/ point only inside the repository: every Markdown file they name exists (relative to the
-/// repository root or to the naming file), and none sends the reader to material outside the repository.
+/// repository root or to the naming file; files under out/, where commands write their results, excepted), and none
+/// sends the reader to material outside the repository.
 /// </summary>
 public class DocLinkTests
 {
@@ -20,7 +21,7 @@ public class DocLinkTests
         var root = DocExampleTests.RepoRoot();
         var text = File.ReadAllText(file);
         var missing = MdName.Matches(text).Select(m => m.Value).Distinct()
-            .Where(name => !name.Contains("://") && !File.Exists(Path.Combine(root, name)) && !File.Exists(Path.Combine(Path.GetDirectoryName(file)!, name)))
+            .Where(name => !name.Contains("://") && !name.StartsWith("out/") && !File.Exists(Path.Combine(root, name)) && !File.Exists(Path.Combine(Path.GetDirectoryName(file)!, name)))
             .ToList();
         Assert.That(missing, Is.Empty, $"{Path.GetRelativePath(root, file)} names Markdown files that are not in the repository");
         foreach (var outside in new[] { "shared material", "/work/", "seed/poster" })
