@@ -40,6 +40,20 @@ if [ "${CI:-}" = "true" ] && ! have_opencl; then
   exit 1
 fi
 
+# A second, independent OpenCL implementation (Mesa's rusticl on llvmpipe, no fp64; docs/DEVICES.md): the OpenCL
+# agreement tests run on it too. Installing it adds platforms with no devices unless RUSTICL_ENABLE names a driver,
+# so it changes nothing for other programs; only the rerun below sets RUSTICL_ENABLE=llvmpipe.
+have_rusticl() { [ -f /etc/OpenCL/vendors/rusticl.icd ]; }
+if ! have_rusticl && [ "$(id -u)" = 0 ]; then
+  echo "test.sh: installing Mesa's OpenCL (mesa-opencl-icd: rusticl) for the second-implementation tests" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq mesa-opencl-icd || { apt-get update -qq && apt-get install -y -qq mesa-opencl-icd; }; } >/dev/null
+fi
+if [ "${CI:-}" = "true" ] && ! have_rusticl; then
+  echo "test.sh: CI=true but Mesa's OpenCL (rusticl) could not be installed" >&2
+  exit 1
+fi
+
 # One line per test as it finishes (the console logger at normal verbosity), so a loaded machine shows progress.
 # Studies that take minutes are [Category("Slow")]: excluded here, run after the suite under CI=true (CI has the
 # time) or with CLDIFF_SLOW_TESTS=1; excluded tests are not run at all, so the summary's Skipped count is only the
@@ -59,4 +73,8 @@ count() { grep -oE "^\s*$1: +[0-9]+" "$log" | grep -oE '[0-9]+$' | awk '{s += $1
 total=$(count "Total tests")
 [ "$total" -gt 0 ] || { echo "test.sh: no test ran" >&2; exit 1; }
 echo "$(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped"
+
+# The OpenCL agreement tests (generator, primitives, every sampler against the CPU backend, MLP kernels) once more on
+# every other OpenCL device present, software renderers included (named explicitly, as a user would).
+bash tools/test-other-devices.sh
 if [ -x tools/native-test.sh ]; then bash tools/native-test.sh; fi

@@ -156,10 +156,11 @@ CLD_API cld_status cld_model_destroy(cld_model* model);
 #define CLD_PICARD_ROUNDS_NONE (-1)
 
 typedef struct cld_sample_options {
-    uint32_t struct_size;     /* = sizeof(cld_sample_options) (128 on LP64) */
+    uint32_t struct_size;     /* = sizeof(cld_sample_options) (152 on LP64; 128, the size without the class
+                                 fields at the end, is still accepted and samples unconditionally) */
     uint32_t steps;           /* predictor steps (windows for prm/prm-pc); 0 = 40 */
     const char* sampler;      /* NULL/"" = "rm-pc". One of: ei, rm, ei-pc, rm-pc, prm, prm-pc, heun,
-                                 dpmpp-2m, picard */
+                                 dpmpp-2m, picard, rm-x0, rm-x0-pc, prm-x0, prm-x0-pc */
     uint64_t seed;            /* random seed (0 is a valid seed) */
     uint64_t first;           /* index of the first sample: the call draws samples [first, first + n);
                                  first + n must be <= 2^32 */
@@ -173,14 +174,24 @@ typedef struct cld_sample_options {
     int32_t picard_rounds;    /* K, Picard rounds per window; 0 = 3; CLD_PICARD_ROUNDS_NONE = 0 rounds */
     uint32_t window;          /* picard sampler: steps per window; 0 = 8 */
     double tolerance;         /* picard sampler: stop a window below this change; 0 = 1e-3 */
-    const char* grid;         /* NULL/"" = "shrinking"; or "uniform" */
+    const char* grid;         /* NULL/"" = "shrinking"; or "uniform", "logsnr" */
     double lipschitz;         /* L, Lipschitz constant of the score (sets corrector defaults); 0 = 2.0 */
     double block_length;      /* sampler time between corrector calls; 0 = 1/lipschitz */
     const char* corrector;    /* NULL/"" = "uld"; or "rmuld" */
     uint32_t low_variance;    /* nonzero: exponentially tilted midpoint (rm / rm-pc only); 0 = off */
     uint32_t batch;           /* samples per internal batch (memory bound); 0 = 65536. Results do not
                                  depend on it. */
+    /* Class-conditional models (docs/GUIDANCE.md). All zero = unconditional sampling. */
+    uint32_t conditional;     /* nonzero: sample from classes (class_label or labels); 0 = unconditional */
+    int32_t class_label;      /* the class of every sample when labels is NULL; CLD_CLASS_NONE = the null class */
+    const int32_t* labels;    /* NULL, or n labels: labels[i] is the class of sample first + i (CLD_CLASS_NONE
+                                 for an unconditional one). Copied before the call returns. */
+    double guidance;          /* classifier-free guidance weight w >= 0: every score is
+                                 (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling */
 } cld_sample_options;
+
+/* The null class: an unconditional sample from a class-conditional model. */
+#define CLD_CLASS_NONE (-1)
 
 /* Fills *options with struct_size and every default value written out. Returns CLD_ERR_INVALID_ARGUMENT
    for NULL. Thread-safe. */

@@ -34,7 +34,11 @@ ASSERT_OFFSET(cld_sample_options, block_length, 104);
 ASSERT_OFFSET(cld_sample_options, corrector, 112);
 ASSERT_OFFSET(cld_sample_options, low_variance, 120);
 ASSERT_OFFSET(cld_sample_options, batch, 124);
-_Static_assert(sizeof(cld_sample_options) == 128, "cld_sample_options is 128 bytes");
+ASSERT_OFFSET(cld_sample_options, conditional, 128);
+ASSERT_OFFSET(cld_sample_options, class_label, 132);
+ASSERT_OFFSET(cld_sample_options, labels, 136);
+ASSERT_OFFSET(cld_sample_options, guidance, 144);
+_Static_assert(sizeof(cld_sample_options) == 152, "cld_sample_options is 152 bytes");
 _Static_assert(sizeof(cld_status) == 4, "cld_status is an int");
 
 int main(void)
@@ -70,6 +74,7 @@ int main(void)
     EXPECT(o.corrector && strcmp(o.corrector, "uld") == 0);
     EXPECT(o.low_variance == 0);
     EXPECT(o.batch == 65536);
+    EXPECT(o.conditional == 0 && o.class_label == CLD_CLASS_NONE && o.labels == NULL && o.guidance == 0);
 
     /* Fields read at the right offsets by the library: a value placed in each field must be seen. */
     cld_engine* e = NULL;

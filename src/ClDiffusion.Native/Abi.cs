@@ -35,7 +35,9 @@ internal unsafe struct EngineOptions
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 internal unsafe struct SampleOptions
 {
-    public const int Size = 128;
+    public const int Size = 152;
+    /// <summary>The size before the class-conditional fields: still accepted, as unconditional sampling.</summary>
+    public const int SizeWithoutClasses = 128;
     [FieldOffset(0)] public uint StructSize;
     [FieldOffset(4)] public uint Steps;
     [FieldOffset(8)] public byte* Sampler;
@@ -56,6 +58,11 @@ internal unsafe struct SampleOptions
     [FieldOffset(112)] public byte* Corrector;
     [FieldOffset(120)] public uint LowVariance;
     [FieldOffset(124)] public uint Batch;
+    // class-conditional models (appended; a struct_size of 128 leaves them out)
+    [FieldOffset(128)] public uint Conditional;
+    [FieldOffset(132)] public int ClassLabel;
+    [FieldOffset(136)] public int* Labels;
+    [FieldOffset(144)] public double Guidance;
 
     public const int PicardRoundsNone = -1;
 }

@@ -197,8 +197,8 @@ internal static unsafe class Exports
             var d = SamplerOptions.Defaults;
             return new Request(SamplerOptions.DefaultSampler, d, 0, 0, (int)n, SampleRun.DefaultBatch);
         }
-        if (o->StructSize != SampleOptions.Size)
-            throw Arg($"cld_sample_options.struct_size is {o->StructSize}, expected {SampleOptions.Size} (ABI {AbiVersion})");
+        if (o->StructSize is not (SampleOptions.Size or SampleOptions.SizeWithoutClasses))
+            throw Arg($"cld_sample_options.struct_size is {o->StructSize}, expected {SampleOptions.Size} (or {SampleOptions.SizeWithoutClasses} without the class fields; ABI {AbiVersion})");
         string sampler = Utf8(o->Sampler) is { Length: > 0 } s ? s : SamplerOptions.DefaultSampler;
         Sampler.Check(sampler);
         if (o->First > (1UL << 32) || o->First + n > (1UL << 32))
@@ -230,6 +230,7 @@ internal static unsafe class Exports
             Window = o->Window != 0 ? Int(o->Window, "window") : def.Window,
             Tolerance = o->Tolerance != 0 ? o->Tolerance : def.Tolerance,
         };
+        if (o->StructSize >= SampleOptions.Size) opts = ClassConditioning.Apply(opts, o, n);
         opts.Validate();
         int batch = o->Batch != 0 ? Int(o->Batch, "batch") : SampleRun.DefaultBatch;
         return new Request(sampler, opts, o->Seed, (long)o->First, (int)n, batch);
@@ -254,6 +255,7 @@ internal static unsafe class Exports
                 PicardRounds = d.PicardRounds, Window = (uint)d.Window, Tolerance = d.Tolerance,
                 Grid = Ptr(DefaultGridText), Lipschitz = d.Lipschitz, BlockLength = d.BlockLengthOrDefault,
                 Corrector = Ptr(DefaultCorrectorText), LowVariance = 0, Batch = SampleRun.DefaultBatch,
+                Conditional = 0, ClassLabel = -1, Labels = null, Guidance = 0,
             };
             return Ok();
         }
@@ -268,6 +270,8 @@ internal static unsafe class Exports
         if (model.Engine != engine) throw Arg("the model was loaded on another engine");
         var req = Parse(options, n);
         if (output is null) throw Arg("out is NULL");
+        try { req.Options.Labels?.Validate(model.Score, req.First, req.N); }
+        catch (ArgumentException e) { throw Arg(e.Message); }
         ulong need = (ulong)req.N * (ulong)model.Score.Dim;
         if ((ulong)outLen < need)
             throw new CldException(Status.BufferTooSmall, $"out holds {outLen} floats, needs n*d = {req.N}*{model.Score.Dim} = {need}");

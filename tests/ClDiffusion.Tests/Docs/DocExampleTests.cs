@@ -79,13 +79,19 @@ public class DocExampleTests
         global using global::System.Threading.Tasks;
         """;
 
-    /// <summary>The framework and the library with its dependencies: what a project referencing ClDiffusion sees.</summary>
+    /// <summary>
+    /// The framework and the libraries (ClDiffusion and its add-on assemblies such as ClDiffusion.Onnx, not the tests
+    /// or the CLI) with their dependencies: what a project referencing the packages sees.
+    /// </summary>
     static IReadOnlyList<MetadataReference> References()
     {
         var frameworkDir = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
         var tpa = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
-        var library = typeof(ClDiffusion.Version).Assembly.GetReferencedAssemblies().Select(a => a.Name + ".dll")
-            .Append(Path.GetFileName(typeof(ClDiffusion.Version).Assembly.Location)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var libraries = tpa.Select(Path.GetFileNameWithoutExtension)
+            .Where(n => n is not null && n.StartsWith("ClDiffusion", StringComparison.Ordinal) && n != "ClDiffusion.Tests")
+            .Select(n => Assembly.Load(n!)).ToList();
+        var library = libraries.SelectMany(a => a.GetReferencedAssemblies().Select(r => r.Name + ".dll").Append(Path.GetFileName(a.Location)))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
         return tpa.Where(p => Path.GetDirectoryName(p) == frameworkDir || library.Contains(Path.GetFileName(p)))
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToList();
     }

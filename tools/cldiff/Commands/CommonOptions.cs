@@ -99,8 +99,14 @@ public class SamplerCliOptions : ModelOptions
     public double Horizon { get; set; } = D.Horizon;
     [Option("delta", HelpText = "Early stopping: sampling ends at forward time delta.")]
     public double Delta { get; set; } = D.Delta;
-    [Option("grid", HelpText = "Time grid: uniform, or shrinking (equal steps far from the data, geometric near it).")]
+    [Option("grid", HelpText = "Time grid: uniform, shrinking (equal steps far from the data, geometric near it) or logsnr (equal log-SNR steps).")]
     public string Grid { get; set; } = D.Grid;
+    [Option("midpoint", HelpText = "rm-x0 family: 1 = first-order midpoint state; 2 = x0 extrapolated from the previous step (no extra NFE) with a zero-mean control variate.")]
+    public int Midpoint { get; set; } = D.MidpointOrder;
+    [Option("parallel-corrector", HelpText = "prm-pc, prm-x0-pc: run the parallel corrector once at the end (end, the paper's algorithm) or after every block (block).")]
+    public string ParallelCorrector { get; set; } = D.ParallelCorrector;
+    [Option("corrector-rounds", HelpText = "Picard rounds of the parallel corrector (default: --corrector-steps, which equals the sequential corrector).")]
+    public int? CorrectorRounds { get; set; } = D.CorrectorRounds;
     [Option("max-step", HelpText = "Split grid steps longer than this (the total step count grows); rm/rm-pc/prm diverge on steps much longer than 1.")]
     public double? MaxStep { get; set; } = D.MaxStep;
     [Option("lipschitz", HelpText = "Lipschitz constant L of the score: sets the corrector defaults (block 1/L, duration 1/sqrt(L), gamma sqrt(L)).")]
@@ -119,7 +125,7 @@ public class SamplerCliOptions : ModelOptions
     public bool LowVariance { get; set; } = D.LowVariance;
     [Option('R', "subwindows", HelpText = "prm: sub-windows per window.")]
     public int R { get; set; } = D.SubWindows;
-    [Option('K', "picard", HelpText = "prm: Picard rounds per window (and per parallel corrector).")]
+    [Option('K', "picard", HelpText = "prm, prm-x0: Picard rounds per window.")]
     public int K { get; set; } = D.PicardRounds;
     [Option("window", HelpText = "picard: steps per Picard window.")]
     public int Window { get; set; } = D.Window;
@@ -131,13 +137,42 @@ public class SamplerCliOptions : ModelOptions
     public bool Denoise { get; set; } = D.Denoise;
     [Option("score-error", Default = 0.0, HelpText = "Add a smooth deterministic score error of this RMS size (the paper's eps_s).")]
     public double ScoreError { get; set; }
+    [Option("class", HelpText = "Class-conditional models: draw every sample from class K, or 'all' (the classes in equal blocks of samples: one row per class in --png).")]
+    public string? Class { get; set; }
+    [Option("labels", HelpText = "Class-conditional models: per-sample labels (text, one per line, or .npy); entry i is the class of sample i, -1 = unconditional.")]
+    public string? Labels { get; set; }
+    [Option("guidance", Default = 0.0, HelpText = "Classifier-free guidance weight w: s = (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling.")]
+    public double Guidance { get; set; }
+
+    /// <summary>The labels asked for by --class / --labels (null: unconditional) for samples [first, first + n) of a model.</summary>
+    public ClassLabels? ClassLabelsFor(IScoreModel model, long first, long n)
+    {
+        if (Class is not null && Labels is not null) throw new ArgumentException("give either --class or --labels, not both");
+        ClassLabels? l = null;
+        if (Labels is not null) l = ClassLabels.Load(Labels);
+        else if (Class == "all")
+        {
+            int k = model is IClassConditional c ? c.NumClasses : 0;
+            if (k == 0) throw new ArgumentException($"--class all: {model.Describe()} is not class-conditional");
+            l = ClassLabels.Blocks(k, first, checked((int)n));
+        }
+        else if (Class is not null)
+        {
+            if (!int.TryParse(Class, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int k))
+                throw new ArgumentException($"--class must be a class number or 'all', got '{Class}'");
+            l = ClassLabels.All(k);
+        }
+        l?.Validate(model, first, n);
+        return l;
+    }
 
     public SamplerOptions ToSamplerOptions() => D with
     {
         Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, MaxStep = MaxStep, Lipschitz = Lipschitz, BlockLength = Block,
         CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
         LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
-        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise,
+        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise, MidpointOrder = Midpoint, ParallelCorrector = ParallelCorrector,
+        CorrectorRounds = CorrectorRounds,
     };
 }
 
@@ -149,7 +184,8 @@ public static class SamplerHelp
         ("--sampler", ""), ("--steps", nameof(SamplerOptions.Steps)), ("-T", nameof(SamplerOptions.Horizon)), ("--delta", nameof(SamplerOptions.Delta)),
         ("--grid", nameof(SamplerOptions.Grid)), ("--lipschitz", nameof(SamplerOptions.Lipschitz)), ("--corrector", nameof(SamplerOptions.Corrector)),
         ("--corrector-steps", nameof(SamplerOptions.CorrectorSteps)), ("-R", nameof(SamplerOptions.SubWindows)), ("-K", nameof(SamplerOptions.PicardRounds)),
-        ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)),
+        ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)), ("--midpoint", nameof(SamplerOptions.MidpointOrder)),
+        ("--parallel-corrector", nameof(SamplerOptions.ParallelCorrector)),
     ];
 
     public static IEnumerable<string> Lines()
