@@ -16,6 +16,8 @@ internal enum Status : int
     Internal = 8,
     BufferTooSmall = 9,
     Timeout = 10,
+    WouldBlock = 11,
+    NonFinite = 12,
 }
 
 /// <summary>cld_engine_options: explicit offsets, the C test asserts the same numbers with offsetof.</summary>
@@ -23,6 +25,8 @@ internal enum Status : int
 internal unsafe struct EngineOptions
 {
     public const int Size = 32;
+    /// <summary>struct_size values the library accepts (every ABI version's size; the struct only grows).</summary>
+    public static readonly uint[] KnownSizes = [32];
     [FieldOffset(0)] public uint StructSize;
     [FieldOffset(4)] public uint Flags;
     [FieldOffset(8)] public byte* Device;
@@ -35,7 +39,10 @@ internal unsafe struct EngineOptions
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 internal unsafe struct SampleOptions
 {
-    public const int Size = 128;
+    public const int Size = 144;
+    /// <summary>struct_size values the library accepts: ABI 1 (128 bytes, ends at batch) and ABI 2 (144). Fields past
+    /// a caller's size read as 0, their documented default.</summary>
+    public static readonly uint[] KnownSizes = [128, 144];
     [FieldOffset(0)] public uint StructSize;
     [FieldOffset(4)] public uint Steps;
     [FieldOffset(8)] public byte* Sampler;
@@ -56,10 +63,33 @@ internal unsafe struct SampleOptions
     [FieldOffset(112)] public byte* Corrector;
     [FieldOffset(120)] public uint LowVariance;
     [FieldOffset(124)] public uint Batch;
+    // ABI 2
+    [FieldOffset(128)] public double MaxStep;
+    [FieldOffset(136)] public uint Denoise;
+    [FieldOffset(140)] public uint FixedCorrector;
 
     public const int PicardRoundsNone = -1;
     public const string DefaultSampler = "rm-pc";
     public const int DefaultBatch = 65536;
+}
+
+/// <summary>Reads an option struct that grows by its size field (ONNX Runtime style).</summary>
+internal static unsafe class SizedStruct
+{
+    /// <summary>
+    /// Copies the caller's struct_size bytes (which must be one of `known`) into a zeroed T: fields a caller built
+    /// against an older header does not have read as 0, their default.
+    /// </summary>
+    public static T Read<T>(T* p, uint[] known, string name) where T : unmanaged
+    {
+        uint size = *(uint*)p;
+        if (Array.IndexOf(known, size) < 0)
+            throw new CldException(Status.InvalidArgument,
+                $"{name}.struct_size is {size}, expected sizeof({name}) = {sizeof(T)} (sizes of earlier ABI versions also accepted: {string.Join(", ", known)})");
+        T copy = default;
+        Buffer.MemoryCopy(p, &copy, sizeof(T), Math.Min(size, (uint)sizeof(T)));
+        return copy;
+    }
 }
 
 /// <summary>The library's own failure, carrying the status it maps to.</summary>

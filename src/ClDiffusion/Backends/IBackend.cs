@@ -117,4 +117,11 @@ public interface IBackend : IDisposable
 
     /// <summary>Waits for all enqueued work (no-op on the CPU).</summary>
     void Finish();
+
+    /// <summary>
+    /// firstBad[r] = step for every row r of x that holds a NaN or an infinity while firstBad[r] is still negative
+    /// (firstBad is [x.Rows, 1], filled with -1 by the caller). Enqueued like any primitive, no host wait: the
+    /// samplers call it after each step, so a non-finite sample is caught and named with the step it went wrong.
+    /// </summary>
+    void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step);
 }

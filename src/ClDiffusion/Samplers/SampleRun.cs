@@ -19,10 +19,9 @@ public static class SampleRun
         long first, int n, Span<float> output, int batch = 65536, Action<StepInfo>? callback = null,
         CancellationToken cancel = default, IProgress<long>? progress = null)
     {
-        Sampler.Check(sampler);
-        o.Validate();
         if (n < 1) throw new ArgumentException($"number of samples must be at least 1, got {n}");
         if (batch < 1) throw new ArgumentException($"batch size must be at least 1, got {batch}");
+        o.Validate(sampler, Math.Min(batch, n), model.Dim);
         int d = model.Dim;
         if (output.Length < (long)n * d) throw new ArgumentException($"output holds {output.Length} floats, needs n*d = {(long)n * d}");
         var grid = o.MakeGrid();
@@ -37,6 +36,7 @@ public static class SampleRun
             backend.Normal(x, ctx.Key(0, Purpose.StartNoise), ctx.FirstSample);
             Sampler.Run(sampler, ctx, x, grid, o);
             backend.Download(x, output.Slice(done * d, m * d));
+            ctx.ThrowIfNonFinite(output.Slice(done * d, m * d));
             nfe = ctx.Nfe; rounds = ctx.Rounds;
             progress?.Report(done + m);
         }

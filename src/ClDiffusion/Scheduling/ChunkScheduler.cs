@@ -61,8 +61,7 @@ public sealed class ChunkScheduler
     public RunStats Run(IScoreModel model, string sampler, SamplerOptions o, ulong seed, long first, long n, ISampleSink sink,
         IProgress<SamplingProgress>? progress = null, CancellationToken ct = default)
     {
-        Sampler.Check(sampler);
-        o.Validate();
+        o.Validate(sampler, 1, model.Dim);
         if (n < 0) throw new ArgumentException($"number of samples must be non-negative, got {n}");
         if (n > int.MaxValue) throw new ArgumentException($"one run holds at most 2^31 - 1 samples, got {n}; split it with shards");
         if (first < 0 || first + n > (1L << 32)) throw new ArgumentException($"sample indices [{first}, {first + n}) must lie in [0, 2^32)");
@@ -72,6 +71,7 @@ public sealed class ChunkScheduler
         if (n == 0) return new RunStats(sampler, names, 0, model.Dim, 0, 0, 0);
         if (model is ClDiffusion.Models.Mlp.IDataSpaceModel ds) sink = new DataSpaceSink(sink, ds);   // MLPs diffuse in normalised space
         int chunk = PlanChunkSize(model, sampler, o, n);
+        o.Validate(sampler, chunk, model.Dim);
         int window = options.ReorderChunks > 0 ? options.ReorderChunks : Math.Max(4, 2 * devices.Sum(StreamsOf));
         var state = new RunState(n, chunk, window, sink, model.Dim, progress, sw, ct);
         var job = new ChunkJob(model, sampler, o, o.MakeGrid(), seed, first);

@@ -88,6 +88,7 @@ public static class MemoryProbe
         public void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample) => perSample.Clear();
         public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask) { }
         public void Finish() { }
+        public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step) { }
         public void Dispose() { }
     }
 }

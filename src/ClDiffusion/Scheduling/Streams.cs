@@ -50,6 +50,7 @@ public sealed class SyncChunkStream : IChunkStream
         backend.Normal(x, ctx.Key(0, Purpose.StartNoise), ctx.FirstSample);
         Sampler.Run(job.Sampler, ctx, x, job.Grid, job.Options);
         backend.Download(x, host.AsSpan(0, c.Count * d));
+        ctx.ThrowIfNonFinite(host.AsSpan(0, c.Count * d));
         c.Nfe = ctx.Nfe; c.Rounds = ctx.Rounds; count = c.Count;
     }
     public ReadOnlySpan<float> Collect() => host.AsSpan(0, count * job.Model.Dim);
@@ -67,6 +68,7 @@ public sealed unsafe class OpenClChunkStream : IChunkStream
     readonly ChunkJob job; readonly IPreparedScore prepared;
     readonly ClMem pinned; readonly float* host; readonly long capacityFloats;
     nint readEvent; int count;
+    SamplerContext? inFlight;   // kept until Collect: its device flags name the step of a non-finite sample
 
     /// <summary>Streams on `root` (the first uses root's own queue, the others are sibling queues in its context).</summary>
     public OpenClChunkStream(OpenClBackend root, bool sibling, ChunkJob job, int capacity, bool profiling = false)
@@ -91,9 +93,11 @@ public sealed unsafe class OpenClChunkStream : IChunkStream
     public void Start(Chunk c, CancellationToken ct)
     {
         if (readEvent != 0) throw new InvalidOperationException("stream already holds a chunk in flight");
+        inFlight?.Dispose(); inFlight = null;
         int d = job.Model.Dim;
         if ((long)c.Count * d > capacityFloats) throw new ArgumentException($"chunk of {c.Count} samples exceeds the stream's capacity");
-        using var ctx = new SamplerContext(backend, prepared, c.Count, job.Seed, job.FirstSample + c.Offset, job.Options.Horizon) { Cancellation = ct };
+        var ctx = new SamplerContext(backend, prepared, c.Count, job.Seed, job.FirstSample + c.Offset, job.Options.Horizon) { Cancellation = ct };
+        inFlight = ctx;
         using var x = (OpenClBuffer)backend.Allocate(c.Count, d);
         backend.Normal(x, ctx.Key(0, Purpose.StartNoise), ctx.FirstSample);
         Sampler.Run(job.Sampler, ctx, x, job.Grid, job.Options);
@@ -103,7 +107,7 @@ public sealed unsafe class OpenClChunkStream : IChunkStream
         readEvent = ev;
         OpenClException.Check(ClApi.Api.Flush(backend.Queue.Handle), "clFlush");
         c.Nfe = ctx.Nfe; c.Rounds = ctx.Rounds; count = c.Count;
-        // x and the scratch buffers are released here; OpenCL keeps them alive until the enqueued commands ran
+        // x is released here (OpenCL keeps it alive until the enqueued commands ran); the context's buffers at Collect
     }
 
     public ReadOnlySpan<float> Collect()
@@ -113,13 +117,17 @@ public sealed unsafe class OpenClChunkStream : IChunkStream
         int err = ClApi.Api.WaitForEvents(1, &ev);
         ClApi.Api.ReleaseEvent(ev);
         OpenClException.Check(err, "clWaitForEvents (chunk read-back)");
-        return new ReadOnlySpan<float>(host, count * job.Model.Dim);
+        var data = new ReadOnlySpan<float>(host, count * job.Model.Dim);
+        var ctx = inFlight; inFlight = null;
+        using (ctx) ctx?.ThrowIfNonFinite(data);
+        return data;
     }
 
     public void Dispose()
     {
         var cl = ClApi.Api;
         if (readEvent != 0) { nint ev = readEvent; readEvent = 0; cl.WaitForEvents(1, &ev); cl.ReleaseEvent(ev); }
+        inFlight?.Dispose(); inFlight = null;
         if (pinned is not null && pinned.Handle != 0)
         {
             if (host is not null) cl.EnqueueUnmapMemObject(backend.Queue.Handle, pinned.Handle, host, 0, null, null);
