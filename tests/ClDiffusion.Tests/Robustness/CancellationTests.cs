@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using ClDiffusion.Backends.Cpu;
+using ClDiffusion.Samplers;
+using ClDiffusion.Scheduling;
+using NUnit.Framework;
+
+namespace ClDiffusion.Tests.Robustness;
+
+/// <summary>
+/// A cancel reaches every loop (predictor steps, corrector steps within a block, Picard rounds, the scheduler's chunk
+/// waits) within a bounded time whatever the parameters: the sampler context checks the token at every score call and
+/// every step report.
+/// </summary>
+public class CancellationTests
+{
+    static readonly ClDiffusion.Models.GaussianMixture Target = TestTargets.Gaussian(2);
+
+    /// <summary>Options that keep every sampler busy for minutes: many steps, long correctors, a corrector after every step.</summary>
+    static SamplerOptions Long => new() { Steps = 20000, CorrectorSteps = 50, BlockLength = 1e-9, Window = 64, Tolerance = 1e-12, SubWindows = 4, PicardRounds = 3 };
+
+    /// <summary>Milliseconds from Cancel() to the run throwing OperationCanceledException.</summary>
+    static double CancelLatency(Action<CancellationToken> run, int afterMs)
+    {
+        using var cts = new CancellationTokenSource();
+        var started = new ManualResetEventSlim();
+        double stoppedAt = -1;
+        Exception? failed = null;
+        var sw = Stopwatch.StartNew();
+        var t = new Thread(() =>
+        {
+            started.Set();
+            try { run(cts.Token); }
+            catch (OperationCanceledException) { stoppedAt = sw.Elapsed.TotalMilliseconds; }
+            catch (Exception e) { failed = e; }
+        });
+        t.Start();
+        started.Wait();
+        Thread.Sleep(afterMs);
+        double cancelAt = sw.Elapsed.TotalMilliseconds;
+        cts.Cancel();
+        Assert.That(t.Join(TimeSpan.FromSeconds(20)), "the run ignored the cancel");
+        Assert.That(failed, Is.Null, failed?.ToString());
+        Assert.That(stoppedAt, Is.GreaterThan(0), "the run finished instead of being cancelled");
+        return stoppedAt - cancelAt;
+    }
+
+    [TestCase("rm-pc")]
+    [TestCase("ei-pc")]
+    [TestCase("prm-pc")]
+    [TestCase("prm")]
+    [TestCase("picard")]
+    [TestCase("heun")]
+    public void CancelStopsEverySamplerWithin100Ms(string sampler)
+    {
+        using var cpu = new CpuBackend(1);
+        var lat = new List<double>();
+        for (int i = 0; i < 3; i++)
+            lat.Add(CancelLatency(ct => SampleRun.Run(cpu, Target, sampler, Long, 1, 0, 1024, new float[2048], cancel: ct), 50 + 20 * i));
+        lat.Sort();
+        TestContext.Progress.WriteLine($"cancel latency {sampler}: median {lat[1]:F1} ms, max {lat[2]:F1} ms (CPU, 1 thread, 1024 samples)");
+        Assert.That(lat[1], Is.LessThan(100));
+    }
+
+    [Test]
+    public void CancelStopsTheSchedulerWithin100Ms()
+    {
+        using var cpu = new CpuBackend(1);
+        var sched = new ChunkScheduler([cpu], new SchedulerOptions { ChunkSize = 512 });
+        var lat = new List<double>();
+        for (int i = 0; i < 3; i++)
+            lat.Add(CancelLatency(ct => sched.Run(Target, "rm-pc", Long, 1, 0, 4096, new MemorySink(new float[8192], 2), ct: ct), 50 + 20 * i));
+        lat.Sort();
+        TestContext.Progress.WriteLine($"cancel latency scheduler: median {lat[1]:F1} ms");
+        Assert.That(lat[1], Is.LessThan(100));
+    }
+
+    [Test]
+    public void ACancelledTokenStopsBeforeTheFirstStep()
+    {
+        using var cpu = new CpuBackend(1);
+        var calls = 0;
+        Assert.Throws<OperationCanceledException>(() =>
+            SampleRun.Run(cpu, Target, "rm-pc", new SamplerOptions(), 1, 0, 8, new float[16], callback: _ => calls++, cancel: new CancellationToken(true)));
+        Assert.That(calls, Is.EqualTo(0));
+    }
+}
