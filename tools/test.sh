@@ -15,6 +15,14 @@ if ! have_opencl; then
     echo "test.sh: no OpenCL platform and not root: install with 'sudo apt-get install pocl-opencl-icd ocl-icd-libopencl1'" >&2
   fi
 fi
+# OpenBLAS for the CPU backend's MLP (loaded at run time; without it the managed SGEMM runs alone, and under CI=true
+# the BLAS tests fail rather than skip)
+have_blas() { ldconfig -p | grep -q 'libopenblas\.so\.0'; }
+if ! have_blas && [ "$(id -u)" = 0 ]; then
+  echo "test.sh: no OpenBLAS; installing libopenblas0-pthread" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq libopenblas0-pthread || { apt-get update -qq && apt-get install -y -qq libopenblas0-pthread; }; } >/dev/null
+fi
 if [ "${CI:-}" = "true" ] && ! have_opencl; then
   echo "test.sh: CI=true but no OpenCL platform could be installed" >&2
   exit 1

@@ -182,7 +182,10 @@ CLD_API cld_status cld_sampler_name(uint32_t index, char* buf, size_t len);
 typedef struct cld_engine_options {
     uint32_t struct_size;    /* = sizeof(cld_engine_options) (32 on LP64) */
     uint32_t flags;          /* reserved, must be 0 */
-    const char* device;      /* NULL, "", "auto" or "cpu": the CPU backend; otherwise a cld_device_name() */
+    const char* device;      /* NULL, "" or "auto": the device `cldiff devices` marks: a GPU first, then an
+                                accelerator, then a CPU compute driver (PoCL, Intel), by compute units x clock;
+                                never a software renderer (llvmpipe); the CPU backend when none qualifies.
+                                "cpu": the CPU backend. Otherwise a cld_device_name(). */
     const char* tuning_file; /* kernel tuning database (JSON) for device backends; NULL = none. Not used
                                 by the CPU backend, but if given it must exist (CLD_ERR_IO otherwise). */
     int32_t threads;         /* CPU worker threads; 0 = all cores. 0 <= threads <= the machine's cores. */

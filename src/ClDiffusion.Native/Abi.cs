@@ -69,8 +69,6 @@ internal unsafe struct SampleOptions
     [FieldOffset(140)] public uint FixedCorrector;
 
     public const int PicardRoundsNone = -1;
-    public const string DefaultSampler = "rm-pc";
-    public const int DefaultBatch = 65536;
 }
 
 /// <summary>Reads an option struct that grows by its size field (ONNX Runtime style).</summary>

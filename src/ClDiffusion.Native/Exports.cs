@@ -22,9 +22,9 @@ internal static unsafe class Exports
     static byte* Ptr(byte[] a) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(a));
 
     static readonly byte[] VersionText = Pinned($"{ClDiffusion.Version.Text} (abi {AbiVersion})");
-    static readonly byte[] DefaultSamplerText = Pinned(SampleOptions.DefaultSampler);
-    static readonly byte[] DefaultGridText = Pinned("shrinking");
-    static readonly byte[] DefaultCorrectorText = Pinned("uld");
+    static readonly byte[] DefaultSamplerText = Pinned(SamplerOptions.DefaultSampler);
+    static readonly byte[] DefaultGridText = Pinned(SamplerOptions.Defaults.Grid);
+    static readonly byte[] DefaultCorrectorText = Pinned(SamplerOptions.Defaults.Corrector);
 
     static int Ok() { Errors.Clear(); return (int)Status.Ok; }
     static int Fail(Status s, string message) => (int)Errors.Set(s, message);
@@ -253,23 +253,23 @@ internal static unsafe class Exports
         if (n < 1 || n > int.MaxValue) throw Arg($"n must be in 1..{int.MaxValue}, got {n}");
         if (options is null)
         {
-            var d = new SamplerOptions();
-            return new Request(SampleOptions.DefaultSampler, d, 0, 0, (int)n, SampleOptions.DefaultBatch);
+            var d = SamplerOptions.Defaults;
+            return new Request(SamplerOptions.DefaultSampler, d, 0, 0, (int)n, SampleRun.DefaultBatch);
         }
         var o = SizedStruct.Read(options, SampleOptions.KnownSizes, "cld_sample_options");
-        string sampler = Utf8(o.Sampler) is { Length: > 0 } s ? s : SampleOptions.DefaultSampler;
+        string sampler = Utf8(o.Sampler) is { Length: > 0 } s ? s : SamplerOptions.DefaultSampler;
         Sampler.Check(sampler);
         if (o.First > (1UL << 32) || o.First + n > (1UL << 32))
             throw Arg($"sample indices [first, first + n) = [{o.First}, {o.First + n}) must lie in [0, 2^32)");
         static int Int(uint v, string name) => v <= int.MaxValue ? (int)v : throw Arg($"{name} = {v} is too large (limit {int.MaxValue})");
         int picard = o.PicardRounds switch
         {
-            0 => new SamplerOptions().PicardRounds,
+            0 => SamplerOptions.Defaults.PicardRounds,
             SampleOptions.PicardRoundsNone => 0,
             < 0 => throw Arg($"picard_rounds must be >= 0 or CLD_PICARD_ROUNDS_NONE, got {o.PicardRounds}"),
             var k => k,
         };
-        var def = new SamplerOptions();
+        var def = SamplerOptions.Defaults;
         var opts = def with
         {
             Horizon = o.Horizon != 0 ? o.Horizon : def.Horizon,
@@ -291,7 +291,7 @@ internal static unsafe class Exports
             Denoise = o.Denoise != 0 || def.Denoise,
             AdaptiveCorrector = o.FixedCorrector == 0 && def.AdaptiveCorrector,
         };
-        int batch = o.Batch != 0 ? Int(o.Batch, "batch") : SampleOptions.DefaultBatch;
+        int batch = o.Batch != 0 ? Int(o.Batch, "batch") : SampleRun.DefaultBatch;
         return new Request(sampler, opts, o.Seed, (long)o.First, (int)n, batch);
     }
 
@@ -301,7 +301,7 @@ internal static unsafe class Exports
         try
         {
             if (o is null) throw Arg("options is NULL");
-            var d = new SamplerOptions();
+            var d = SamplerOptions.Defaults;
             *o = new SampleOptions
             {
                 StructSize = SampleOptions.Size,
@@ -313,7 +313,7 @@ internal static unsafe class Exports
                 CorrectorTime = 0, Gamma = 0,   // 0: scaled to the local stiffness L_t = max(L, 1/sigma_t^2)
                 PicardRounds = d.PicardRounds, Window = (uint)d.Window, Tolerance = d.Tolerance,
                 Grid = Ptr(DefaultGridText), Lipschitz = d.Lipschitz, BlockLength = d.BlockLengthOrDefault,
-                Corrector = Ptr(DefaultCorrectorText), LowVariance = 0, Batch = SampleOptions.DefaultBatch,
+                Corrector = Ptr(DefaultCorrectorText), LowVariance = 0, Batch = SampleRun.DefaultBatch,
                 MaxStep = d.MaxStep ?? 0, Denoise = d.Denoise ? 1u : 0u, FixedCorrector = d.AdaptiveCorrector ? 0u : 1u,
             };
             return Ok();
@@ -354,7 +354,7 @@ internal static unsafe class Exports
             }
             onStep = s =>
             {
-                if (s.Phase.Contains("corrector") || s.Phase == "rmuld" || s.Steps <= 0) return;
+                if (s.Phase != SamplerPhase.Predictor || s.Steps <= 0) return;
                 int m = (int)Math.Min(q.Batch, q.N - doneSamples);
                 Publish((float)((doneSamples + m * (double)(s.Step + 1) / s.Steps) / q.N) * 0.999f);
             };
@@ -363,8 +363,7 @@ internal static unsafe class Exports
         engine.Exclusive(run.Cancel.Token, () =>
         {
             var span = new Span<float>((void*)output, checked(q.N * model.Score.Dim));
-            SampleRun.Run(engine.Backend, model.Score, q.Sampler, q.Options, q.Seed, q.First, q.N, span, q.Batch, onStep, run.Cancel.Token, onBatch);
-            if (model.Score is ClDiffusion.Models.Mlp.IDataSpaceModel ds) ds.ToDataSpace(span);   // MLPs diffuse in normalised space
+            SampleRun.Run(engine.Backend, model.Score, q.Sampler, q.Options, q.Seed, q.First, q.N, span, q.Batch, onStep, run.Cancel.Token, onBatch);   // in data space
         });
     }
 

@@ -1,5 +1,6 @@
 using ClDiffusion.Cli.Commands;
 using CommandLine;
+using CommandLine.Text;
 
 namespace ClDiffusion.Cli;
 
@@ -9,14 +10,32 @@ namespace ClDiffusion.Cli;
 /// </summary>
 public static class Program
 {
+    /// <summary>
+    /// Spellings CommandLineParser cannot declare (it rejects one-letter long names), mapped to the declared ones:
+    /// the documented spellings are --n COUNT, and for score --x FILE --t TIME.
+    /// </summary>
+    static readonly Dictionary<string, string> Aliases = new() { ["--n"] = "--count", ["--x"] = "--points", ["--t"] = "--time" };
+
+    static string Alias(string a)
+    {
+        int eq = a.IndexOf('=');
+        string name = eq < 0 ? a : a[..eq];
+        return Aliases.TryGetValue(name, out var to) ? to + (eq < 0 ? "" : a[eq..]) : a;
+    }
+
     public static int Main(string[] args)
     {
-        var parser = new Parser(s => { s.HelpWriter = Console.Error; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
-        // CommandLineParser rejects one-letter long names, but the documented spelling is --n COUNT.
-        args = args.Select(a => a == "--n" ? "--count" : a.StartsWith("--n=") ? "--count=" + a[4..] : a).ToArray();
+        // the library never writes to the console; the CLI shows its notices (e.g. auto fell back to the CPU backend)
+        ClDiffusion.Backends.BackendFactory.Log = m => Console.Error.WriteLine(m);
+        // help is written by WriteHelp (not the parser) so that sampling verbs can list the sampler registry and defaults
+        var parser = new Parser(s => { s.HelpWriter = null; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
+        args = args.Select(Alias).ToArray();
         try
         {
-            return parser.ParseArguments<SampleOptions, EvalOptions, DevicesOptions, BenchOptions, ExperimentOptions, TrainOptions, ScoreOptions, CheckOptions, DemoOptions, SelfTestOptions, MergeOptions, TuneOptions, MlpBenchOptions, ScalingOptions>(args).MapResult(
+            var result = parser.ParseArguments(args, typeof(SampleOptions), typeof(EvalOptions), typeof(DevicesOptions), typeof(BenchOptions), typeof(ExperimentOptions),
+                typeof(TrainOptions), typeof(ScoreOptions), typeof(CheckOptions), typeof(DemoOptions), typeof(SelfTestOptions), typeof(MergeOptions),
+                typeof(TuneOptions), typeof(MlpBenchOptions), typeof(ScalingOptions), typeof(SamplersOptions));
+            return result.MapResult(
                 (SampleOptions o) => SampleCommand.Run(o),
                 (EvalOptions o) => EvalCommand.Run(o),
                 (DevicesOptions o) => DevicesCommand.Run(o.Json),
@@ -31,7 +50,8 @@ public static class Program
                 (MlpBenchOptions o) => MlpBenchCommand.Run(o),
                 (TuneOptions o) => TuneCommand.Run(o),
                 (ScalingOptions o) => ScalingCommand.Run(o),
-                errs => errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError) ? 0 : 2);
+                (SamplersOptions o) => o.Run(),
+                errs => WriteHelp(result, errs));
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }
         catch (Exception e) when (e is ClDiffusion.Backends.OpenCL.OpenClException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException)
@@ -39,5 +59,29 @@ public static class Program
             Console.Error.WriteLine($"cldiff: error: {e.Message}");
             return 1;
         }
+    
+    /// <summary>
+    /// Help or version asked for (--help, help VERB, --version): stdout, exit 0. A parse error: the errors and the help on
+    /// stderr, exit 2. A sampling verb's help ends with the sampler registry and the defaults.
+    /// </summary>
+    static int WriteHelp(ParserResult<object> result, IEnumerable<Error> errors)
+    {
+        var errs = errors.ToList();
+        bool asked = errs.Any(e => e.Tag is ErrorType.HelpRequestedError or ErrorType.HelpVerbRequestedError or ErrorType.VersionRequestedError);
+        // not HeadingInfo.Default: that names the entry assembly (a test host, when run in-process)
+        string heading = $"cldiff {ClDiffusion.Version.Text}";
+        if (errs.Any(e => e.Tag is ErrorType.VersionRequestedError)) { Console.Out.WriteLine(heading); return 0; }
+        bool samplingVerb = typeof(SamplerCliOptions).IsAssignableFrom(result.TypeInfo.Current);
+        var help = HelpText.AutoBuild(result, h =>
+        {
+            h.MaximumDisplayWidth = 120;
+            h.Heading = heading;
+            h.Copyright = "MIT licence; docs: README.md and docs/ in the repository";
+            if (samplingVerb) h.AddPostOptionsLines(SamplerHelp.Lines());
+            return HelpText.DefaultParsingErrorsHandler(result, h);
+        }, e => e, verbsIndex: result.TypeInfo.Current == typeof(NullInstance));
+        (asked ? Console.Out : Console.Error).WriteLine(help);
+        return asked ? 0 : 2;
     }
+}
 }

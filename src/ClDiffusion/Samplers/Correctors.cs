@@ -25,7 +25,7 @@ public static class Correctors
         {
             ctx.Score(x, tau, s);
             b.LangevinScan(x, v, s, 1, (float)gamma, hc, key.WithStep(key.Step + (uint)m), ctx.FirstSample, null, x, v);
-            ctx.Report(m, steps, tau, "corrector", x);
+            ctx.Report(m, steps, tau, SamplerPhase.Corrector, x);
         }
     }
 
@@ -51,7 +51,7 @@ public static class Correctors
             b.ShenLeeMidpoint(xMid, x, v, s, alpha, (float)gamma, h, key, ctx.FirstSample);
             ctx.Score(xMid, tau, s);
             b.ShenLeeFinal(x, v, s, alpha, (float)gamma, h, key, ctx.FirstSample);
-            ctx.Report(m, steps, tau, "rmuld", x);
+            ctx.Report(m, steps, tau, SamplerPhase.Corrector, x);
         }
     }
 
@@ -77,7 +77,7 @@ public static class Correctors
             ctx.Score(xs, tau, ss);
             bool last = k == rounds - 1;
             b.LangevinScan(x, v, ss, m, (float)gamma, hc, key, ctx.FirstSample, last ? null : xs, last ? x : null, null);
-            ctx.Report(k, rounds, tau, "parallel-corrector", x);
+            ctx.Report(k, rounds, tau, SamplerPhase.Corrector, x);
         }
     }
 

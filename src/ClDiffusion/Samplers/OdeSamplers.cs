@@ -22,7 +22,7 @@ public static class OdeSamplers
             double h = grid.H(n);
             ctx.Score(x, grid.Tau[n], s);
             ctx.Backend.Lincomb(x, [new((float)Math.Exp(h), x), new((float)Num.ExpM1(h), s)]);
-            ctx.Report(n, grid.Steps, grid.Tau[n + 1], "ei", x);
+            ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
         }
     }
 
@@ -50,7 +50,7 @@ public static class OdeSamplers
             ctx.ScoreAt(xMid, (float)grid.T(n), h, alpha, s);
             if (lowVariance) b.Lincomb(x, [new((float)Math.Exp(h), x), new((float)Num.ExpM1(h), s)]);
             else b.MidpointFinal(x, x, s, alpha, h);
-            ctx.Report(n, grid.Steps, grid.Tau[n + 1], "rm", x);
+            ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
         }
     }
 
@@ -68,7 +68,7 @@ public static class OdeSamplers
             b.Lincomb(xe, [new(1 + h, x), new(h, s1)]);                               // Euler: x + h f(x)
             ctx.Score(xe, grid.Tau[n + 1], s2);
             b.Lincomb(x, [new(1 + h / 2, x), new(h / 2, s1), new(h / 2, xe), new(h / 2, s2)]); // x + h/2 (f(x) + f(xe))
-            ctx.Report(n, grid.Steps, grid.Tau[n + 1], "heun", x);
+            ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
         }
     }
 
@@ -101,7 +101,7 @@ public static class OdeSamplers
             }
             b.Copy(dPrev, d0);
             hPrev = h;
-            ctx.Report(n, grid.Steps, grid.Tau[n + 1], "dpmpp-2m", x);
+            ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
         }
     }
 }

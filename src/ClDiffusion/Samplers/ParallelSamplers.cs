@@ -42,7 +42,7 @@ public static class ParallelSamplers
         for (int n = from; n < to; n++)
         {
             ParallelMidpointWindow(ctx, x, grid, n, R, K);
-            ctx.Report(n, grid.Steps, grid.Tau[n + 1], "prm", x);
+            ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
         }
     }
 
@@ -98,7 +98,7 @@ public static class ParallelSamplers
                 // samples that are done, whose results are never copied again
                 b.CopyRowsWhere(x, xEnd, maskBuf);
             }
-            ctx.Report(start + m - 1, grid.Steps, grid.Tau[start + m], "picard", x);
+            ctx.Report(start + m - 1, grid.Steps, grid.Tau[start + m], SamplerPhase.Predictor, x);
         }
     }
 }

@@ -1,40 +1,88 @@
+using System.Text;
 using ClDiffusion.Backends;
 using ClDiffusion.Diffusion;
 
 namespace ClDiffusion.Samplers;
 
+/// <summary>A sampler: advances x [N, d] (holding the start noise) over the grid in place.</summary>
+public delegate void SamplerFunction(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o);
+
+/// <summary>What a sampler does besides following the probability-flow ODE deterministically.</summary>
+[Flags]
+public enum SamplerTraits
+{
+    None = 0,
+    /// <summary>Draws random numbers after the start noise (the randomized midpoint, Langevin noise).</summary>
+    Stochastic = 1,
+    /// <summary>Runs the Langevin corrector on the grid's corrector steps.</summary>
+    Corrector = 2,
+    /// <summary>Batches several time points of a sample into one score call (fewer sequential rounds than NFEs).</summary>
+    Parallel = 4,
+    /// <summary>Reads device data back to the host during the run (to test a tolerance).</summary>
+    HostReads = 8,
+}
+
 /// <summary>
-/// The samplers by name. Predictor-corrector schedules (the paper's sequential algorithm and Chen et al.'s
-/// DDIM + corrector) run a predictor step by step and the corrector wherever the grid flags it.
+/// One registry entry: the name users type, a one-line description, the cost in score evaluations (NFE), the
+/// traits, the <see cref="SamplerOptions"/> properties it reads beyond the common ones (horizon, delta, steps,
+/// grid, max step, denoise), and the function.
+/// </summary>
+public sealed record SamplerInfo(string Name, string Description, string Cost, SamplerTraits Traits, string[] Options, SamplerFunction Run);
+
+/// <summary>
+/// The sampler registry: the CLI's list and checks, the C ABI's names and the docs' table all come from
+/// <see cref="All"/>. Adding a sampler is one entry there. Predictor-corrector schedules (the paper's sequential
+/// algorithm and Chen et al.'s DDIM + corrector) run a predictor step by step and the corrector wherever the grid flags it.
 /// </summary>
 public static class Sampler
 {
-    public static readonly IReadOnlyDictionary<string, string> Descriptions = new Dictionary<string, string>
-    {
-        ["ei"] = "exponential integrator (DDIM-like), 1 NFE/step",
-        ["rm"] = "randomized midpoint (paper, sequential), 2 NFE/step",
-        ["ei-pc"] = "exponential integrator + underdamped Langevin corrector (Chen et al. 2023)",
-        ["rm-pc"] = "randomized midpoint + corrector (the paper's sequential algorithm)",
-        ["prm"] = "parallel randomized midpoint: R sub-windows, K Picard rounds per window",
-        ["prm-pc"] = "parallel randomized midpoint + parallel (Picard) corrector",
-        ["heun"] = "Heun (2nd order) on the ODE, 2 NFE/step",
-        ["dpmpp-2m"] = "DPM-Solver++(2M), data prediction, 1 NFE/step",
-        ["picard"] = "ParaDiGMS-style Picard windows over the exponential integrator, with a tolerance",
-    };
+    static readonly string[] CorrectorOptions =
+        [nameof(SamplerOptions.Corrector), nameof(SamplerOptions.Lipschitz), nameof(SamplerOptions.BlockLength), nameof(SamplerOptions.CorrectorSteps),
+         nameof(SamplerOptions.CorrectorTime), nameof(SamplerOptions.Gamma), nameof(SamplerOptions.AdaptiveCorrector), nameof(SamplerOptions.LipschitzCap)];
+    static readonly string[] ParallelOptions = [nameof(SamplerOptions.SubWindows), nameof(SamplerOptions.PicardRounds)];
 
-    public static IEnumerable<string> Names => Descriptions.Keys;
+    public static readonly IReadOnlyList<SamplerInfo> All =
+    [
+        new("ei", "exponential integrator (DDIM-like)", "1 NFE/step", SamplerTraits.None, [],
+            (ctx, x, grid, o) => OdeSamplers.ExponentialIntegrator(ctx, x, grid)),
+        new("rm", "randomized midpoint (the paper's sequential step)", "2 NFE/step", SamplerTraits.Stochastic, [nameof(SamplerOptions.LowVariance)],
+            (ctx, x, grid, o) => OdeSamplers.RandomizedMidpoint(ctx, x, grid, o.LowVariance)),
+        new("ei-pc", "exponential integrator + underdamped Langevin corrector (Chen et al. 2023)", "1 NFE/step + corrector steps per block",
+            SamplerTraits.Stochastic | SamplerTraits.Corrector, CorrectorOptions,
+            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.ExponentialIntegrator(ctx, x, grid, n, n + 1), parallel: false)),
+        new("rm-pc", "randomized midpoint + corrector (the paper's sequential algorithm)", "2 NFE/step + corrector steps per block",
+            SamplerTraits.Stochastic | SamplerTraits.Corrector, [nameof(SamplerOptions.LowVariance), .. CorrectorOptions],
+            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.RandomizedMidpoint(ctx, x, grid, n, n + 1, o.LowVariance), parallel: false)),
+        new("prm", "parallel randomized midpoint: R sub-windows, K Picard rounds per window", "(R K + 1) NFE/window in K + 2 rounds",
+            SamplerTraits.Stochastic | SamplerTraits.Parallel, ParallelOptions,
+            (ctx, x, grid, o) => ParallelSamplers.ParallelMidpoint(ctx, x, grid, o.SubWindows, o.PicardRounds)),
+        new("prm-pc", "parallel randomized midpoint + parallel (Picard) corrector", "(R K + 1) NFE/window + parallel corrector rounds",
+            SamplerTraits.Stochastic | SamplerTraits.Parallel | SamplerTraits.Corrector, [.. ParallelOptions, .. CorrectorOptions],
+            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => ParallelSamplers.ParallelMidpoint(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds), parallel: true)),
+        new("heun", "Heun (2nd order) on the ODE", "2 NFE/step", SamplerTraits.None, [],
+            (ctx, x, grid, o) => OdeSamplers.Heun(ctx, x, grid)),
+        new("dpmpp-2m", "DPM-Solver++(2M), data prediction", "1 NFE/step", SamplerTraits.None, [],
+            (ctx, x, grid, o) => OdeSamplers.DpmSolver2M(ctx, x, grid)),
+        new("picard", "ParaDiGMS-style Picard windows over the exponential integrator, with a tolerance", "window NFE/round until the tolerance",
+            SamplerTraits.Parallel | SamplerTraits.HostReads, [nameof(SamplerOptions.Window), nameof(SamplerOptions.Tolerance)],
+            (ctx, x, grid, o) => ParallelSamplers.Picard(ctx, x, grid, o.Window, o.Tolerance)),
+    ];
 
-    public static void Check(string name)
-    {
-        if (!Descriptions.ContainsKey(name))
-            throw new ArgumentException($"unknown sampler '{name}' (known: {string.Join(", ", Names)})");
-    }
+    static readonly Dictionary<string, SamplerInfo> byName = All.ToDictionary(s => s.Name);
+
+    public static IEnumerable<string> Names => All.Select(s => s.Name);
+
+    /// <summary>The entry of `name`; an ArgumentException listing the known names otherwise.</summary>
+    public static SamplerInfo Get(string name) =>
+        name is not null && byName.TryGetValue(name, out var s) ? s
+            : throw new ArgumentException($"unknown sampler '{name}' (known: {string.Join(", ", Names)})");
+
+    public static void Check(string name) => Get(name);
 
     /// <summary>Runs sampler `name` on x [N, d] (holding the start noise) over grid.</summary>
     public static void Run(string name, SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o)
     {
-        Check(name);
-        Dispatch(name, ctx, x, grid, o);
+        Get(name).Run(ctx, x, grid, o);
         if (o.Denoise) Denoise(ctx, x, grid.Tau[^1]);
     }
 
@@ -47,25 +95,6 @@ public static class Sampler
         ctx.Backend.Lincomb(x, [new((float)(1 / a), x), new((float)(s2 / a), s)]);
     }
 
-    static void Dispatch(string name, SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o)
-    {
-        switch (name)
-        {
-            case "ei": OdeSamplers.ExponentialIntegrator(ctx, x, grid); break;
-            case "rm": OdeSamplers.RandomizedMidpoint(ctx, x, grid, o.LowVariance); break;
-            case "heun": OdeSamplers.Heun(ctx, x, grid); break;
-            case "dpmpp-2m": OdeSamplers.DpmSolver2M(ctx, x, grid); break;
-            case "prm": ParallelSamplers.ParallelMidpoint(ctx, x, grid, o.SubWindows, o.PicardRounds); break;
-            case "picard": ParallelSamplers.Picard(ctx, x, grid, o.Window, o.Tolerance); break;
-            case "ei-pc":
-                PredictorCorrector(ctx, x, grid, o, (n) => OdeSamplers.ExponentialIntegrator(ctx, x, grid, n, n + 1), parallel: false); break;
-            case "rm-pc":
-                PredictorCorrector(ctx, x, grid, o, (n) => OdeSamplers.RandomizedMidpoint(ctx, x, grid, n, n + 1, o.LowVariance), parallel: false); break;
-            case "prm-pc":
-                PredictorCorrector(ctx, x, grid, o, (n) => ParallelSamplers.ParallelMidpoint(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds), parallel: true); break;
-        }
-    }
-
     /// <summary>Predictor steps over the grid, the corrector after every flagged step (at the step's end time).</summary>
     public static void PredictorCorrector(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o, Action<int> predictorStep, bool parallel)
     {
@@ -74,5 +103,26 @@ public static class Sampler
             predictorStep(n);
             if (grid.CorrectAfter[n]) Correctors.Run(ctx, x, grid.Tau[n + 1], n + 1, o, parallel);
         }
+    }
+
+    /// <summary>The registry as text: one line per sampler (the CLI's `cldiff samplers`).</summary>
+    public static string Text()
+    {
+        var sb = new StringBuilder();
+        int w = All.Max(s => s.Name.Length);
+        foreach (var s in All) sb.Append(s.Name.PadRight(w + 2)).Append(s.Description).Append("; ").Append(s.Cost).Append('\n');
+        return sb.ToString();
+    }
+
+    /// <summary>The registry as a Markdown table with the defaults of the options each sampler reads (docs/ARCHITECTURE.md holds it).</summary>
+    public static string MarkdownTable()
+    {
+        var sb = new StringBuilder("| sampler | what it is | cost | traits | options read (default) |\n|---|---|---|---|---|\n");
+        foreach (var s in All)
+        {
+            string opts = s.Options.Length == 0 ? "-" : string.Join(", ", s.Options.Select(n => $"{n} ({SamplerOptions.DefaultText(n)})"));
+            sb.Append($"| `{s.Name}` | {s.Description} | {s.Cost} | {(s.Traits == SamplerTraits.None ? "deterministic" : s.Traits.ToString())} | {opts} |\n");
+        }
+        return sb.ToString();
     }
 }

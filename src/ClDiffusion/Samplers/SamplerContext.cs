@@ -3,8 +3,17 @@ using ClDiffusion.Random;
 
 namespace ClDiffusion.Samplers;
 
+/// <summary>Which part of a sampler a step belongs to.</summary>
+public enum SamplerPhase
+{
+    /// <summary>A predictor step (or window) along the probability-flow ODE: Step counts grid steps.</summary>
+    Predictor,
+    /// <summary>A corrector step (or Picard round of the parallel corrector) at one time: Step counts within the call.</summary>
+    Corrector,
+}
+
 /// <summary>What a sampler reports after each step (k-diffusion style callback).</summary>
-public readonly record struct StepInfo(int Step, int Steps, double Tau, string Phase, IDeviceBuffer X);
+public readonly record struct StepInfo(int Step, int Steps, double Tau, SamplerPhase Phase, IDeviceBuffer X);
 
 /// <summary>
 /// Everything a sampler needs besides its state and grid: the backend, the prepared score, the batch's place in
@@ -65,7 +74,7 @@ public sealed class SamplerContext : IDisposable
     }
 
     /// <summary>After each sampler step: honours cancellation, flags non-finite rows on the device, calls the callback.</summary>
-    public void Report(int step, int steps, double tau, string phase, IDeviceBuffer x)
+    public void Report(int step, int steps, double tau, SamplerPhase phase, IDeviceBuffer x)
     {
         Cancellation.ThrowIfCancellationRequested();
         var info = new StepInfo(step, steps, tau, phase, x);

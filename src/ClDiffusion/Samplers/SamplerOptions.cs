@@ -1,8 +1,29 @@
 namespace ClDiffusion.Samplers;
 
-/// <summary>Every sampler parameter, with the defaults the CLI documents.</summary>
+/// <summary>
+/// Every sampler parameter. The defaults written here are the only ones: the CLI's options start from
+/// <see cref="Defaults"/> and the C ABI's cld_sample_options_init copies them.
+/// </summary>
 public sealed record SamplerOptions
 {
+    /// <summary>The sampler a run uses when none is named (CLI, C ABI, <see cref="Scheduling.SamplingOptions"/>).</summary>
+    public const string DefaultSampler = "rm-pc";
+    /// <summary>The defaults, for readers that need one value (help texts, the C ABI's option init).</summary>
+    public static readonly SamplerOptions Defaults = new();
+
+    /// <summary>The default of property `name` as text ("unset" for an optional value without a default), for help and docs.</summary>
+    public static string DefaultText(string name)
+    {
+        var p = typeof(SamplerOptions).GetProperty(name) ?? throw new ArgumentException($"SamplerOptions has no property '{name}'");
+        return p.GetValue(Defaults) switch
+        {
+            null => "unset",
+            bool b => b ? "on" : "off",
+            IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+            var v => v.ToString() ?? "",
+        };
+    }
+
     /// <summary>Horizon T of the forward process.</summary>
     public double Horizon { get; init; } = 8.0;
     /// <summary>Early stopping delta: sampling ends at tau = T - delta.</summary>

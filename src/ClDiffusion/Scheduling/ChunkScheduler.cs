@@ -61,7 +61,7 @@ public sealed class ChunkScheduler
     public RunStats Run(IScoreModel model, string sampler, SamplerOptions o, ulong seed, long first, long n, ISampleSink sink,
         IProgress<SamplingProgress>? progress = null, CancellationToken ct = default)
     {
-        o.Validate(sampler, 1, model.Dim);
+        var job = new SamplingJob(model, sampler, o, seed, first).Validated();
         if (n < 0) throw new ArgumentException($"number of samples must be non-negative, got {n}");
         if (n > int.MaxValue) throw new ArgumentException($"one run holds at most 2^31 - 1 samples, got {n}; split it with shards");
         if (first < 0 || first + n > (1L << 32)) throw new ArgumentException($"sample indices [{first}, {first + n}) must lie in [0, 2^32)");
@@ -69,12 +69,10 @@ public sealed class ChunkScheduler
         var sw = Stopwatch.StartNew();
         string names = string.Join(", ", devices.Select(d => d.DeviceName));
         if (n == 0) return new RunStats(sampler, names, 0, model.Dim, 0, 0, 0);
-        if (model is ClDiffusion.Models.Mlp.IDataSpaceModel ds) sink = new DataSpaceSink(sink, ds);   // MLPs diffuse in normalised space
         int chunk = PlanChunkSize(model, sampler, o, n);
         o.Validate(sampler, chunk, model.Dim);
         int window = options.ReorderChunks > 0 ? options.ReorderChunks : Math.Max(4, 2 * devices.Sum(StreamsOf));
         var state = new RunState(n, chunk, window, sink, model.Dim, progress, sw, ct);
-        var job = new ChunkJob(model, sampler, o, o.MakeGrid(), seed, first);
         using (ct.Register(state.Wake))
         {
             var threads = devices.Select((b, i) => new Thread(() => Worker(b, job, chunk, state)) { IsBackground = true, Name = $"cldiff device {i}" }).ToList();
@@ -88,7 +86,7 @@ public sealed class ChunkScheduler
         return new RunStats(sampler, names, (int)n, model.Dim, state.NfeTotal / n, state.MaxRounds, sw.Elapsed.TotalSeconds);
     }
 
-    void Worker(IBackend device, ChunkJob job, int chunk, RunState st)
+    void Worker(IBackend device, SamplingJob job, int chunk, RunState st)
     {
         var streams = new List<IChunkStream>();
         try

@@ -10,7 +10,7 @@ namespace ClDiffusion.Scheduling;
 public sealed record SamplingOptions
 {
     /// <summary>Sampler name (see <see cref="Samplers.Sampler.Names"/>).</summary>
-    public string Sampler { get; init; } = "rm-pc";
+    public string Sampler { get; init; } = SamplerOptions.DefaultSampler;
     public SamplerOptions Parameters { get; init; } = new();
     public SchedulerOptions Scheduler { get; init; } = new();
     /// <summary>Global index of the run's first sample: the run is samples [FirstSample, FirstSample + n) of the seed.</summary>
@@ -53,7 +53,7 @@ public sealed class DiffusionEngine : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Opens devices: a device string (auto | cpu | opencl | opencl:P:D | opencl:NAME), a comma list of them, or
-    /// `all` (every OpenCL device; the CPU backend when there is none). Null: $CLDIFF_DEVICE, else auto.
+    /// `all` (every OpenCL device except software renderers; the CPU backend when there is none). Null: $CLDIFF_DEVICE, else auto.
     /// </summary>
     public static DiffusionEngine Open(string? devices = null, OpenClOptions? openCl = null)
     {
@@ -65,8 +65,9 @@ public sealed class DiffusionEngine : IDisposable, IAsyncDisposable
         {
             if (spec.Equals("all", StringComparison.OrdinalIgnoreCase))
             {
-                var all = BackendFactory.ListDevices();
-                if (all.Count == 0) { notice = $"cldiff: no OpenCL platform found, using the CPU backend ({BackendFactory.InstallHint} for OpenCL)"; list.Add(new CpuBackend()); }
+                // every device auto could take: software renderers only when named
+                var all = BackendFactory.ListDevices().Where(r => r.Class != DeviceClass.Software).ToList();
+                if (all.Count == 0) { notice = $"cldiff: no OpenCL device other than software renderers, using the CPU backend ({BackendFactory.InstallHint} for OpenCL)"; list.Add(new CpuBackend()); }
                 foreach (var r in all) list.Add(BackendFactory.Open(r.Selector, openCl));
             }
             else

@@ -31,12 +31,9 @@ public static class MemoryProbe
         var b = new CountingBackend();
         var model = new ProbeModel(dim);
         using var prepared = b.Prepare(model);
-        using (var ctx = new SamplerContext(b, prepared, n, 0, 0, o.Horizon))
-        using (var x = b.Allocate(n, dim))
-        {
-            b.Normal(x, ctx.Key(0, Purpose.StartNoise), 0);
-            Sampler.Run(sampler, ctx, x, o.MakeGrid(), o);
-        }
+        var job = new SamplingJob(model, sampler, o, 0, 0);
+        using (var ctx = ChunkPipeline.Context(b, prepared, job, 0, n))
+            ChunkPipeline.Enqueue(ctx, job).Dispose();
         return (b.Peak, b.Largest);
     }
 

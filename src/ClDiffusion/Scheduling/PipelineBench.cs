@@ -21,7 +21,7 @@ public static class PipelineBench
 
     public static Serial MeasureSerial(OpenClBackend b, IScoreModel model, string sampler, SamplerOptions o, ulong seed, int n, int chunk)
     {
-        var grid = o.MakeGrid();
+        var job = new SamplingJob(model, sampler, o, seed, 0).Validated();
         using var prepared = b.Prepare(model);
         var host = new float[(long)chunk * model.Dim];
         double kernel = 0, transfer = 0; int chunks = 0;
@@ -29,14 +29,13 @@ public static class PipelineBench
         {
             int m = Math.Min(chunk, n - done);
             var sw = Stopwatch.StartNew();
-            using var ctx = new SamplerContext(b, prepared, m, seed, done, o.Horizon);
-            using var x = b.Allocate(m, model.Dim);
-            b.Normal(x, ctx.Key(0, Purpose.StartNoise), done);
-            Sampler.Run(sampler, ctx, x, grid, o);
+            using var ctx = ChunkPipeline.Context(b, prepared, job, done, m);
+            using var x = ChunkPipeline.Enqueue(ctx, job);
             b.Finish();
             kernel += sw.Elapsed.TotalSeconds;
             sw.Restart();
             b.Download(x, host.AsSpan(0, m * model.Dim));
+            ChunkPipeline.ToDataSpace(model, host.AsSpan(0, m * model.Dim));
             transfer += sw.Elapsed.TotalSeconds;
         }
         return new Serial(chunks, kernel, transfer);

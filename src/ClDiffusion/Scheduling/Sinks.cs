@@ -100,20 +100,3 @@ public static class NpyFormat
         catch (EndOfStreamException) { throw new InvalidDataException($"{name}: truncated .npy header"); }
     }
 }
-
-/// <summary>Maps each chunk from a model's diffusion space (an MLP's normalised space) to data space before the inner sink sees it.</summary>
-public sealed class DataSpaceSink(ISampleSink inner, ClDiffusion.Models.Mlp.IDataSpaceModel model) : ISampleSink
-{
-    public void Write(long offset, ReadOnlySpan<float> rows)
-    {
-        var buf = System.Buffers.ArrayPool<float>.Shared.Rent(rows.Length);
-        try
-        {
-            var span = buf.AsSpan(0, rows.Length);
-            rows.CopyTo(span);
-            model.ToDataSpace(span);
-            inner.Write(offset, span);
-        }
-        finally { System.Buffers.ArrayPool<float>.Shared.Return(buf); }
-    }
-}

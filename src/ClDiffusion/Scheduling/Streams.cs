@@ -19,24 +19,21 @@ public sealed class Chunk
     public int Rounds { get; set; }
 }
 
-/// <summary>What a sampling run does to one chunk (shared, read-only, by every stream).</summary>
-public sealed record ChunkJob(IScoreModel Model, string Sampler, SamplerOptions Options, TimeGrid Grid, ulong Seed, long FirstSample);
-
-/// <summary>A place one chunk at a time is computed: start noise, sampler, read-back.</summary>
+/// <summary>A place one chunk at a time goes through <see cref="ChunkPipeline"/>: start noise, sampler, read-back, data space.</summary>
 public interface IChunkStream : IDisposable
 {
     /// <summary>Starts the chunk (on a device: enqueues everything and returns without waiting).</summary>
     void Start(Chunk c, CancellationToken ct);
-    /// <summary>Waits for the started chunk and returns its samples (valid until the next Start).</summary>
+    /// <summary>Waits for the started chunk and returns its samples in data space (valid until the next Start).</summary>
     ReadOnlySpan<float> Collect();
 }
 
 /// <summary>Any backend, synchronously: Start computes and downloads, Collect returns the host copy.</summary>
 public sealed class SyncChunkStream : IChunkStream
 {
-    readonly IBackend backend; readonly ChunkJob job; readonly IPreparedScore prepared;
+    readonly IBackend backend; readonly SamplingJob job; readonly IPreparedScore prepared;
     readonly float[] host; int count;
-    public SyncChunkStream(IBackend backend, ChunkJob job, int capacity)
+    public SyncChunkStream(IBackend backend, SamplingJob job, int capacity)
     {
         this.backend = backend; this.job = job;
         prepared = backend.Prepare(job.Model);
@@ -44,14 +41,8 @@ public sealed class SyncChunkStream : IChunkStream
     }
     public void Start(Chunk c, CancellationToken ct)
     {
-        int d = job.Model.Dim;
-        using var ctx = new SamplerContext(backend, prepared, c.Count, job.Seed, job.FirstSample + c.Offset, job.Options.Horizon) { Cancellation = ct };
-        using var x = backend.Allocate(c.Count, d);
-        backend.Normal(x, ctx.Key(0, Purpose.StartNoise), ctx.FirstSample);
-        Sampler.Run(job.Sampler, ctx, x, job.Grid, job.Options);
-        backend.Download(x, host.AsSpan(0, c.Count * d));
-        ctx.ThrowIfNonFinite(host.AsSpan(0, c.Count * d));
-        c.Nfe = ctx.Nfe; c.Rounds = ctx.Rounds; count = c.Count;
+        (c.Nfe, c.Rounds) = ChunkPipeline.Run(backend, prepared, job, c.Offset, c.Count, host, cancel: ct);
+        count = c.Count;
     }
     public ReadOnlySpan<float> Collect() => host.AsSpan(0, count * job.Model.Dim);
     public void Dispose() => prepared.Dispose();
@@ -65,13 +56,13 @@ public sealed class SyncChunkStream : IChunkStream
 public sealed unsafe class OpenClChunkStream : IChunkStream
 {
     readonly OpenClBackend backend; readonly bool ownsBackend;
-    readonly ChunkJob job; readonly IPreparedScore prepared;
+    readonly SamplingJob job; readonly IPreparedScore prepared;
     readonly ClMem pinned; readonly float* host; readonly long capacityFloats;
     nint readEvent; int count;
     SamplerContext? inFlight;   // kept until Collect: its device flags name the step of a non-finite sample
 
     /// <summary>Streams on `root` (the first uses root's own queue, the others are sibling queues in its context).</summary>
-    public OpenClChunkStream(OpenClBackend root, bool sibling, ChunkJob job, int capacity, bool profiling = false)
+    public OpenClChunkStream(OpenClBackend root, bool sibling, SamplingJob job, int capacity, bool profiling = false)
     {
         backend = sibling ? new OpenClBackend(root, profiling) : root; ownsBackend = sibling;
         this.job = job;
@@ -96,11 +87,10 @@ public sealed unsafe class OpenClChunkStream : IChunkStream
         inFlight?.Dispose(); inFlight = null;
         int d = job.Model.Dim;
         if ((long)c.Count * d > capacityFloats) throw new ArgumentException($"chunk of {c.Count} samples exceeds the stream's capacity");
-        var ctx = new SamplerContext(backend, prepared, c.Count, job.Seed, job.FirstSample + c.Offset, job.Options.Horizon) { Cancellation = ct };
-        inFlight = ctx;
-        using var x = (OpenClBuffer)backend.Allocate(c.Count, d);
-        backend.Normal(x, ctx.Key(0, Purpose.StartNoise), ctx.FirstSample);
-        Sampler.Run(job.Sampler, ctx, x, job.Grid, job.Options);
+        var ctx = ChunkPipeline.Context(backend, prepared, job, c.Offset, c.Count);
+        inFlight = ctx;   // disposed at Collect, where its non-finite flags are read if a sample is bad
+        ctx.Cancellation = ct;
+        using var x = (OpenClBuffer)ChunkPipeline.Enqueue(ctx, job);
         nint ev;
         OpenClException.Check(ClApi.Api.EnqueueReadBuffer(backend.Queue.Handle, x.Mem.Handle, false, 0, (nuint)(x.Length * 4), host, 0, null, &ev),
             "clEnqueueReadBuffer (chunk to pinned host buffer)");
@@ -117,10 +107,11 @@ public sealed unsafe class OpenClChunkStream : IChunkStream
         int err = ClApi.Api.WaitForEvents(1, &ev);
         ClApi.Api.ReleaseEvent(ev);
         OpenClException.Check(err, "clWaitForEvents (chunk read-back)");
-        var data = new ReadOnlySpan<float>(host, count * job.Model.Dim);
+        var rows = new Span<float>(host, count * job.Model.Dim);
         var ctx = inFlight; inFlight = null;
-        using (ctx) ctx?.ThrowIfNonFinite(data);
-        return data;
+        using (ctx) ctx?.ThrowIfNonFinite(rows);
+        ChunkPipeline.ToDataSpace(job.Model, rows);
+        return rows;
     }
 
     public void Dispose()

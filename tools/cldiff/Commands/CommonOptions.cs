@@ -13,8 +13,14 @@ public class ModelOptions
     [Option("preset", HelpText = "Built-in target instead of --target: mixD-K (e.g. mix16-5: d = 16, K = 5 components) or gaussD.")]
     public string? Preset { get; set; }
 
-    [Option("model", HelpText = "Learned score MLP: a shipped name (checkerboard, optdigits) or a .safetensors file (docs/MLP.md).")]
+    [Option("model", HelpText = "Learned score model: a shipped name (checkerboard, optdigits), a .safetensors MLP (docs/MLP.md) or an .onnx file (docs/MODELS.md).")]
     public string? Model { get; set; }
+
+    [Option("prediction", HelpText = "ONNX models: what the output is, score | eps | x0 | v (default: the model's metadata cldiffusion.prediction).")]
+    public string? Prediction { get; set; }
+
+    [Option("convention", HelpText = "ONNX models: the model's time convention, ours | vp-linear[:N] | vp-scaled-linear[:N] | vp-cosine[:N] | edm (default: metadata cldiffusion.convention, else ours).")]
+    public string? Convention { get; set; }
 
     [Option("device", HelpText = "cpu | auto | opencl | opencl:P:D | opencl:NAME (default: $CLDIFF_DEVICE or auto).")]
     public string? Device { get; set; }
@@ -24,6 +30,8 @@ public class ModelOptions
     {
         if (Model is null) { var t = LoadTarget(); return (t, t); }
         if (Target is not null || Preset is not null) throw new ArgumentException("give either --model or --target/--preset, not both");
+        if (Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return (OnnxModels.Load(Model, Prediction, Convention), null);
+        if (Prediction is not null || Convention is not null) throw new ArgumentException("--prediction and --convention apply to .onnx models only (an MLP file says what it predicts)");
         return (ClDiffusion.Models.Mlp.MlpModel.Load(ShippedModels.Resolve(Model)), null);
     }
 
@@ -75,54 +83,79 @@ public static class Presets
     }
 }
 
+/// <summary>
+/// The sampler options of every sampling verb. Their defaults are <see cref="SamplerOptions.Defaults"/> (the one place
+/// they are written); the help lists them and the samplers from the registry (<see cref="SamplerHelp"/>).
+/// </summary>
 public class SamplerCliOptions : ModelOptions
 {
-    [Option("sampler", Default = "rm-pc", HelpText = "ei, rm, ei-pc, rm-pc, prm, prm-pc, heun, dpmpp-2m, picard.")]
-    public string Sampler { get; set; } = "rm-pc";
-    [Option("steps", Default = 40, HelpText = "Predictor steps (windows for prm).")]
-    public int Steps { get; set; }
-    [Option('T', "horizon", Default = 8.0, HelpText = "Horizon T of the forward process.")]
-    public double Horizon { get; set; }
-    [Option("delta", Default = 1e-3, HelpText = "Early stopping: sampling ends at forward time delta.")]
-    public double Delta { get; set; }
-    [Option("grid", Default = "shrinking", HelpText = "Time grid: uniform, or shrinking (equal steps far from the data, geometric near it).")]
-    public string Grid { get; set; } = "shrinking";
+    static SamplerOptions D => SamplerOptions.Defaults;
+
+    [Option("sampler", HelpText = "Sampler name (the list below; `cldiff samplers` describes each). experiment and scaling ignore it: they take the list --samplers.")]
+    public string Sampler { get; set; } = SamplerOptions.DefaultSampler;
+    [Option("steps", HelpText = "Predictor steps (windows for prm).")]
+    public int Steps { get; set; } = D.Steps;
+    [Option('T', "horizon", HelpText = "Horizon T of the forward process.")]
+    public double Horizon { get; set; } = D.Horizon;
+    [Option("delta", HelpText = "Early stopping: sampling ends at forward time delta.")]
+    public double Delta { get; set; } = D.Delta;
+    [Option("grid", HelpText = "Time grid: uniform, or shrinking (equal steps far from the data, geometric near it).")]
+    public string Grid { get; set; } = D.Grid;
     [Option("max-step", HelpText = "Split grid steps longer than this (the total step count grows); rm/rm-pc/prm diverge on steps much longer than 1.")]
-    public double? MaxStep { get; set; }
-    [Option("lipschitz", Default = 2.0, HelpText = "Lipschitz constant L of the score: sets the corrector defaults (block 1/L, duration 1/sqrt(L), gamma sqrt(L)).")]
-    public double Lipschitz { get; set; }
+    public double? MaxStep { get; set; } = D.MaxStep;
+    [Option("lipschitz", HelpText = "Lipschitz constant L of the score: sets the corrector defaults (block 1/L, duration 1/sqrt(L), gamma sqrt(L)).")]
+    public double Lipschitz { get; set; } = D.Lipschitz;
     [Option("block", HelpText = "Corrector after every block of this sampler time (default 1/L).")]
-    public double? Block { get; set; }
-    [Option("corrector-steps", Default = 4, HelpText = "Langevin steps per corrector call.")]
-    public int CorrectorSteps { get; set; }
+    public double? Block { get; set; } = D.BlockLength;
+    [Option("corrector-steps", HelpText = "Langevin steps per corrector call.")]
+    public int CorrectorSteps { get; set; } = D.CorrectorSteps;
     [Option("corrector-time", HelpText = "Corrector duration (default 1/sqrt(L)).")]
-    public double? CorrectorTime { get; set; }
+    public double? CorrectorTime { get; set; } = D.CorrectorTime;
     [Option("gamma", HelpText = "Langevin friction (default sqrt(L)).")]
-    public double? Gamma { get; set; }
-    [Option("corrector", Default = "uld", HelpText = "uld (frozen-drift underdamped Langevin) or rmuld (Shen-Lee randomized midpoint).")]
-    public string Corrector { get; set; } = "uld";
+    public double? Gamma { get; set; } = D.Gamma;
+    [Option("corrector", HelpText = "uld (frozen-drift underdamped Langevin) or rmuld (Shen-Lee randomized midpoint).")]
+    public string Corrector { get; set; } = D.Corrector;
     [Option("low-variance", HelpText = "rm: draw the midpoint with density proportional to e^{h-u}.")]
-    public bool LowVariance { get; set; }
-    [Option('R', "subwindows", Default = 4, HelpText = "prm: sub-windows per window.")]
-    public int R { get; set; }
-    [Option('K', "picard", Default = 3, HelpText = "prm: Picard rounds per window (and per parallel corrector).")]
-    public int K { get; set; }
-    [Option("window", Default = 8, HelpText = "picard: steps per Picard window.")]
-    public int Window { get; set; }
-    [Option("tol", Default = 1e-3, HelpText = "picard: stop a window when the largest change is below this.")]
-    public double Tolerance { get; set; }
+    public bool LowVariance { get; set; } = D.LowVariance;
+    [Option('R', "subwindows", HelpText = "prm: sub-windows per window.")]
+    public int R { get; set; } = D.SubWindows;
+    [Option('K', "picard", HelpText = "prm: Picard rounds per window (and per parallel corrector).")]
+    public int K { get; set; } = D.PicardRounds;
+    [Option("window", HelpText = "picard: steps per Picard window.")]
+    public int Window { get; set; } = D.Window;
+    [Option("tol", HelpText = "picard: stop a window when the largest change is below this.")]
+    public double Tolerance { get; set; } = D.Tolerance;
     [Option("fixed-corrector", HelpText = "Use the fixed L for the corrector everywhere instead of L_t = max(L, 1/sigma_t^2).")]
-    public bool FixedCorrector { get; set; }
+    public bool FixedCorrector { get; set; } = !D.AdaptiveCorrector;
     [Option("denoise", HelpText = "Finish with Tweedie's denoiser x0 = (x + sigma^2 s)/alpha at t = delta (one more NFE).")]
-    public bool Denoise { get; set; }
+    public bool Denoise { get; set; } = D.Denoise;
     [Option("score-error", Default = 0.0, HelpText = "Add a smooth deterministic score error of this RMS size (the paper's eps_s).")]
     public double ScoreError { get; set; }
 
-    public SamplerOptions ToSamplerOptions() => new()
+    public SamplerOptions ToSamplerOptions() => D with
     {
         Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, MaxStep = MaxStep, Lipschitz = Lipschitz, BlockLength = Block,
         CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
         LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
         AdaptiveCorrector = !FixedCorrector, Denoise = Denoise,
     };
+}
+
+/// <summary>The lines the help of a sampling verb adds after its options: the samplers from the registry and the defaults.</summary>
+public static class SamplerHelp
+{
+    static readonly (string option, string property)[] Shown =
+    [
+        ("--sampler", ""), ("--steps", nameof(SamplerOptions.Steps)), ("-T", nameof(SamplerOptions.Horizon)), ("--delta", nameof(SamplerOptions.Delta)),
+        ("--grid", nameof(SamplerOptions.Grid)), ("--lipschitz", nameof(SamplerOptions.Lipschitz)), ("--corrector", nameof(SamplerOptions.Corrector)),
+        ("--corrector-steps", nameof(SamplerOptions.CorrectorSteps)), ("-R", nameof(SamplerOptions.SubWindows)), ("-K", nameof(SamplerOptions.PicardRounds)),
+        ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)),
+    ];
+
+    public static IEnumerable<string> Lines()
+    {
+        yield return "Samplers:";
+        foreach (var line in Sampler.Text().Split('\n', StringSplitOptions.RemoveEmptyEntries)) yield return "  " + line;
+        yield return "Defaults: " + string.Join(", ", Shown.Select(s => $"{s.option} {(s.property.Length == 0 ? SamplerOptions.DefaultSampler : SamplerOptions.DefaultText(s.property))}"));
+    }
 }

@@ -36,7 +36,6 @@ public static class DemoCommand
         const int nd = 100;
         var y = new float[nd * digits.Dim];
         var sd = SampleRun.Run(backend, digits, "rm-pc", so with { Denoise = true }, 0, 0, nd, y);
-        digits.ToDataSpace(y);
         Output.Pictures.Write(o.Png, y, nd, digits.Dim, checkerboard: false);
         Console.WriteLine($"optdigits MLP: {nd} digits with rm-pc, {sd.NfePerSample:0.#} NFE/sample, {sd.Seconds:0.00} s -> {o.Png}");
         return 0;

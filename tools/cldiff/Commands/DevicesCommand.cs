@@ -41,11 +41,12 @@ public static class DevicesCommand
             {
                 selector = d.Selector, platform = d.Platform, device = d.Device, vendor = d.Vendor, version = d.Version, driver = d.Driver,
                 computeUnits = d.ComputeUnits, globalMemoryBytes = d.GlobalMemoryBytes, maxAllocBytes = d.MaxAllocBytes,
-                type = d.Type, fp64 = d.Fp64, auto = d.Auto,
+                type = d.Type, fp64 = d.Fp64, auto = d.Auto, clockMHz = d.ClockMHz, rank = d.Rank, deviceClass = d.Class.ToString(),
                 tuning = Tuning(d) is var t ? new { source = t.source, key = t.key, parameters = t.parameters } : null,
             }), new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
+        Console.WriteLine($"cpu backend MLP: {ClDiffusion.Models.Mlp.MlpCpuScore.EngineSummary}");
         if (devices.Count == 0)
         {
             Console.WriteLine($"no OpenCL devices (auto uses the CPU backend); install one: {BackendFactory.InstallHint}");
@@ -55,6 +56,7 @@ public static class DevicesCommand
         {
             Console.WriteLine($"{(d.Auto ? "*" : " ")} {d.Selector,-12} {d.Type,-11} {d.Device}");
             Console.WriteLine($"    platform {d.Platform}, vendor {d.Vendor}, {d.Version}, driver {d.Driver}");
+            Console.WriteLine($"    rank: {d.Rank}");
             Console.WriteLine($"    {d.ComputeUnits} compute units, {d.GlobalMemoryBytes >> 20} MiB global memory, largest buffer {d.MaxAllocBytes >> 20} MiB, fp64 {(d.Fp64 ? "yes" : "no")}");
             var (source, key, ps) = Tuning(d);
             Console.WriteLine($"    tuning: {source}");
@@ -62,7 +64,8 @@ public static class DevicesCommand
             if (ps is not null)
                 Console.WriteLine("    kernels: " + string.Join("; ", ps.Select(f => $"{f.Key} {string.Join(" ", f.Value.Select(p => $"{p.Key}={p.Value}"))}")));
         }
-        Console.WriteLine("* = the device 'auto' takes");
+        Console.WriteLine("* = the device 'auto' takes (GPUs, then accelerators, then CPU compute drivers, by compute units x clock; software renderers only when named)");
+        Console.WriteLine($"auto: {BackendFactory.AutoReason()}");
         return 0;
     }
 }

@@ -9,13 +9,13 @@ namespace ClDiffusion.Cli.Commands;
 [Verb("experiment", HelpText = "Error against NFE for several samplers on an exact target; prints a markdown table (docs/EXPERIMENTS.md is made with it).")]
 public sealed class ExperimentOptions : SamplerCliOptions
 {
-    [Option("samplers", Default = "ei,rm,ei-pc,rm-pc,heun,dpmpp-2m,prm,prm-pc,picard", HelpText = "Comma-separated samplers.")]
+    [Option("samplers", Default = "ei,rm,ei-pc,rm-pc,heun,dpmpp-2m,prm,prm-pc,picard", HelpText = "Comma-separated samplers to compare (this list is used; --sampler is ignored).")]
     public string Samplers { get; set; } = "";
     [Option("step-list", Default = "5,10,20,40,80", HelpText = "Comma-separated step counts.")]
     public string StepList { get; set; } = "";
     [Option("count", Default = 4000, HelpText = "Samples per point (also --n).")]
     public int N { get; set; }
-    [Option("seed", Default = 1UL, HelpText = "Seed.")]
+    [Option("seed", Default = 1UL, HelpText = "Seed of the counter-based generator.")]
     public ulong Seed { get; set; }
 }
 

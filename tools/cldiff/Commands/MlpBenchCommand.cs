@@ -1,23 +1,36 @@
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Models.Mlp;
 using CommandLine;
 
 namespace ClDiffusion.Cli.Commands;
 
-[Verb("mlpbench", HelpText = "MLP score forward throughput (GFLOP/s) on an OpenCL device, each tile configuration verified first; with --cpu also the managed CPU path in the same run.")]
+[Verb("mlpbench", HelpText = "MLP score forward throughput (GFLOP/s, share of the FP32 peak) of the CPU backend, an OpenCL device (each tile configuration verified first) and OpenBLAS's sgemm on the same GEMMs, measured in the same run.")]
 public sealed class MlpBenchOptions
 {
-    [Option("device", Default = "opencl", HelpText = "OpenCL device.")]
+    [Option("device", Default = "opencl", HelpText = "OpenCL device, or 'cpu' for the CPU backend and the BLAS reference only.")]
     public string Device { get; set; } = "opencl";
-    [Option("widths", Default = "256,512,1024", HelpText = "Hidden widths (depth 3, d = 2, 16 time frequencies).")]
+    [Option("widths", Default = "256,512,1024", HelpText = "Hidden widths of the benchmark network.")]
     public string Widths { get; set; } = "";
+    [Option("dim", Default = 2, HelpText = "Data dimension d of the benchmark network (input d + 2F, output d).")]
+    public int Dim { get; set; }
+    [Option("depth", Default = 3, HelpText = "Hidden layers of the benchmark network.")]
+    public int Depth { get; set; }
+    [Option("freqs", Default = 16, HelpText = "Time frequencies F of the benchmark network.")]
+    public int Freqs { get; set; }
+    [Option("model", HelpText = "Comma list of .safetensors models to measure instead of the benchmark network (e.g. models/optdigits.safetensors).")]
+    public string? Models { get; set; }
     [Option("batches", Default = "1024,4096,16384,65536", HelpText = "Rows per call.")]
     public string Batches { get; set; } = "";
-    [Option("reps", Default = 5, HelpText = "Timed calls; the median is reported.")]
+    [Option("reps", Default = 5, HelpText = "Timed calls per round; the median is taken.")]
     public int Reps { get; set; }
-    [Option("cpu", HelpText = "Also time the managed CPU path (slow at large batches).")]
+    [Option("rounds", Default = 3, HelpText = "Rounds alternating the engines; the median over rounds is reported.")]
+    public int Rounds { get; set; }
+    [Option("cpu", HelpText = "With an OpenCL device: also time the CPU backend and the BLAS reference (always on with --device cpu).")]
     public bool Cpu { get; set; }
+    [Option("peak-gflops", Default = 0.0, HelpText = "FP32 peak of the device in GFLOP/s (default: estimated from its clock and units).")]
+    public double PeakGflops { get; set; }
     [Option("configs", HelpText = "Also try the built-in GPU tile candidates (each verified against the float64 reference first).")]
     public bool Configs { get; set; }
 }
@@ -29,31 +42,62 @@ public static class MlpBenchCommand
 
     public static int Run(MlpBenchOptions o)
     {
-        var widths = Ints(o.Widths, "widths"); var batches = Ints(o.Batches, "batches");
+        var batches = Ints(o.Batches, "batches");
         if (o.Reps < 1) throw new ArgumentException($"--reps must be at least 1, got {o.Reps}");
+        if (o.Rounds < 1) throw new ArgumentException($"--rounds must be at least 1, got {o.Rounds}");
+        if (o.Dim < 1 || o.Depth < 0 || o.Freqs < 0) throw new ArgumentException($"--dim must be >= 1, --depth and --freqs >= 0 (got {o.Dim}, {o.Depth}, {o.Freqs})");
+        if (!(o.PeakGflops >= 0) || double.IsInfinity(o.PeakGflops)) throw new ArgumentException($"--peak-gflops must be a finite number >= 0, got {o.PeakGflops}");
+        var networks = new List<(string Name, MlpModel Model)>();
+        if (!string.IsNullOrWhiteSpace(o.Models))
+            foreach (var path in o.Models.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                networks.Add((Path.GetFileNameWithoutExtension(path), MlpModel.Load(path)));
+        else
+            foreach (int w in Ints(o.Widths, "widths")) networks.Add(($"w{w}", MlpBench.Model(w, o.Dim, o.Freqs, o.Depth)));
+
         using var backend = BackendFactory.Open(o.Device);
-        if (backend is not OpenClBackend b) throw new ArgumentException($"mlpbench needs an OpenCL device, '{o.Device}' opened {backend.DeviceName}");
-        Console.WriteLine($"# mlpbench on {b.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
-        var configs = new List<MlpKernelConfig> { MlpKernelConfig.For(b.Device) };
-        if (o.Configs)
+        var cl = backend as OpenClBackend;
+        bool cpu = o.Cpu || cl is null;
+        var (peak, how) = o.PeakGflops > 0 ? (o.PeakGflops, "given") : MlpBench.Peak(cl?.Device);
+        Console.WriteLine($"# mlpbench on {backend.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, load average {LoadAverage()}");
+        Console.WriteLine($"# FP32 peak {peak:F0} GFLOP/s ({how}); BLAS: {BlasLibrary.DefaultDescription}; managed SGEMM: {Sgemm.VectorDescription}");
+        Console.WriteLine($"# medians of {o.Rounds} alternating rounds of {o.Reps} calls, each engine warmed up until stable; 'x blas' = blas-sgemm time / engine time (same GEMMs, same run)");
+        var configs = new List<MlpKernelConfig?> { null };
+        if (cl is not null && o.Configs)
             configs.AddRange([
-                new() { Mwg = 128, Nwg = 128, Kwg = 16, Mwi = 8, Nwi = 8, Vwm = 4, Vwn = 4 },
-                new() { Mwg = 128, Nwg = 64, Kwg = 16, Mwi = 8, Nwi = 4, Vwm = 4, Vwn = 4 },
-                new() { Mwg = 64, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 4, Vwm = 4, Vwn = 4 },
-                new() { Mwg = 64, Nwg = 128, Kwg = 32, Mwi = 4, Nwi = 8, Vwm = 4, Vwn = 4 },
-                new() { Mwg = 32, Nwg = 32, Kwg = 16, Mwi = 4, Nwi = 4, UseLocal = false },
+                new MlpKernelConfig { Mwg = 128, Nwg = 128, Kwg = 16, Mwi = 8, Nwi = 8, Vwm = 4, Vwn = 4 },
+                new MlpKernelConfig { Mwg = 64, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 4, Vwm = 4, Vwn = 4 },
+                new MlpKernelConfig { Mwg = 32, Nwg = 32, Kwg = 16, Mwi = 4, Nwi = 4, UseLocal = false },
             ]);
         int failures = 0;
         foreach (var c in configs)
         {
-            double err;
-            try { err = MlpKernelCheck.Run(b, c); }
-            catch (OpenClException e) { Console.WriteLine($"config {c}: FAILED ({e.Message.Split('\n')[0]})"); failures++; continue; }
-            bool ok = err < 2e-4;
-            Console.WriteLine($"config {c}: worst relative error vs float64 reference {err:E2} {(ok ? "OK" : "WRONG")}");
-            if (!ok) { failures++; continue; }
-            Console.WriteLine(MlpBench.Format(MlpBench.Run(b, widths, batches, o.Reps, o.Cpu, c)));
+            if (cl is not null)
+            {
+                var cfg = c ?? MlpKernelConfig.For(cl.Device);
+                double err;
+                try { err = MlpKernelCheck.Run(cl, cfg); }
+                catch (OpenClException e) { Console.WriteLine($"config {cfg}: FAILED ({e.Message.Split('\n')[0]})"); failures++; continue; }
+                bool ok = err < 2e-4;
+                Console.WriteLine($"config {cfg}: worst relative error vs float64 reference {err:E2} {(ok ? "OK" : "WRONG")}");
+                if (!ok) { failures++; continue; }
+            }
+            var lines = new List<MlpBenchLine>();
+            foreach (var (name, model) in networks)
+                foreach (int n in batches)
+                {
+                    var r = MlpBench.Compare(model, n, cl, c, o.Reps, o.Rounds, peak, cpu && ReferenceEquals(c, configs[0]), $"{name} {MlpBench.Describe(model)}");
+                    Console.WriteLine(MlpBench.Format(r).Split('\n').Skip(lines.Count == 0 ? 0 : 1).Aggregate((a, b) => a + "\n" + b));
+                    lines.AddRange(r);
+                }
         }
+        if (cl?.Device.Vendor.Contains("NVIDIA", StringComparison.OrdinalIgnoreCase) == true)
+            Console.WriteLine("# reference on NVIDIA: python3 tools/gpu/torch_mlp_bench.py (PyTorch fp32, TF32 off, same networks)");
         return failures == 0 ? 0 : 1;
+    }
+
+    static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
+        catch (IOException) { return "unknown"; }
     }
 }

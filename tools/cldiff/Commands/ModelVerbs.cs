@@ -9,26 +9,26 @@ using CommandLine;
 
 namespace ClDiffusion.Cli.Commands;
 
-[Verb("train", HelpText = "Train an eps-prediction score MLP by denoising score matching (docs/MLP.md).")]
+[Verb("train", HelpText = "Train a score MLP (eps- or x0-prediction, --prediction) by denoising score matching and write it as safetensors (docs/MLP.md).")]
 public sealed class TrainOptions
 {
     [Option("data", Required = true, HelpText = "optdigits | checkerboard | FILE.npy ([rows, d]).")]
     public string Data { get; set; } = "";
     [Option("out", Required = true, HelpText = "Output .safetensors file.")]
     public string Out { get; set; } = "";
-    [Option("width", Default = 128)] public int Width { get; set; }
-    [Option("depth", Default = 3)] public int Depth { get; set; }
-    [Option("steps", Default = 4000)] public int Steps { get; set; }
-    [Option("batch", Default = 256)] public int Batch { get; set; }
-    [Option("lr", Default = 2e-3)] public double Lr { get; set; }
-    [Option("seed", Default = 0UL)] public ulong Seed { get; set; }
-    [Option("ema", Default = 0.999)] public double Ema { get; set; }
+    [Option("width", Default = 128, HelpText = "Hidden width of the MLP.")] public int Width { get; set; }
+    [Option("depth", Default = 3, HelpText = "Number of hidden layers.")] public int Depth { get; set; }
+    [Option("steps", Default = 4000, HelpText = "Optimiser steps (Adam).")] public int Steps { get; set; }
+    [Option("batch", Default = 256, HelpText = "Training rows per step (each with its own time and noise).")] public int Batch { get; set; }
+    [Option("lr", Default = 2e-3, HelpText = "Peak Adam learning rate (linear warm-up, then cosine decay to 5% over --steps).")] public double Lr { get; set; }
+    [Option("seed", Default = 0UL, HelpText = "Seed of the weights, batches, times and noise.")] public ulong Seed { get; set; }
+    [Option("ema", Default = 0.999, HelpText = "Decay of the exponential moving average of the weights that is saved (0: save the raw weights).")] public double Ema { get; set; }
     [Option("delta", Default = 1e-3, HelpText = "Smallest training time.")] public double Delta { get; set; }
-    [Option('T', "horizon", Default = 8.0)] public double Horizon { get; set; }
-    [Option("threads", Default = 0)] public int Threads { get; set; }
+    [Option('T', "horizon", Default = 8.0, HelpText = "Largest training time (the sampler's horizon T).")] public double Horizon { get; set; }
+    [Option("threads", Default = 0, HelpText = "CPU threads (0: all cores).")] public int Threads { get; set; }
     [Option("dtype", Default = "F32", HelpText = "F32, F16 or BF16 weights in the file.")] public string Dtype { get; set; } = "F32";
-    [Option("max-frequency", Default = 50.0)] public double MaxFrequency { get; set; }
-    [Option("prediction", Default = "eps", HelpText = "What the network predicts: eps, or x0 (min-SNR weighted; stable at large t in high dimension).")]
+    [Option("max-frequency", Default = 50.0, HelpText = "Largest frequency of the sinusoidal time features.")] public double MaxFrequency { get; set; }
+    [Option("prediction", Default = "eps", HelpText = "What the network predicts: eps, or x0 (min-SNR weighted; stable at large t in high dimension; the shipped optdigits model).")]
     public string Prediction { get; set; } = "eps";
 
     public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction);
@@ -37,9 +37,9 @@ public sealed class TrainOptions
 [Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]
 public sealed class ScoreOptions : ModelOptions
 {
-    [Option("x", Required = true, HelpText = "Points (.npy [n, d], data space).")]
+    [Option("points", Required = true, HelpText = "Points (.npy [n, d], data space); also --x.")]
     public string X { get; set; } = "";
-    [Option('t', "t", Required = true, HelpText = "Forward time t > 0.")]
+    [Option("time", Required = true, HelpText = "Forward time t > 0 of the OU process (also --t).")]
     public double T { get; set; }
     [Option("out", Required = true, HelpText = "Output .npy [n, d].")]
     public string Out { get; set; } = "";
@@ -67,6 +67,7 @@ public sealed class ScoreOptions : ModelOptions
         if (Eps) { float sig = (float)ForwardProcess.Sigma(T); for (long i = 0; i < s.Length; i++) s[i] *= -sig; }
         else if (model is MlpModel m) m.ScoreToDataSpace(s);
         Npy.Write(Out, s, arr.Rows, model.Dim);
+        Console.WriteLine($"wrote {Out}: {(Eps ? "eps" : "score")} of {arr.Rows} points (d = {model.Dim}) at t = {T} on {backend.DeviceName}");
         return 0;
     }
 }
@@ -76,7 +77,7 @@ public sealed class CheckOptions : SamplerCliOptions
 {
     [Option("count", Default = 4000, HelpText = "Samples (also --n).")]
     public int N { get; set; }
-    [Option("seed", Default = 0UL)] public ulong Seed { get; set; }
+    [Option("seed", Default = 0UL, HelpText = "Seed of the counter-based generator.")] public ulong Seed { get; set; }
 
     public int Run()
     {
@@ -86,8 +87,7 @@ public sealed class CheckOptions : SamplerCliOptions
         using var backend = BackendFactory.Open(Device);
         var so = ToSamplerOptions();
         var x = new float[(long)N * mlp.Dim];
-        var st = SampleRun.Run(backend, mlp, Sampler, so, Seed, 0, N, x);
-        mlp.ToDataSpace(x);
+        var st = SampleRun.Run(backend, mlp, Sampler, so, Seed, 0, N, x);   // in data space
         Console.WriteLine($"{Sampler}, {Steps} steps, {st.NfePerSample:0.#} NFE/sample, {N} samples on {st.Device}");
         if (mlp.Dim == 2)
         {

@@ -14,13 +14,13 @@ public sealed class ScalingOptions : SamplerCliOptions
 {
     [Option("part", Default = "all", HelpText = "all, or a comma list of: scaling, picard, robust.")]
     public string Part { get; set; } = "all";
-    [Option("samplers", Default = "ei,rm,heun,dpmpp-2m,prm,prm-r,picard,ei-pc,rm-pc,prm-pc", HelpText = "Samplers of the scaling sweep; prm-r = prm with --prm-windows windows and --prm-rounds Picard rounds, searched over R.")]
+    [Option("samplers", Default = "ei,rm,heun,dpmpp-2m,prm,prm-r,picard,ei-pc,rm-pc,prm-pc", HelpText = "Samplers of the scaling sweep (this list is used; --sampler is ignored); prm-r = prm with --prm-windows windows and --prm-rounds Picard rounds, searched over R.")]
     public string Samplers { get; set; } = "";
-    [Option("dims", Default = "2,8,32,128,512,2048", HelpText = "Dimensions.")]
+    [Option("dims", Default = "2,8,32,128,512,2048", HelpText = "Comma-separated dimensions d.")]
     public string Dims { get; set; } = "";
     [Option("kl-max-dim", Default = 512, HelpText = "Largest d for samplers judged by KL (their n grows like sqrt(d)).")]
     public int KlMaxDim { get; set; }
-    [Option("seeds", Default = "1,2,3", HelpText = "Seeds.")]
+    [Option("seeds", Default = "1,2,3", HelpText = "Comma-separated seeds; medians over them are reported.")]
     public string Seeds { get; set; } = "";
     [Option("family", Default = "gauss", HelpText = "gauss (anisotropic single Gaussian) or mixK (mixture preset with K components, coupling samplers only).")]
     public string Family { get; set; } = "gauss";
@@ -38,10 +38,10 @@ public sealed class ScalingOptions : SamplerCliOptions
     public int StudyDim { get; set; }
     [Option("study-steps", Default = 32, HelpText = "Steps (windows) of the Picard and score-error studies.")]
     public int StudySteps { get; set; }
-    [Option("out", Default = "docs/img/data", HelpText = "Folder for the CSV files.")]
-    public string Out { get; set; } = "";
-    [Option("img", Default = "docs/img", HelpText = "Folder for the PNG plots.")]
-    public string Img { get; set; } = "";
+    [Option("out", Default = ".", HelpText = "Folder for the CSV files (docs/EVIDENCE.md's were made with --out docs/img/data --img docs/img).")]
+    public string Out { get; set; } = ".";
+    [Option("img", HelpText = "Folder for the PNG plots (default: --out).")]
+    public string? Img { get; set; }
     [Option("tag", Default = "", HelpText = "Suffix of the output file names.")]
     public string Tag { get; set; } = "";
 }
@@ -66,7 +66,8 @@ public static class ScalingCommand
             : o.Family.StartsWith("mix") && int.TryParse(o.Family[3..], out int k) ? d => GaussianMixture.Preset(d, k)
             : throw new ArgumentException($"--family: use gauss or mixK, got '{o.Family}'");
         using var backend = BackendFactory.Open(o.Device ?? "cpu");
-        Directory.CreateDirectory(o.Out); Directory.CreateDirectory(o.Img);
+        string img = o.Img ?? o.Out;
+        Directory.CreateDirectory(o.Out); Directory.CreateDirectory(img);
         string tag = o.Tag.Length > 0 ? "-" + o.Tag : "";
         Console.Error.WriteLine($"scaling: family {o.Family}, device {backend.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, T = {so.Horizon}, delta = {so.Delta}, grid {so.Grid}");
 
@@ -94,10 +95,10 @@ public static class ScalingCommand
             Console.WriteLine("\n### Fitted exponents of d\n");
             Console.WriteLine(Scaling.ExponentsMarkdown(nfeRows.Concat(roundRows).Concat(Scaling.Exponents(points, "steps"))));
             Console.WriteLine();
-            Plot.LogLog(Path.Combine(o.Img, $"nfe-vs-d-{o.Family}{tag}.png"), $"NFE for fixed error vs d ({o.Family})", "d", "NFE per sample",
+            Plot.LogLog(Path.Combine(img, $"nfe-vs-d-{o.Family}{tag}.png"), $"NFE for fixed error vs d ({o.Family})", "d", "NFE per sample",
                 Series(points, p => p.Nfe, nfeRows));
             var par = points.Where(p => p.Sampler is "prm" or "prm-r" or "prm-pc" or "picard" or "ei" or "rm" or "rm-pc" or "ei-pc").ToList();
-            Plot.LogLog(Path.Combine(o.Img, $"rounds-vs-d-{o.Family}{tag}.png"), $"Sequential rounds of score calls vs d ({o.Family})", "d", "rounds",
+            Plot.LogLog(Path.Combine(img, $"rounds-vs-d-{o.Family}{tag}.png"), $"Sequential rounds of score calls vs d ({o.Family})", "d", "rounds",
                 Series(par, p => p.Rounds, Scaling.Exponents(par, "rounds")));
         }
         var study = ScalingTargets.Anisotropic(o.StudyDim);
@@ -118,7 +119,7 @@ public static class ScalingCommand
             foreach (var g in pts.Where(p => p.Study == "prm-R").GroupBy(p => p.Parameter))
                 Console.WriteLine($"| {g.Key} | {g.First().Rounds} | {g.First().Nfe:0} | {g.Average(p => p.Error):G3} |");
             Console.WriteLine();
-            Plot.LogLog(Path.Combine(o.Img, $"picard-vs-K{tag}.png"), $"prm: Picard error vs K (d={o.StudyDim}, R={so.SubWindows}, {o.StudySteps} windows)", "K", "RMS distance",
+            Plot.LogLog(Path.Combine(img, $"picard-vs-K{tag}.png"), $"prm: Picard error vs K (d={o.StudyDim}, R={so.SubWindows}, {o.StudySteps} windows)", "K", "RMS distance",
                 [
                     new("|x_K - x_40|", pts.Where(p => p.Study == "picard-K" && p.Error > 0).GroupBy(p => p.Parameter).Select(g => (g.Key, g.Average(p => p.Error))).ToArray(), null),
                     new("error vs exact flow", pts.Where(p => p.Study == "picard-K").GroupBy(p => p.Parameter).Select(g => (g.Key, g.Average(p => p.Extra))).ToArray(), null),
@@ -137,7 +138,7 @@ public static class ScalingCommand
             foreach (var g in pts.GroupBy(p => p.Sampler))
                 Console.WriteLine($"| {g.Key} | {g.First().Measure} | " + string.Join(" | ", g.Select(p => p.Error.ToString("G3", CultureInfo.InvariantCulture))) + " |");
             Console.WriteLine();
-            Plot.LogLog(Path.Combine(o.Img, $"error-vs-score-error{tag}.png"), $"Error vs score error eps_s (d={o.StudyDim}, {o.StudySteps} steps); eps=0 drawn at 0.003", "eps_s", "error (coupling W2 or KL)",
+            Plot.LogLog(Path.Combine(img, $"error-vs-score-error{tag}.png"), $"Error vs score error eps_s (d={o.StudyDim}, {o.StudySteps} steps); eps=0 drawn at 0.003", "eps_s", "error (coupling W2 or KL)",
                 pts.GroupBy(p => p.Sampler).Select(g => new Plot.Series($"{g.Key} ({(g.First().Measure == ScalingMeasure.Coupling ? "W2" : "KL")})",
                     g.Where(p => p.Error > 0).Select(p => (p.Parameter > 0 ? p.Parameter : 0.003, p.Error)).ToArray(), null)).ToList());
         }

@@ -24,24 +24,72 @@ sealed class CpuGaussianMixtureScore : ICpuScore
     {
         public readonly double[][] AMu, InvVar;
         public readonly double[] LogNorm;   // log w_k - 0.5 log det V_k(t)
-        public Tables(GaussianMixture g, double[] logW, float t)
+        /// <summary>The time the tables hold (NaN before the first <see cref="Fill"/>).</summary>
+        public float Time { get; private set; } = float.NaN;
+        public Tables(GaussianMixture g, double[] logW, float t) : this(g.Components, g.Dim) => Fill(g, logW, t);
+        Tables(int K, int d)
+        {
+            AMu = new double[K][]; InvVar = new double[K][]; LogNorm = new double[K];
+            for (int k = 0; k < K; k++) { AMu[k] = new double[d]; InvVar[k] = new double[d]; }
+        }
+        internal static Tables Empty(GaussianMixture g) => new(g.Components, g.Dim);
+
+        /// <summary>Recomputes the tables for time t in place, SIMD over coordinates (vector log for the determinant).</summary>
+        internal void Fill(GaussianMixture g, double[] logW, float t)
         {
             double a = ForwardProcess.Alpha(t), s2 = ForwardProcess.SigmaSquared(t);
-            int K = g.Components, d = g.Dim;
-            AMu = new double[K][]; InvVar = new double[K][]; LogNorm = new double[K];
+            int K = g.Components, d = g.Dim, w = Vector<double>.Count;
+            Vector<double> va2 = new(a * a), vs2 = new(s2), va = new(a);
             for (int k = 0; k < K; k++)
             {
-                AMu[k] = new double[d]; InvVar[k] = new double[d];
-                double logdet = 0;
-                for (int j = 0; j < d; j++)
+                double[] mu = g.Means[k], v = g.Variances[k], amu = AMu[k], iv = InvVar[k];
+                var vlog = Vector<double>.Zero; double logdet = 0; int j = 0;
+                for (; j + w <= d; j += w)
                 {
-                    double vt = a * a * g.Variances[k][j] + s2;
-                    AMu[k][j] = a * g.Means[k][j]; InvVar[k][j] = 1 / vt; logdet += Math.Log(vt);
+                    var vt = Vector.FusedMultiplyAdd(va2, new Vector<double>(v, j), vs2);
+                    (va * new Vector<double>(mu, j)).CopyTo(amu, j);
+                    (Vector<double>.One / vt).CopyTo(iv, j);
+                    vlog += Vector.Log(vt);
                 }
-                LogNorm[k] = logW[k] - 0.5 * logdet;
+                for (; j < d; j++)
+                {
+                    double vt = Math.FusedMultiplyAdd(a * a, v[j], s2);
+                    amu[j] = a * mu[j]; iv[j] = 1 / vt; logdet += Math.Log(vt);
+                }
+                LogNorm[k] = logW[k] - 0.5 * (logdet + Vector.Sum(vlog));
             }
+            Time = t;
         }
     }
+
+    /// <summary>
+    /// Per thread, the tables of the last few times this thread scored at (rows of the parallel samplers cycle through a
+    /// handful of times, r % noff), so a per-row time costs a table fill only when the time is new; rows that each have
+    /// their own time fill one table per row, still in SIMD.
+    /// </summary>
+    sealed class TableCache
+    {
+        public readonly CpuGaussianMixtureScore Owner;
+        public readonly Tables[] Entries;
+        public readonly double[] Xd, Acc;
+        int next;
+        public TableCache(CpuGaussianMixtureScore owner)
+        {
+            Owner = owner;
+            Entries = Enumerable.Range(0, CacheSize).Select(_ => Tables.Empty(owner.g)).ToArray();
+            Xd = new double[owner.g.Dim]; Acc = new double[owner.g.Dim];
+        }
+        public Tables At(float t)
+        {
+            foreach (var e in Entries) if (e.Time.Equals(t)) return e;
+            var slot = Entries[next];
+            next = (next + 1) % Entries.Length;
+            slot.Fill(Owner.g, Owner.logW, t);
+            return slot;
+        }
+    }
+    const int CacheSize = 8;
+    [ThreadStatic] static TableCache? cache;
 
     public Tables TablesAt(float t) => new(g, logW, t);
 
@@ -82,37 +130,15 @@ sealed class CpuGaussianMixtureScore : ICpuScore
         for (int j = 0; j < d; j++) score[j] = (float)acc[j];
     }
 
+    /// <summary>
+    /// The score of one row at its own time (the parallel samplers' per-row times): the tables of t from this thread's
+    /// cache (<see cref="TableCache"/>), then the same SIMD row as the shared-time path, so both give the same bits.
+    /// </summary>
     public void ScoreRow(ReadOnlySpan<float> x, float t, Span<float> score)
     {
-        int d = g.Dim, K = g.Components;
-        Span<double> logp = K <= 256 ? stackalloc double[K] : new double[K];
-        double a = ForwardProcess.Alpha(t), s2 = ForwardProcess.SigmaSquared(t), a2 = a * a;
-        double maxLog = double.NegativeInfinity;
-        for (int k = 0; k < K; k++)
-        {
-            var mu = g.Means[k]; var v = g.Variances[k];
-            double acc = 0, logdet = 0;
-            for (int j = 0; j < d; j++)
-            {
-                double vt = a2 * v[j] + s2, diff = x[j] - a * mu[j];
-                acc += diff * diff / vt; logdet += Math.Log(vt);
-            }
-            logp[k] = logW[k] - 0.5 * (acc + logdet);
-            if (logp[k] > maxLog) maxLog = logp[k];
-        }
-        double z = 0;
-        for (int k = 0; k < K; k++) { logp[k] = Math.Exp(logp[k] - maxLog); z += logp[k]; }
-        for (int j = 0; j < d; j++)
-        {
-            double acc = 0;
-            for (int k = 0; k < K; k++)
-            {
-                double r = logp[k];
-                if (r == 0) continue;
-                acc += r * (a * g.Means[k][j] - x[j]) / (a2 * g.Variances[k][j] + s2);
-            }
-            score[j] = (float)(acc / z);
-        }
+        var c = cache;
+        if (c is null || !ReferenceEquals(c.Owner, this)) cache = c = new TableCache(this);
+        ScoreRow(x, c.At(t), score, c.Xd, c.Acc);
     }
 
     public void Dispose() { }

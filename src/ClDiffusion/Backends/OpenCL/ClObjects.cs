@@ -83,11 +83,15 @@ public sealed unsafe class ClDevice
     public string DriverVersion => String(DeviceInfo.DriverVersion);
     public string Extensions => String(DeviceInfo.Extensions);
     public int ComputeUnits => (int)Scalar<uint>(DeviceInfo.MaxComputeUnits);
+    /// <summary>Reported maximum clock in MHz (0 when the driver does not say).</summary>
+    public int ClockMHz { get { try { return (int)Scalar<uint>(DeviceInfo.MaxClockFrequency); } catch (OpenClException) { return 0; } } }
     public long GlobalMemory => (long)Scalar<ulong>(DeviceInfo.GlobalMemSize);
     public long MaxAlloc => (long)Scalar<ulong>(DeviceInfo.MaxMemAllocSize);
     public long MaxWorkGroupSize => (long)Scalar<nuint>(DeviceInfo.MaxWorkGroupSize);
     public ulong TypeBits => Scalar<ulong>(DeviceInfo.Type);
     public bool HasFp64 => Extensions.Contains("cl_khr_fp64");
+    /// <summary>The reported maximum clock (MHz; the FP32 peak of `cldiff mlpbench`).</summary>
+    public int MaxClockMHz => (int)Scalar<uint>(DeviceInfo.MaxClockFrequency);
 
     public string TypeName => (TypeBits & 4) != 0 ? "gpu" : (TypeBits & 2) != 0 ? "cpu" : (TypeBits & 8) != 0 ? "accelerator" : "other";
 

@@ -1,5 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.Cpu;
 using ClDiffusion.Diffusion;
@@ -24,20 +26,88 @@ public static class MlpCpu
     }
 }
 
+/// <summary>How the CPU MLP multiplies: pick per layer shape by measuring (<see cref="Auto"/>), or force one engine.</summary>
+public enum CpuGemm
+{
+    /// <summary>Per layer shape, whichever of the managed SGEMM and the BLAS measured faster (once per process).</summary>
+    Auto,
+    /// <summary>The managed <see cref="Sgemm"/> only (the same bits for every batching and thread count).</summary>
+    Managed,
+    /// <summary>The BLAS for every layer (managed when no BLAS was found).</summary>
+    Blas,
+}
+
 /// <summary>
-/// Batched MLP evaluation on the CPU: rows in blocks of <see cref="BlockRows"/>, blocks over threads, each layer one
-/// managed SGEMM (<see cref="Sgemm"/>) against the pre-transposed weights. Rows are independent, and each output
-/// element is summed in a fixed order, so results do not depend on the batch size or the thread count.
+/// Batched MLP evaluation on the CPU. Two engines per layer:
+/// <list type="bullet">
+/// <item>managed: rows in blocks of <see cref="BlockRows"/>, each block through every layer while it is in cache
+/// (<see cref="Sgemm"/> against the pre-transposed weights, bias fused); wins at small widths.</item>
+/// <item>BLAS (<see cref="BlasLibrary"/>, e.g. OpenBLAS): rows in chunks of <see cref="BlasRows"/>, one single-threaded
+/// cblas_sgemm per chunk and layer, bias + SiLU in one SIMD pass after it; wins at large widths.</item>
+/// </list>
+/// Blocks/chunks are spread over threads. The managed engine sums each output element in a fixed order, so its results
+/// do not depend on the batch size or the thread count. OpenBLAS's results depend (by an ulp or so) on a row's
+/// position in its chunk (measured: its kernels differ by position), so with the BLAS engine the same row can differ
+/// in the last bit between batchings; <see cref="CpuGemm.Auto"/> therefore takes the BLAS only for layers of at least
+/// <see cref="BlasMinWork"/> multiply-adds per row where it measured faster, and $CLDIFF_CPU_GEMM=managed gives
+/// bit-reproducible batches everywhere.
 /// </summary>
 public sealed class MlpCpuScore : ICpuBatchScore
 {
     public const int BlockRows = 64;
+    public const int BlasRows = 256;
+    /// <summary>Smallest in x out of a layer that <see cref="CpuGemm.Auto"/> considers for the BLAS (256 x 256).</summary>
+    public const int BlasMinWork = 256 * 256;
+    /// <summary>Overrides the default engine choice: "auto", "managed" or "blas".</summary>
+    public const string EngineVariable = "CLDIFF_CPU_GEMM";
     readonly MlpModel m;
     readonly float[][] wt; // layer l: W^T [In, Out]
     readonly int threads;
+    readonly BlasLibrary? blas;
+    readonly bool[] useBlas;
+    readonly bool anyBlas;
     public IScoreModel Model => m;
+    /// <summary>Which engine each layer uses, e.g. "blas: OpenBLAS ... for layers 1-3, managed Vector512 for layers 0, 4".</summary>
+    public string Engine { get; }
+    /// <summary>Whether layer l runs on the BLAS.</summary>
+    public bool LayerUsesBlas(int l) => useBlas[l];
 
-    public MlpCpuScore(MlpModel model, int threads = 0)
+    /// <summary>
+    /// What the CPU backend's MLP uses by default, in one line (`cldiff devices`): the BLAS found (or why none) and the
+    /// managed SGEMM's vector width.
+    /// </summary>
+    public static string EngineSummary
+    {
+        get
+        {
+            string managed = $"managed SGEMM {Sgemm.VectorDescription}";
+            CpuGemm mode;
+            try { mode = DefaultGemm; }
+            catch (ArgumentException e) { return $"{managed}; {e.Message}"; }
+            if (mode == CpuGemm.Managed) return $"{managed} (${EngineVariable}=managed)";
+            var blas = BlasLibrary.Default;
+            if (blas is null) return $"{managed}; {BlasLibrary.DefaultDescription}";
+            return mode == CpuGemm.Blas ? $"BLAS {blas.Description} ({blas.Path}) for every layer (${EngineVariable}=blas)"
+                : $"BLAS {blas.Description} ({blas.Path}) for layers of >= 256x256 where it measures faster; {managed} otherwise";
+        }
+    }
+
+    /// <summary>The process default: $CLDIFF_CPU_GEMM (auto, managed, blas), else auto.</summary>
+    public static CpuGemm DefaultGemm => ParseGemm(Environment.GetEnvironmentVariable(EngineVariable));
+
+    public static CpuGemm ParseGemm(string? s) => (s?.Trim().ToLowerInvariant() ?? "") switch
+    {
+        "" or "auto" => CpuGemm.Auto,
+        "managed" => CpuGemm.Managed,
+        "blas" => CpuGemm.Blas,
+        _ => throw new ArgumentException($"${EngineVariable}: '{s}' is not auto, managed or blas"),
+    };
+
+    /// <summary>The default engines: <see cref="DefaultGemm"/> with <see cref="BlasLibrary.Default"/>.</summary>
+    public MlpCpuScore(MlpModel model, int threads = 0) : this(model, threads, DefaultGemm, BlasLibrary.Default) { }
+
+    /// <summary>Explicit engines: <paramref name="blas"/> is the library to use (null: none, the managed SGEMM everywhere).</summary>
+    public MlpCpuScore(MlpModel model, int threads, CpuGemm gemm, BlasLibrary? blas)
     {
         m = model;
         this.threads = threads > 0 ? threads : Environment.ProcessorCount;
@@ -48,39 +118,50 @@ public sealed class MlpCpuScore : ICpuBatchScore
             wt[l] = new float[L.Weight.Length];
             Sgemm.Transpose(L.Weight, L.Out, L.In, wt[l]);
         }
+        this.blas = gemm == CpuGemm.Managed ? null : blas;
+        useBlas = new bool[wt.Length];
+        for (int l = 0; l < wt.Length; l++)
+            useBlas[l] = this.blas is not null && (gemm == CpuGemm.Blas || (long)m.Layers[l].In * m.Layers[l].Out >= BlasMinWork && GemmChoice.BlasIsFaster(this.blas, m.Layers[l].In, m.Layers[l].Out));
+        anyBlas = useBlas.Any(u => u);
+        string Layers(bool b) => string.Join(", ", Enumerable.Range(0, wt.Length).Where(l => useBlas[l] == b));
+        string managed = $"managed {Sgemm.VectorDescription}";
+        Engine = !anyBlas ? managed + (gemm == CpuGemm.Managed ? "" : this.blas is null ? $" ({BlasLibrary.DefaultDescription.Split(" (")[0]})" : " (faster than the BLAS at these shapes)")
+            : useBlas.All(u => u) ? $"BLAS {this.blas!.Description}"
+            : $"BLAS {this.blas!.Description} for layers {Layers(true)}; {managed} for layers {Layers(false)}";
     }
 
     public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score)
     {
         int d = m.Dim, n = t.Length;
         if (x.Length != (long)n * d || score.Length != (long)n * d) throw new ArgumentException($"score batch: {x.Length} inputs / {score.Length} outputs do not match {n} rows of {d}");
-        int blocks = (n + BlockRows - 1) / BlockRows;
+        int rowsPer = anyBlas ? BlasRows : BlockRows;
+        int blocks = (n + rowsPer - 1) / rowsPer;
         if (blocks <= 1 || threads == 1)
         {
-            var ws = new Workspace(m);
-            for (int b = 0; b < blocks; b++) Block(b, x, t, score, ws);
+            var ws = new Workspace(m, rowsPer);
+            for (int b = 0; b < blocks; b++) Block(b, rowsPer, x, t, score, ws);
             return;
         }
         // Spans cannot enter lambdas: copy in and out through arrays (cheap next to the matrix products).
         var xa = x.ToArray(); var ta = t.ToArray(); var sa = new float[score.Length];
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Workspace(m),
-            (b, _, ws) => { Block(b, xa, ta, sa, ws); return ws; }, _ => { });
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Workspace(m, rowsPer),
+            (b, _, ws) => { Block(b, rowsPer, xa, ta, sa, ws); return ws; }, _ => { });
         sa.CopyTo(score);
     }
 
     sealed class Workspace
     {
         public readonly float[] a, b;
-        public Workspace(MlpModel m)
+        public Workspace(MlpModel m, int rows)
         {
             int w = Math.Max(m.InputWidth, m.Layers.Max(l => l.Out));
-            a = new float[BlockRows * w]; b = new float[BlockRows * w];
+            a = new float[rows * w]; b = new float[rows * w];
         }
     }
 
-    void Block(int block, ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score, Workspace ws)
+    unsafe void Block(int block, int rowsPer, ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score, Workspace ws)
     {
-        int d = m.Dim, r0 = block * BlockRows, rows = Math.Min(BlockRows, t.Length - r0);
+        int d = m.Dim, r0 = block * rowsPer, rows = Math.Min(rowsPer, t.Length - r0);
         int F = m.TimeFreqs.Length, inW = m.InputWidth;
         var cur = ws.a; var next = ws.b;
         for (int r = 0; r < rows; r++)
@@ -94,12 +175,23 @@ public sealed class MlpCpuScore : ICpuBatchScore
                 cur[r * inW + d + F + i] = MathF.Cos(arg);
             }
         }
+        int gemmRows = rows;
         int layers = m.Layers.Count;
         for (int l = 0; l < layers; l++)
         {
             var L = m.Layers[l];
-            Sgemm.Multiply(cur, wt[l], next, rows, L.In, L.Out, L.Bias);
-            if (l < layers - 1) Silu(next.AsSpan(0, rows * L.Out));
+            var z = next.AsSpan(0, gemmRows * L.Out);
+            bool hidden = l < layers - 1;
+            if (useBlas[l])
+            {
+                fixed (float* pa = cur, pb = wt[l], pc = next) blas!.Multiply(pa, pb, pc, gemmRows, L.In, L.Out);
+                BiasSilu(z, L.Bias, hidden);
+            }
+            else
+            {
+                Sgemm.Multiply(cur, wt[l], next, gemmRows, L.In, L.Out, L.Bias);
+                if (hidden) Silu(z);
+            }
             (cur, next) = (next, cur);
         }
         // cur holds the network output [rows, d]
@@ -129,10 +221,75 @@ public sealed class MlpCpuScore : ICpuBatchScore
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float Silu(float z) => z / (1 + MathF.Exp(-z));
 
+    /// <summary>SiLU in place, SIMD (the vector exp of .NET is accurate to about an ulp, like MathF.Exp).</summary>
     internal static void Silu(Span<float> v)
     {
-        for (int i = 0; i < v.Length; i++) v[i] = Silu(v[i]);
+        int i = 0;
+        if (Sgemm.Use512)
+            for (; i + 16 <= v.Length; i += 16)
+            {
+                var z = Vector512.Create<float>(v.Slice(i, 16));
+                (z / (Vector512<float>.One + Vector512.Exp(-z))).CopyTo(v.Slice(i, 16));
+            }
+        for (; i + Vector<float>.Count <= v.Length; i += Vector<float>.Count)
+        {
+            var z = new Vector<float>(v.Slice(i));
+            (z / (Vector<float>.One + Vector.Exp(-z))).CopyTo(v.Slice(i));
+        }
+        for (; i < v.Length; i++) v[i] = Silu(v[i]);
+    }
+
+    /// <summary>z[r, j] += bias[j], then SiLU when hidden: the epilogue of a BLAS layer.</summary>
+    static void BiasSilu(Span<float> z, ReadOnlySpan<float> bias, bool hidden)
+    {
+        int n = bias.Length;
+        for (int r = 0; r + n <= z.Length; r += n)
+        {
+            var row = z.Slice(r, n);
+            TensorAdd(row, bias);
+            if (hidden) Silu(row);
+        }
+    }
+
+    static void TensorAdd(Span<float> row, ReadOnlySpan<float> bias)
+    {
+        int i = 0, w = Vector<float>.Count;
+        for (; i + w <= row.Length; i += w) (new Vector<float>(row.Slice(i)) + new Vector<float>(bias.Slice(i))).CopyTo(row.Slice(i));
+        for (; i < row.Length; i++) row[i] += bias[i];
     }
 
     public void Dispose() { }
+}
+
+/// <summary>
+/// Per layer shape (k inputs, n outputs): whether the BLAS beats the managed SGEMM on one chunk of
+/// <see cref="MlpCpuScore.BlasRows"/> rows, one thread each (as the MLP calls them). Measured once per process and shape,
+/// alternating the two engines, best of 3 after a warm-up.
+/// </summary>
+static class GemmChoice
+{
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, int, int), bool> cache = new();
+
+    public static bool BlasIsFaster(BlasLibrary blas, int k, int n) => cache.GetOrAdd((blas.Path, k, n), key => Measure(blas, key.Item2, key.Item3));
+
+    static unsafe bool Measure(BlasLibrary blas, int k, int n)
+    {
+        int m = MlpCpuScore.BlasRows;
+        var a = new float[m * k]; var b = new float[k * n]; var c = new float[m * n];
+        for (int i = 0; i < a.Length; i++) a[i] = 0.5f + (i % 7) * 0.01f;
+        for (int i = 0; i < b.Length; i++) b[i] = 0.25f - (i % 5) * 0.01f;
+        double tm = double.MaxValue, tb = double.MaxValue;
+        for (int rep = 0; rep < 4; rep++)
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            Sgemm.Multiply(a, b, c, m, k, n, default);
+            double managed = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            fixed (float* pa = a, pb = b, pc = c) blas.Multiply(pa, pb, pc, m, k, n);
+            double viaBlas = sw.Elapsed.TotalMilliseconds;
+            if (rep == 0) continue; // warm-up: JIT, BLAS buffers
+            tm = Math.Min(tm, managed); tb = Math.Min(tb, viaBlas);
+        }
+        return tb < tm;
+    }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace ClDiffusion.Models.Mlp;
 
@@ -50,23 +51,114 @@ public static unsafe class Sgemm
         if (lbias != 0 && lbias < n) throw new ArgumentException($"bias has {lbias} values, needs {n}");
     }
 
+    /// <summary>
+    /// Which SIMD width the managed kernels use: 512 bits when the machine has them (AVX-512; .NET keeps Vector&lt;float&gt;
+    /// at 256 bits there by default, and the 16-lane kernel measured 1.36x faster on the same GEMM), else Vector&lt;float&gt;.
+    /// </summary>
+    public static bool Use512 { get; } = Vector512.IsHardwareAccelerated || System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+
+    /// <summary>A short description of <see cref="Use512"/> for `cldiff devices` and `cldiff mlpbench`.</summary>
+    public static string VectorDescription => Use512 ? "Vector512 (16 floats)" : $"Vector<float> ({Vector<float>.Count} floats)";
+
     static void Rows(float* a, float* b, float* c, int r0, int r1, int k, int n, float* bias)
     {
+        int j0 = Use512 ? Panels512(a, b, c, r0, r1, k, n, bias) : 0;
         int w = Vector<float>.Count, nr = 2 * w;
         int i = r0;
         for (; i + MR <= r1; i += MR)
         {
-            int j = 0;
+            int j = j0;
             for (; j + nr <= n; j += nr) Kernel4xNR(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
             for (; j < n; j++)
                 for (int ii = i; ii < i + MR; ii++) c[(long)ii * n + j] = Dot(a + (long)ii * k, b + j, k, n, bias == null ? 0f : bias[j]);
         }
         for (; i < r1; i++)
         {
-            int j = 0;
+            int j = j0;
             for (; j + w <= n; j += w) Kernel1xW(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
             for (; j < n; j++) c[(long)i * n + j] = Dot(a + (long)i * k, b + j, k, n, bias == null ? 0f : bias[j]);
         }
+    }
+
+    /// <summary>
+    /// Columns in panels of 32 (two 16-lane vectors), each panel swept over all rows so that its slice of B (k x 32)
+    /// stays in cache while 8 rows at a time stream past it (16 accumulators of the 32 AVX-512 registers).
+    /// Returns the first column not covered (the rest goes to the Vector&lt;float&gt; and scalar code).
+    /// </summary>
+    static int Panels512(float* a, float* b, float* c, int r0, int r1, int k, int n, float* bias)
+    {
+        const int W = 16;
+        int j = 0;
+        for (; j + 2 * W <= n; j += 2 * W)
+        {
+            int i = r0;
+            for (; i + 8 <= r1; i += 8) Kernel8x32(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
+            for (; i < r1; i++) Kernel1x32(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
+        }
+        for (; j + W <= n; j += W)
+            for (int i = r0; i < r1; i++) Kernel1x16(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
+        return j;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel8x32(float* a, float* b, float* c, int k, int n, float* bias)
+    {
+        const int W = 16;
+        Vector512<float> i0 = bias == null ? Vector512<float>.Zero : Vector512.Load(bias), i1 = bias == null ? Vector512<float>.Zero : Vector512.Load(bias + W);
+        Vector512<float> c00 = i0, c01 = i1, c10 = i0, c11 = i1, c20 = i0, c21 = i1, c30 = i0, c31 = i1;
+        Vector512<float> c40 = i0, c41 = i1, c50 = i0, c51 = i1, c60 = i0, c61 = i1, c70 = i0, c71 = i1;
+        for (int p = 0; p < k; p++)
+        {
+            float* bp = b + (long)p * n;
+            var b0 = Vector512.Load(bp); var b1 = Vector512.Load(bp + W);
+            float* ap = a + p;
+            var x = Vector512.Create(ap[0]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(ap[k]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(ap[2 * k]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(ap[3 * k]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(ap[4 * k]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(ap[5 * k]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(ap[6 * k]);
+            c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(ap[7 * k]);
+            c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+        }
+        c00.Store(c); c01.Store(c + W); c += n;
+        c10.Store(c); c11.Store(c + W); c += n;
+        c20.Store(c); c21.Store(c + W); c += n;
+        c30.Store(c); c31.Store(c + W); c += n;
+        c40.Store(c); c41.Store(c + W); c += n;
+        c50.Store(c); c51.Store(c + W); c += n;
+        c60.Store(c); c61.Store(c + W); c += n;
+        c70.Store(c); c71.Store(c + W);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel1x32(float* a, float* b, float* c, int k, int n, float* bias)
+    {
+        const int W = 16;
+        Vector512<float> c0 = bias == null ? Vector512<float>.Zero : Vector512.Load(bias), c1 = bias == null ? Vector512<float>.Zero : Vector512.Load(bias + W);
+        for (int p = 0; p < k; p++)
+        {
+            float* bp = b + (long)p * n;
+            var x = Vector512.Create(a[p]);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(bp), c0); c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(bp + W), c1);
+        }
+        c0.Store(c); c1.Store(c + W);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel1x16(float* a, float* b, float* c, int k, int n, float* bias)
+    {
+        Vector512<float> c0 = bias == null ? Vector512<float>.Zero : Vector512.Load(bias);
+        for (int p = 0; p < k; p++) c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[p]), Vector512.Load(b + (long)p * n), c0);
+        c0.Store(c);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -75,6 +167,7 @@ public static unsafe class Sgemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Store(float* p, Vector<float> v) => Unsafe.WriteUnaligned(p, v);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel4xNR(float* a, float* b, float* c, int k, int n, float* bias)
     {
         int w = Vector<float>.Count;
@@ -100,6 +193,7 @@ public static unsafe class Sgemm
         Store(c + 3 * n, c30); Store(c + 3 * n + w, c31);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel1xW(float* a, float* b, float* c, int k, int n, float* bias)
     {
         Vector<float> acc = bias == null ? Vector<float>.Zero : Load(bias);

@@ -1,1 +1,0 @@
-namespace ClDiffusion; public static class Version { public const string Text = "0.1.0"; }
