@@ -21,7 +21,7 @@ typedef cld_status (*async_fn)(cld_engine*, cld_model*, const cld_sample_options
 typedef cld_status (*job_fn)(cld_job*);
 typedef cld_status (*wait_fn)(cld_job*, uint32_t);
 
-enum { N = 20000 };
+enum { N = 4000 };
 
 /* The sampling half of a cycle, on a host thread that stays alive until after the dlclose. */
 typedef struct { void* lib; const char* target; float* out; int rc; volatile int used, unloaded; } work;
@@ -67,7 +67,9 @@ static int use_library(void* h, const char* target, float* out)
     cld_engine* e = NULL;
     cld_model* m = NULL;
     cld_sample_options o;
-    if (create(NULL, &e) || load(e, target, &m) || init(&o)) { fprintf(stderr, "create/load failed\n"); return 1; }
+    cld_engine_options eo = { sizeof eo };
+    eo.device = "cpu";   /* the CPU backend keeps the test quick; its thread pool is the runtime's */
+    if (create(&eo, &e) || load(e, target, &m) || init(&o)) { fprintf(stderr, "create/load failed\n"); return 1; }
     o.seed = 99;
     if (sample(e, m, &o, N, out, (size_t)N * 2)) { fprintf(stderr, "sample failed\n"); return 1; }
     /* leave runtime threads busy: a job cancelled just before unloading */
