@@ -56,10 +56,12 @@
  * Cancellation
  * ------------
  *  cld_job_cancel, cld_engine_destroy and cld_model_destroy reach every loop of every sampler (predictor
- *  steps, corrector steps, Picard rounds, queued jobs): the library checks at each score evaluation and
- *  each step, so a cancel takes effect within one step of one batch (measured: native/tests/test_limits.c
- *  prints the latency; CPU, default options, well under 100 ms). On an OpenCL device the kernels already
- *  queued for the current batch finish first.
+ *  steps, corrector steps, Picard rounds, jobs queued behind others): the library checks before each round
+ *  of score evaluations and after each step, whatever the step counts, so a cancel takes effect within one
+ *  round of score evaluations over the batch's widest buffer (batch x 1, R, M or window rows).
+ *  native/tests/test_limits.c measures it (CPU, 4096 samples: median under 100 ms, asserted). On an OpenCL
+ *  device the kernels already queued for the current batch run to their end first: use a smaller batch
+ *  where a cancel must be quick.
  *
  * Unloading
  * ---------
