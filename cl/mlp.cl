@@ -14,6 +14,9 @@
 //   MWI, NWI      : outputs per work item along M and N (register tile MWI x NWI)
 //   VWM, VWN      : vector width of the local-memory reads along M and N (divide MWI and NWI)
 //   MLP_LOCAL     : 1 = stage A and W tiles in local memory (GPUs), 0 = read global memory directly (CPUs)
+//   MLP_DB        : with MLP_LOCAL, double-buffer the tiles: the next K tile is read from global memory into registers
+//                   (W^T with VWN-wide vector loads) while this one is multiplied from local memory, then stored into
+//                   the other half; one barrier per K step instead of two
 // Derived: MDIMC = MWG / MWI, NDIMC = NWG / NWI work items per group along M and N, WGS = MDIMC * NDIMC.
 // Work item lid = tn + NDIMC * tm (tn fastest) owns rows (iv * MDIMC + tm) * VWM + v (iv < MWI / VWM, v < VWM) of
 // the tile and likewise columns, so neighbouring items read neighbouring words of Wt / Blm and share the A values
@@ -44,6 +47,9 @@
 #endif
 #ifndef MLP_LOCAL
 #define MLP_LOCAL 1
+#endif
+#ifndef MLP_DB
+#define MLP_DB 0
 #endif
 
 #define MDIMC (MWG / MWI)
@@ -96,6 +102,83 @@ inline float mlp_load_a(const int FIRST, const global float* A, int lda, int m, 
     return cos(t * freqs[kk - F]);
 }
 
+// One K tile from local memory into the register tile (K loop unrolled).
+inline void mlp_tile(const local float* Alm, const local float* Blm, floatn* acc, int tm, int tn)
+{
+    #pragma unroll
+    for (int k = 0; k < KWG; k++)
+    {
+        float a[MWI];
+        floatn b[NWIV];
+        #pragma unroll
+        for (int iv = 0; iv < MWIV; iv++) { floatm v = LOADM(k * (MWG / VWM) + iv * MDIMC + tm, Alm); SPREADM(v, &a[iv * VWM]); }
+        #pragma unroll
+        for (int jv = 0; jv < NWIV; jv++) b[jv] = LOADN(k * (NWG / VWN) + jv * NDIMC + tn, Blm);
+        #pragma unroll
+        for (int i = 0; i < MWI; i++)
+            #pragma unroll
+            for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = mad((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
+    }
+}
+
+#if MLP_LOCAL && MLP_DB
+#define NWGV (NWG / VWN)
+#define LPA ((MWG * KWG + WGS - 1) / WGS)
+#define LPB ((NWGV * KWG + WGS - 1) / WGS)
+#if (NWG % VWN) != 0
+#error "MLP_DB needs VWN to divide NWG"
+#endif
+
+// The K tile at k0 from global memory into registers: zero outside [M, N, K]; W^T vectors whole when inside N.
+inline void mlp_fetch(const int FIRST, float* ra, floatn* rb, int k0, int m0, int n0, int lid, MLP_ARGS)
+{
+    #pragma unroll
+    for (int i = 0; i < LPA; i++)
+    {
+        int e = lid + i * WGS, gm = m0 + e / KWG, gk = k0 + e % KWG;
+        ra[i] = (e < MWG * KWG && gm < M && gk < K) ? mlp_load_a(FIRST, A, lda, gm, gk, freqs, d, F, off, noff, t0, slope) : 0.0f;
+    }
+    #pragma unroll
+    for (int i = 0; i < LPB; i++)
+    {
+        int e = lid + i * WGS, gk = k0 + e / NWGV, gn = n0 + (e % NWGV) * VWN;
+        const global float* w = Wt + (size_t)gk * N + gn;
+        if (e < NWGV * KWG && gk < K && gn + VWN <= N) rb[i] = LOADN(0, w);
+        else
+        {
+            float tmp[VWN];
+            #pragma unroll
+            for (int v = 0; v < VWN; v++) tmp[v] = (e < NWGV * KWG && gk < K && gn + v < N) ? w[v] : 0.0f;
+            rb[i] = LOADN(0, tmp);
+        }
+    }
+}
+
+// The registers of mlp_fetch into one half of the local tiles (k-major, as mlp_tile reads them).
+inline void mlp_stage(const float* ra, const floatn* rb, local float* Alm, local float* Blm, int lid)
+{
+    #pragma unroll
+    for (int i = 0; i < LPA; i++)
+    {
+        int e = lid + i * WGS;
+        if (e < MWG * KWG) Alm[(e % KWG) * MWG + e / KWG] = ra[i];
+    }
+    #pragma unroll
+    for (int i = 0; i < LPB; i++)
+    {
+        int e = lid + i * WGS;
+        if (e < NWGV * KWG)
+        {
+#if VWN == 1
+            Blm[(e / NWGV) * NWG + e % NWGV] = rb[i];
+#else
+            CAT(vstore, VWN)(rb[i], 0, Blm + (e / NWGV) * NWG + (e % NWGV) * VWN);
+#endif
+        }
+    }
+}
+#endif
+
 inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local float* Blm, MLP_ARGS)
 {
     const int g = get_group_id(0);
@@ -108,7 +191,28 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
     #pragma unroll
     for (int i = 0; i < MWI * NWIV; i++) acc[i] = (floatn)(0.0f);
 
-#if MLP_LOCAL
+#if MLP_LOCAL && MLP_DB
+    // Two halves of Alm [2][KWG][MWG] and Blm [2][KWG][NWG]. Item lid stages A elements e = lid + i WGS (row e / KWG,
+    // k e % KWG: neighbouring items read neighbouring words of a row of A) and W^T vectors e = lid + i WGS (k e / NWGV,
+    // columns VWN (e % NWGV) ...: neighbouring items read neighbouring vectors of a row of W^T).
+    float ra[LPA];
+    floatn rb[LPB];
+    local float* Acur = Alm; local float* Anext = Alm + KWG * MWG;
+    local float* Bcur = Blm; local float* Bnext = Blm + KWG * NWG;
+    mlp_fetch(FIRST, ra, rb, 0, m0, n0, lid, MLP_PASS);
+    mlp_stage(ra, rb, Acur, Bcur, lid);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int k0 = 0; k0 < K; k0 += KWG)
+    {
+        const int more = k0 + KWG < K;
+        if (more) mlp_fetch(FIRST, ra, rb, k0 + KWG, m0, n0, lid, MLP_PASS);   // global reads in flight during the FMAs
+        mlp_tile(Acur, Bcur, acc, tm, tn);
+        if (more) mlp_stage(ra, rb, Anext, Bnext, lid);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        local float* t = Acur; Acur = Anext; Anext = t;
+        t = Bcur; Bcur = Bnext; Bnext = t;
+    }
+#elif MLP_LOCAL
     // Alm [KWG][MWG] and Blm [KWG][NWG], k-major so that the inner loop reads rows of the tiles
     for (int k0 = 0; k0 < K; k0 += KWG)
     {
@@ -124,20 +228,7 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
             Blm[lk * NWG + ln] = (gn < N && gk < K) ? Wt[(size_t)gk * N + gn] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        #pragma unroll
-        for (int k = 0; k < KWG; k++)
-        {
-            float a[MWI];
-            floatn b[NWIV];
-            #pragma unroll
-            for (int iv = 0; iv < MWIV; iv++) { floatm v = LOADM(k * (MWG / VWM) + iv * MDIMC + tm, Alm); SPREADM(v, &a[iv * VWM]); }
-            #pragma unroll
-            for (int jv = 0; jv < NWIV; jv++) b[jv] = LOADN(k * (NWG / VWN) + jv * NDIMC + tn, Blm);
-            #pragma unroll
-            for (int i = 0; i < MWI; i++)
-                #pragma unroll
-                for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = mad((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
-        }
+        mlp_tile(Alm, Blm, acc, tm, tn);
     }
 #else
     // Direct: each item streams its rows of A and its columns of Wt from global memory. Rows are clamped (results
@@ -210,7 +301,7 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
 
 // Local arrays must be declared in the kernel itself (OpenCL C 1.2); without MLP_LOCAL they are unused.
 #if MLP_LOCAL
-#define MLP_LOCALS local float Alm[KWG * MWG]; local float Blm[KWG * NWG];
+#define MLP_LOCALS local float Alm[(1 + MLP_DB) * KWG * MWG]; local float Blm[(1 + MLP_DB) * KWG * NWG];
 #else
 #define MLP_LOCALS local float* Alm = 0; local float* Blm = 0;
 #endif

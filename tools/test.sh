@@ -15,6 +15,18 @@ if ! have_opencl; then
     echo "test.sh: no OpenCL platform and not root: install with 'sudo apt-get install pocl-opencl-icd ocl-icd-libopencl1'" >&2
   fi
 fi
+# PyTorch (Debian's python3-torch) re-exports the ONNX test models (tools/onnx/export_models.py) so a test can
+# check the committed fixtures; about 150 MB of packages, 1.5 minutes to install on the 2-core machine.
+have_torch() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" >/dev/null 2>&1; }
+if ! have_torch; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test.sh: no PyTorch for the ONNX export test; installing python3-torch" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+  else
+    echo "test.sh: no PyTorch and not root: the ONNX export test is skipped ('sudo apt-get install python3-torch')" >&2
+  fi
+fi
 # OpenBLAS for the CPU backend's MLP (loaded at run time; without it the managed SGEMM runs alone, and under CI=true
 # the BLAS tests fail rather than skip)
 have_blas() { ldconfig -p | grep -q 'libopenblas\.so\.0'; }
@@ -28,6 +40,41 @@ if [ "${CI:-}" = "true" ] && ! have_opencl; then
   exit 1
 fi
 
-dotnet test ClDiffusion.sln -c Release --nologo 2>&1 | tee /tmp/cldiff-test.log
-grep -qE "^(Passed|Failed)!" /tmp/cldiff-test.log
+# A second, independent OpenCL implementation (Mesa's rusticl on llvmpipe, no fp64; docs/DEVICES.md): the OpenCL
+# agreement tests run on it too. Installing it adds platforms with no devices unless RUSTICL_ENABLE names a driver,
+# so it changes nothing for other programs; only the rerun below sets RUSTICL_ENABLE=llvmpipe.
+have_rusticl() { [ -f /etc/OpenCL/vendors/rusticl.icd ]; }
+if ! have_rusticl && [ "$(id -u)" = 0 ]; then
+  echo "test.sh: installing Mesa's OpenCL (mesa-opencl-icd: rusticl) for the second-implementation tests" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq mesa-opencl-icd || { apt-get update -qq && apt-get install -y -qq mesa-opencl-icd; }; } >/dev/null
+fi
+if [ "${CI:-}" = "true" ] && ! have_rusticl; then
+  echo "test.sh: CI=true but Mesa's OpenCL (rusticl) could not be installed" >&2
+  exit 1
+fi
+
+# One line per test as it finishes (the console logger at normal verbosity), so a loaded machine shows progress.
+# Studies that take minutes are [Category("Slow")]: excluded here, run after the suite under CI=true (CI has the
+# time) or with CLDIFF_SLOW_TESTS=1; excluded tests are not run at all, so the summary's Skipped count is only the
+# tests that really skipped (e.g. Assert.Ignore without an OpenCL platform).
+log=$(mktemp /tmp/cldiff-test.XXXXXX.log)
+run_tests() {  # $1: filter
+  dotnet test ClDiffusion.sln -c Release --nologo --filter "$1" --logger "console;verbosity=normal" 2>&1 \
+    | grep --line-buffered -vE '^\s*$' | tee -a "$log"
+}
+run_tests "TestCategory!=Slow"
+if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
+  echo "test.sh: the Slow category (CI=true or CLDIFF_SLOW_TESTS set)" >&2
+  run_tests "TestCategory=Slow"
+fi
+# the summary in one plain line: totals over the runs above
+count() { grep -oE "^\s*$1: +[0-9]+" "$log" | grep -oE '[0-9]+$' | awk '{s += $1} END {print s + 0}'; }
+total=$(count "Total tests")
+[ "$total" -gt 0 ] || { echo "test.sh: no test ran" >&2; exit 1; }
+echo "$(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped"
+
+# The OpenCL agreement tests (generator, primitives, every sampler against the CPU backend, MLP kernels) once more on
+# every other OpenCL device present, software renderers included (named explicitly, as a user would).
+bash tools/test-other-devices.sh
 if [ -x tools/native-test.sh ]; then bash tools/native-test.sh; fi

@@ -39,7 +39,8 @@
  *
  * Callbacks (re-entrancy)
  * ---------
- *  A progress callback runs on a job's worker thread, inside the library. From there:
+ *  A progress callback runs on a job's worker thread, inside the library; a score callback of
+ *  cld_model_from_callback runs inside the sampling call. From either:
  *  - allowed, and never waiting for a job: cld_abi_version, cld_version_*, cld_last_error, cld_device_*,
  *    cld_sampler_*, cld_engine_create, cld_engine_device_name, cld_model_load, cld_model_dim,
  *    cld_sample_options_init, cld_sample_async (the new job queues behind the running one), cld_job_poll,
@@ -104,8 +105,8 @@ extern "C" {
 /* ABI version: bumped when functions, status codes or struct fields are added (structs grow only at the end,
    and the library accepts every earlier size), so a host built against CLD_ABI_VERSION N runs on a library
    with cld_abi_version() >= N. ABI 2 added: cld_version_number, cld_sampler_count/_name,
-   cld_engine_device_name, CLD_ERR_WOULD_BLOCK, CLD_ERR_NON_FINITE, and cld_sample_options.max_step,
-   .denoise, .fixed_corrector. */
+   cld_engine_device_name, cld_model_from_callback and CLD_ERR_CALLBACK, CLD_ERR_WOULD_BLOCK,
+   CLD_ERR_NON_FINITE, and cld_sample_options.max_step, .denoise, .fixed_corrector. */
 #define CLD_ABI_VERSION 2u
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -123,8 +124,9 @@ typedef enum cld_status {
     CLD_ERR_INTERNAL = 8,          /* a bug in the library: please report the cld_last_error() text */
     CLD_ERR_BUFFER_TOO_SMALL = 9,  /* output buffer shorter than needed (the message says how long) */
     CLD_ERR_TIMEOUT = 10,          /* cld_job_wait: the job did not finish within the timeout */
-    CLD_ERR_WOULD_BLOCK = 11,      /* called from a progress callback, the call would wait for a job (see Callbacks) */
-    CLD_ERR_NON_FINITE = 12        /* a sample came out NaN or infinite (message: which sample, at which step) */
+    /* 11 is CLD_ERR_CALLBACK, defined with cld_model_from_callback below */
+    CLD_ERR_WOULD_BLOCK = 12,      /* called from a progress callback, the call would wait for a job (see Callbacks) */
+    CLD_ERR_NON_FINITE = 13        /* a sample came out NaN or infinite (message: which sample, at which step) */
 } cld_status;
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -249,7 +251,7 @@ typedef struct cld_sample_options {
     int32_t picard_rounds;    /* K, Picard rounds per window; 0 = 3; CLD_PICARD_ROUNDS_NONE = 0 rounds */
     uint32_t window;          /* picard sampler: steps per window; 0 = 8 */
     double tolerance;         /* picard sampler: stop a window below this change; 0 = 1e-3 */
-    const char* grid;         /* NULL/"" = "shrinking"; or "uniform" */
+    const char* grid;         /* NULL/"" = "shrinking"; or "uniform", "logsnr" */
     double lipschitz;         /* L, Lipschitz constant of the score (sets corrector defaults); 0 = 2.0 */
     double block_length;      /* sampler time between corrector calls; 0 = 1/lipschitz */
     const char* corrector;    /* NULL/"" = "uld"; or "rmuld" */
@@ -312,6 +314,47 @@ CLD_API cld_status cld_job_cancel(cld_job* job);
    library no longer writes to the job's output buffer nor calls its callback. Thread-safe. From a progress
    callback only a finished job may be destroyed (else CLD_ERR_WOULD_BLOCK at once). */
 CLD_API cld_status cld_job_destroy(cld_job* job);
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Models computed by the host (docs/MODELS.md)                                                          */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* A host score callback returned non-zero, or wrote a NaN or infinity; the message names the model, the
+   value returned and the batch. */
+#define CLD_ERR_CALLBACK 11
+
+/* What a host model's callback writes; the library turns each into the score of its process
+   x_t = alpha_t x0 + sigma_t eps, alpha_t = e^{-t}, sigma_t^2 = 1 - e^{-2t}. */
+typedef enum cld_prediction {
+    CLD_PREDICT_SCORE = 0, /* grad_x log q_t(x) */
+    CLD_PREDICT_EPS = 1,   /* the noise: score = -eps / sigma_t */
+    CLD_PREDICT_X0 = 2,    /* the clean data: score = (alpha_t x0 - x) / sigma_t^2 */
+    CLD_PREDICT_V = 3      /* v = alpha_t eps - sigma_t x0: score = -(sigma_t x + alpha_t v) / sigma_t */
+} cld_prediction;
+
+/* Computes the model for a batch: x is rows x dim floats (row-major, one state per row), t holds one forward
+   time per row (t > 0, the process above), out receives rows x dim floats of what the model predicts.
+   rows >= 1 varies from call to call (a sampler's batch, times its sub-windows); dim is the model's.
+   Return 0 on success; any other value stops the sampling call that needed the score: it returns
+   CLD_ERR_CALLBACK, and cld_last_error() names the model and the value returned. Every value written to out
+   must be finite (CLD_ERR_CALLBACK otherwise). x and t are read-only and valid only during the call; out is
+   written by the callback only. It must not throw, longjmp or unwind through the library. */
+typedef int32_t (*cld_score_fn)(void* user_data, int32_t rows, int32_t dim, const float* x, const float* t, float* out);
+
+/* Creates a model on `engine` whose values come from `callback` (a network in the host's own runtime, say).
+   dim >= 1; prediction is a cld_prediction. *out is NULL on failure (CLD_ERR_INVALID_ARGUMENT for a NULL
+   callback, dim 0 or an unknown prediction). Use it like a loaded model: cld_model_dim, cld_sample,
+   cld_sample_async, cld_model_destroy.
+   Threads: the callback runs on the thread that runs the sampling (the caller of cld_sample, or the job's
+   worker thread for cld_sample_async), never on two threads at once for one model. On a device engine
+   the library reads the batch back, calls the callback and writes the result to the device (one transfer
+   each way per call). The callback may call cld_* functions except those that would wait for the run it
+   is part of: sampling on its own engine, destroying its model or engine (those return an error).
+   user_data is passed through untouched; it must stay valid until cld_model_destroy(model) or
+   cld_engine_destroy(engine) has returned: after that the callback is never called again.
+   Thread-safe. */
+CLD_API cld_status cld_model_from_callback(cld_engine* engine, uint32_t dim, int32_t prediction,
+                                           cld_score_fn callback, void* user_data, cld_model** out);
 
 #ifdef __cplusplus
 }

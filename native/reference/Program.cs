@@ -16,6 +16,7 @@ Directory.CreateDirectory(args[1]);
     ("dpmpp-2m", 11, 0, 256, 20),
     ("picard", 5, 0, 128, 16),
     ("heun", 9, 1000, 64, 16),
+    ("rm-x0", 13, 5, 96, 12),
 ];
 using var backend = new CpuBackend();
 foreach (var (sampler, seed, first, n, steps) in cases)

@@ -36,6 +36,7 @@ static const ref_case g_refs[] = {
     { "dpmpp-2m", 11, 0, 256, 20 },
     { "picard", 5, 0, 128, 16 },
     { "heun", 9, 1000, 64, 16 },
+    { "rm-x0", 13, 5, 96, 12 },
 };
 
 static int compare_reference(cld_engine* e, cld_model* m, const char* dir)

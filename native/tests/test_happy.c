@@ -66,7 +66,7 @@ int main(int argc, char** argv)
     EXPECT_STATUS(CLD_OK, cld_job_destroy(j));
 
     /* every sampler runs through the ABI */
-    const char* samplers[] = { "ei", "rm", "ei-pc", "rm-pc", "prm", "prm-pc", "heun", "dpmpp-2m", "picard" };
+    const char* samplers[] = { "ei", "rm", "ei-pc", "rm-pc", "prm", "prm-pc", "heun", "dpmpp-2m", "picard", "rm-x0", "rm-x0-pc", "prm-x0", "prm-x0-pc" };
     for (size_t s = 0; s < sizeof samplers / sizeof *samplers; s++) {
         o.sampler = samplers[s];
         o.steps = 12;

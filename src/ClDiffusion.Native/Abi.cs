@@ -16,8 +16,9 @@ internal enum Status : int
     Internal = 8,
     BufferTooSmall = 9,
     Timeout = 10,
-    WouldBlock = 11,
-    NonFinite = 12,
+    // 11: CLD_ERR_CALLBACK (ModelExports.CallbackFailed)
+    WouldBlock = 12,
+    NonFinite = 13,
 }
 
 /// <summary>cld_engine_options: explicit offsets, the C test asserts the same numbers with offsetof.</summary>

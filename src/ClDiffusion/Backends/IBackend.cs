@@ -118,6 +118,39 @@ public interface IBackend : IDisposable
     /// <summary>Waits for all enqueued work (no-op on the CPU).</summary>
     void Finish();
 
+    // ---- Data-prediction samplers on the log-SNR axis (rm-x0, prm-x0; see Diffusion.LogSnrSteps). Per-row weights are
+    // computed in float64 where the device has it, from the float32 forward times, by the formulas of LogSnrSteps.
+
+    /// <summary>
+    /// times[k] = forward time of lambda = lambdaEnd + log(1 - (1 - u[k])(1 - e^{-h})): the point with CDF u[k] of the
+    /// density proportional to e^lambda on [lambdaEnd - h, lambdaEnd] (times and u have the same shape).
+    /// </summary>
+    void TiltedTimes(IDeviceBuffer times, IDeviceBuffer u, double lambdaEnd, double h);
+
+    /// <summary>dst[r] = (x[r] + sigma^2 s[r]) / alpha at row r's own forward time times[r] (times has x.Rows entries).</summary>
+    void DataPrediction(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer s, IDeviceBuffer times);
+
+    /// <summary>
+    /// Exponential step in data-prediction form from forward time tStart to each of R = times.Cols times per sample:
+    /// with k = lambda_i - lambda_s, dst[r*R+i] = (sigma_i / sigma_s) x[r] + alpha_i (1 - e^{-k}) d0[r]
+    /// + alpha_i (e^{-k} - 1 + k) slope[r] (slope = d x0 / d lambda; null for the first-order step).
+    /// </summary>
+    void LogSnrPredict(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d0, IDeviceBuffer? slope, IDeviceBuffer times, double tStart);
+
+    /// <summary>
+    /// Picard update of prm-x0: the step [lambda_s, lambda_t] is cut into R sub-windows of equal e^lambda mass, and
+    /// dst[r*R+i] = (sigma_i / sigma_s) x[r] + sigma_i * integral_{lambda_s}^{lambda_i} e^lambda x0 d lambda with
+    /// x0 = d[r*R+j] on sub-window j. dst must not alias d.
+    /// </summary>
+    void LogSnrPicard(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer times, double tStart, double tEnd);
+
+    /// <summary>
+    /// Final step: dst[r] = (sigma_t / sigma_s) x[r] + alpha_t (1 - e^{-h}) mean_i d[r*R+i]
+    /// + alpha_t (e^{-h} - 1 + h - (1 - e^{-h}) mean_i k_i) slope[r], k_i = lambda_i - lambda_s. The slope term has mean
+    /// zero over the midpoint law (a control variate); slope may be null. dst may alias x.
+    /// </summary>
+    void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd);
+
     /// <summary>
     /// firstBad[r] = step for every row r of x that holds a NaN or an infinity while firstBad[r] is still negative
     /// (firstBad is [x.Rows, 1], filled with -1 by the caller). Enqueued like any primitive, no host wait: the

@@ -12,4 +12,6 @@ public static class ForwardProcess
     public static double Sigma(double t) => Math.Sqrt(SigmaSquared(t));
     /// <summary>log-SNR lambda = log(alpha_t / sigma_t), used by DPM-Solver++.</summary>
     public static double LogSnr(double t) => -t - 0.5 * Math.Log(SigmaSquared(t));
+    /// <summary>The forward time with log-SNR lambda: alpha^2 / sigma^2 = e^{2 lambda} gives t = log(1 + e^{-2 lambda}) / 2.</summary>
+    public static double TimeOfLogSnr(double lambda) => 0.5 * Num.Log1P(Math.Exp(-2 * lambda));
 }

@@ -13,4 +13,13 @@ public static class Num
         if (double.IsInfinity(u)) return u;
         return um1 * x / Math.Log(u);
     }
+
+    /// <summary>log(1 + x) without cancellation for small x (the same trick: log u * x / (u - 1) with u = 1 + x).</summary>
+    public static double Log1P(double x)
+    {
+        double u = 1.0 + x;
+        if (u == 1.0) return x;
+        if (double.IsInfinity(u)) return u;
+        return Math.Log(u) * x / (u - 1.0);
+    }
 }

@@ -61,6 +61,20 @@ public sealed class TimeGrid
         return new TimeGrid(horizon, tau);
     }
 
+    /// <summary>
+    /// Steps of equal length in log-SNR lambda = log(alpha_t / sigma_t), from lambda(T) to lambda(delta): the natural axis of
+    /// the data-prediction samplers (DPM-Solver++, rm-x0), whose step weights depend on lambda differences only.
+    /// </summary>
+    public static TimeGrid LogSnr(double horizon, double delta, int steps)
+    {
+        Check(horizon, delta, steps);
+        double a = ForwardProcess.LogSnr(horizon), b = ForwardProcess.LogSnr(delta);
+        var tau = new double[steps + 1];
+        for (int i = 0; i <= steps; i++) tau[i] = horizon - ForwardProcess.TimeOfLogSnr(a + (b - a) * i / steps);
+        tau[0] = 0; tau[steps] = horizon - delta;
+        return new TimeGrid(horizon, tau);
+    }
+
     /// <summary>Marks the corrector after the first step that reaches each multiple of blockLength, and after the last step.</summary>
     public TimeGrid WithCorrectorEvery(double blockLength)
     {

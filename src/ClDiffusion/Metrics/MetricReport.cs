@@ -13,6 +13,9 @@ public sealed record MetricValue(string Name, double Value, double NoiseFloor, i
 {
     /// <summary>Value / NoiseFloor (NaN when the floor is 0).</summary>
     public double Ratio => NoiseFloor > 0 ? Value / NoiseFloor : double.NaN;
+
+    /// <summary>The ratio in words (the thresholds allow for the floor being one random draw itself): see <see cref="MetricReport.Legend"/>.</summary>
+    public string Verdict => !double.IsFinite(Ratio) ? "-" : Ratio <= 2 ? "within noise" : Ratio <= 5 ? "above noise" : "well above noise";
 }
 
 /// <summary>All metrics of <see cref="SampleEvaluator.Evaluate(Models.GaussianMixture, float[], int, ulong)"/>.</summary>
@@ -79,11 +82,19 @@ public sealed class MetricReport
         var sb = new StringBuilder();
         sb.AppendLine(c, $"metrics for {N} samples, d = {Dim}, target {Target}, seed {Seed}");
         int w = Math.Max(6, Metrics.Max(m => m.Name.Length));
-        sb.AppendLine(c, $"{"metric".PadRight(w)}  {"value",12}  {"noise floor",12}  {"ratio",8}  {"rows",8}  description");
+        sb.AppendLine(c, $"{"metric".PadRight(w)}  {"value",12}  {"noise floor",12}  {"ratio",8}  {"verdict",-16}  {"rows",8}  description");
         foreach (var m in Metrics)
-            sb.AppendLine(c, $"{m.Name.PadRight(w)}  {F(m.Value),12}  {F(m.NoiseFloor),12}  {(double.IsFinite(m.Ratio) ? m.Ratio.ToString("0.00", c) : "-"),8}  {m.Rows,8}  {m.Description}");
+            sb.AppendLine(c, $"{m.Name.PadRight(w)}  {F(m.Value),12}  {F(m.NoiseFloor),12}  {(double.IsFinite(m.Ratio) ? m.Ratio.ToString("0.00", c) : "-"),8}  {m.Verdict,-16}  {m.Rows,8}  {m.Description}");
+        sb.Append(Legend);
         return sb.ToString();
     }
+
+    /// <summary>What the ratio and the verdict column mean.</summary>
+    public const string Legend =
+        "ratio = value / noise floor; the floor is the same metric for an independent set of exact samples of the same size\n" +
+        "(itself one random draw, so ratios up to about 2 are noise). within noise (<= 2): with this many samples the sampler\n" +
+        "cannot be told apart from exact sampling; above noise (2-5): a small error this many samples resolve; well above\n" +
+        "noise (> 5): a clear error (try more steps or another sampler). More samples lower every floor.\n";
 
     static string F(double v) => double.IsFinite(v) ? v.ToString("0.0000e+00", CultureInfo.InvariantCulture) : v.ToString(CultureInfo.InvariantCulture);
 }

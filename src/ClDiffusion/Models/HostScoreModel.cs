@@ -91,17 +91,15 @@ public sealed class HostScoreModel : IScoreModel
             // the model's inputs: x in its scale, its own time per row
             Span<float> xm = x.Length == 0 ? default : direct ? default : (xin = ArrayPool<float>.Shared.Rent(x.Length)).AsSpan(0, x.Length);
             tin = ArrayPool<float>.Shared.Rent(rows);
-            var map = new ModelTime[rows];
+            var map = direct ? null : new ModelTime[rows];
             for (int r = 0; r < rows; r++)
             {
                 if (!(t[r] > 0) || !float.IsFinite(t[r])) throw new ArgumentException($"host score model '{Name}': forward time {t[r]} of row {r} is not positive and finite");
+                if (map is null) { tin[r] = t[r]; continue; }
                 map[r] = Convention.Map(t[r]);
                 tin[r] = (float)map[r].Input;
-                if (!direct)
-                {
-                    float c = (float)map[r].Scale;
-                    for (int j = 0; j < d; j++) xm[r * d + j] = c * x[r * d + j];
-                }
+                float c = (float)map[r].Scale;
+                for (int j = 0; j < d; j++) xm[r * d + j] = c * x[r * d + j];
             }
             Span<float> output = direct ? score : (raw = ArrayPool<float>.Shared.Rent(x.Length)).AsSpan(0, x.Length);
             if (ThreadSafe) function(rows, direct ? x : xm, tin.AsSpan(0, rows), output);
@@ -109,7 +107,7 @@ public sealed class HostScoreModel : IScoreModel
             if (FirstNonFinite(output) is var bad and >= 0)
                 throw new HostScoreException($"score model '{Name}' returned {output[bad]} for row {bad / d}, column {bad % d} " +
                     $"(forward time {t[bad / d]}, model time {tin[bad / d]}): outputs must be finite");
-            if (!direct) ToScore(x, t, map, output, score);
+            if (map is not null) ToScore(x, t, map, output, score);
         }
         finally
         {

@@ -86,7 +86,7 @@ public static class Correctors
     {
         double t = ctx.Horizon - tau, duration = o.CorrectorTimeAt(t), gamma = o.GammaAt(t);
         if (parallel)
-            ParallelLangevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma, Math.Max(o.PicardRounds, 1));
+            ParallelLangevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma, o.CorrectorRounds ?? o.CorrectorSteps);
         else if (o.Corrector == "rmuld")
             RandomizedMidpointLangevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma);
         else

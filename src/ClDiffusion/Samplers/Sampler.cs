@@ -40,6 +40,7 @@ public static class Sampler
         [nameof(SamplerOptions.Corrector), nameof(SamplerOptions.Lipschitz), nameof(SamplerOptions.BlockLength), nameof(SamplerOptions.CorrectorSteps),
          nameof(SamplerOptions.CorrectorTime), nameof(SamplerOptions.Gamma), nameof(SamplerOptions.AdaptiveCorrector), nameof(SamplerOptions.LipschitzCap)];
     static readonly string[] ParallelOptions = [nameof(SamplerOptions.SubWindows), nameof(SamplerOptions.PicardRounds)];
+    static readonly string[] ParallelCorrectorOptions = [nameof(SamplerOptions.ParallelCorrector), nameof(SamplerOptions.CorrectorRounds)];
 
     public static readonly IReadOnlyList<SamplerInfo> All =
     [
@@ -56,8 +57,8 @@ public static class Sampler
         new("prm", "parallel randomized midpoint: R sub-windows, K Picard rounds per window", "(R K + 1) NFE/window in K + 2 rounds",
             SamplerTraits.Stochastic | SamplerTraits.Parallel, ParallelOptions,
             (ctx, x, grid, o) => ParallelSamplers.ParallelMidpoint(ctx, x, grid, o.SubWindows, o.PicardRounds)),
-        new("prm-pc", "parallel randomized midpoint + parallel (Picard) corrector", "(R K + 1) NFE/window + parallel corrector rounds",
-            SamplerTraits.Stochastic | SamplerTraits.Parallel | SamplerTraits.Corrector, [.. ParallelOptions, .. CorrectorOptions],
+        new("prm-pc", "parallel randomized midpoint + parallel (Picard) corrector, once at the end by default", "(R K + 1) NFE/window + parallel corrector rounds",
+            SamplerTraits.Stochastic | SamplerTraits.Parallel | SamplerTraits.Corrector, [.. ParallelOptions, .. CorrectorOptions, .. ParallelCorrectorOptions],
             (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => ParallelSamplers.ParallelMidpoint(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds), parallel: true)),
         new("heun", "Heun (2nd order) on the ODE", "2 NFE/step", SamplerTraits.None, [],
             (ctx, x, grid, o) => OdeSamplers.Heun(ctx, x, grid)),
@@ -66,6 +67,35 @@ public static class Sampler
         new("picard", "ParaDiGMS-style Picard windows over the exponential integrator, with a tolerance", "window NFE/round until the tolerance",
             SamplerTraits.Parallel | SamplerTraits.HostReads, [nameof(SamplerOptions.Window), nameof(SamplerOptions.Tolerance)],
             (ctx, x, grid, o) => ParallelSamplers.Picard(ctx, x, grid, o.Window, o.Tolerance)),
+        new("rm-x0", "randomized midpoint in data-prediction form on the log-SNR axis", "2 NFE/step",
+            SamplerTraits.Stochastic, [nameof(SamplerOptions.MidpointOrder)],
+            (ctx, x, grid, o) => LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, o.MidpointOrder)),
+        new("rm-x0-pc", "rm-x0 + underdamped Langevin corrector", "2 NFE/step + corrector steps per block",
+            SamplerTraits.Stochastic | SamplerTraits.Corrector, [nameof(SamplerOptions.MidpointOrder), .. CorrectorOptions],
+            (ctx, x, grid, o) =>
+            {
+                var history = new X0History();
+                PredictorCorrector(ctx, x, grid, o, n =>
+                {
+                    LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, n, n + 1, o.MidpointOrder, history);
+                    if (grid.CorrectAfter[n]) history.Forget();   // the corrector moves x off the trajectory the history describes
+                }, parallel: false);
+            }),
+        new("prm-x0", "parallel rm-x0: R midpoints stratified in the e^lambda measure, K Picard rounds per window", "(R (K + 1) + 1) NFE/window in K + 2 rounds",
+            SamplerTraits.Stochastic | SamplerTraits.Parallel, [nameof(SamplerOptions.MidpointOrder), .. ParallelOptions],
+            (ctx, x, grid, o) => LogSnrSamplers.ParallelMidpointX0(ctx, x, grid, o.SubWindows, o.PicardRounds, o.MidpointOrder)),
+        new("prm-x0-pc", "prm-x0 + parallel (Picard) corrector, once at the end by default", "(R (K + 1) + 1) NFE/window + parallel corrector rounds",
+            SamplerTraits.Stochastic | SamplerTraits.Parallel | SamplerTraits.Corrector,
+            [nameof(SamplerOptions.MidpointOrder), .. ParallelOptions, .. CorrectorOptions, .. ParallelCorrectorOptions],
+            (ctx, x, grid, o) =>
+            {
+                var history = new X0History();
+                PredictorCorrector(ctx, x, grid, o, n =>
+                {
+                    LogSnrSamplers.ParallelMidpointX0(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds, o.MidpointOrder, history);
+                    if (grid.CorrectAfter[n] && o.ParallelCorrector == "block") history.Forget();
+                }, parallel: true);
+            }),
     ];
 
     static readonly Dictionary<string, SamplerInfo> byName = All.ToDictionary(s => s.Name);
@@ -95,13 +125,18 @@ public static class Sampler
         ctx.Backend.Lincomb(x, [new((float)(1 / a), x), new((float)(s2 / a), s)]);
     }
 
-    /// <summary>Predictor steps over the grid, the corrector after every flagged step (at the step's end time).</summary>
+    /// <summary>
+    /// Predictor steps over the grid, the corrector after every flagged step (at the step's end time). The parallel
+    /// schedules (prm-pc, prm-x0-pc) follow the paper's parallel algorithm by default: one parallel corrector after the
+    /// whole predictor (<see cref="SamplerOptions.ParallelCorrector"/> = "end"); "block" corrects after every block.
+    /// </summary>
     public static void PredictorCorrector(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o, Action<int> predictorStep, bool parallel)
     {
+        bool atEndOnly = parallel && o.ParallelCorrector == "end";
         for (int n = 0; n < grid.Steps; n++)
         {
             predictorStep(n);
-            if (grid.CorrectAfter[n]) Correctors.Run(ctx, x, grid.Tau[n + 1], n + 1, o, parallel);
+            if (atEndOnly ? n == grid.Steps - 1 : grid.CorrectAfter[n]) Correctors.Run(ctx, x, grid.Tau[n + 1], n + 1, o, parallel);
         }
     }
 

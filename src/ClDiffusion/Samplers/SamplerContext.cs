@@ -133,10 +133,6 @@ public sealed class NonFiniteSampleException(long sample, string when)
     public string When { get; } = when;
 
     /// <summary>Index of the first row of `data` (rows of d floats) holding a NaN or an infinity, or -1.</summary>
-    public static int FirstNonFiniteRow(ReadOnlySpan<float> data, int d)
-    {
-        for (int i = 0; i < data.Length; i++)
-            if (!float.IsFinite(data[i])) return i / d;
-        return -1;
-    }
+    public static int FirstNonFiniteRow(ReadOnlySpan<float> data, int d) =>
+        Models.HostScoreModel.FirstNonFinite(data) is var i and >= 0 ? i / d : -1;
 }

@@ -47,34 +47,35 @@ public static class SamplerLimits
 
     /// <summary>
     /// Upper bound of the score evaluations per sample of `sampler` under `o` with `gridSteps` predictor steps (the
-    /// number after MaxStep splits): predictor evaluations plus a corrector after every step for the -pc samplers.
+    /// number after MaxStep splits), from the registry's traits: a parallel sampler scores R positions in K + 2
+    /// rounds per window (picard: up to `window` rounds over its positions), a sequential one at most 3 per step
+    /// (second-order midpoints), plus a corrector after every step when it has one.
     /// </summary>
     public static double ScoreEvaluationsPerSample(string sampler, SamplerOptions o, int gridSteps)
     {
-        double perStep = sampler switch
-        {
-            "prm" or "prm-pc" => (double)(o.PicardRounds + 2) * o.SubWindows,
-            "picard" => o.Window,                                  // at most `window` rounds over every position
-            "rm" or "rm-pc" or "heun" => 2,
-            _ => 1,
-        };
-        double corrector = sampler.EndsWith("-pc", StringComparison.Ordinal)
-            ? (double)o.CorrectorSteps * (sampler == "prm-pc" ? Math.Max(o.PicardRounds, 1) : o.Corrector == "rmuld" ? 2 : 1)
+        var traits = Sampler.Get(sampler).Traits;
+        bool parallel = traits.HasFlag(SamplerTraits.Parallel);
+        double perStep = sampler == "picard" ? o.Window
+            : parallel ? (o.PicardRounds + 2.0) * o.SubWindows + 1
+            : 3;
+        double corrector = traits.HasFlag(SamplerTraits.Corrector)
+            ? (double)o.CorrectorSteps * (parallel ? o.CorrectorRounds ?? Math.Max(o.PicardRounds, 1) : o.Corrector == "rmuld" ? 2 : 1)
             : 0;
         return gridSteps * (perStep + corrector) + (o.Denoise ? 1 : 0);
     }
 
     /// <summary>
-    /// Rows of the widest scratch buffer per sample (prm: R positions, prm-pc: also M corrector positions, picard:
-    /// the window), so that batch * rows * d can be checked against what one buffer may hold.
+    /// Rows of the widest scratch buffer per sample (parallel samplers: R positions, and M corrector positions for
+    /// their parallel corrector; picard: the window), so that batch * rows * d can be checked against what one
+    /// buffer may hold.
     /// </summary>
-    public static int WidestRowsPerSample(string sampler, SamplerOptions o) => sampler switch
+    public static int WidestRowsPerSample(string sampler, SamplerOptions o)
     {
-        "prm" => o.SubWindows,
-        "prm-pc" => Math.Max(o.SubWindows, o.CorrectorSteps),
-        "picard" => o.Window,
-        _ => 1,
-    };
+        var traits = Sampler.Get(sampler).Traits;
+        if (sampler == "picard") return o.Window;
+        if (!traits.HasFlag(SamplerTraits.Parallel)) return 1;
+        return traits.HasFlag(SamplerTraits.Corrector) ? Math.Max(o.SubWindows, o.CorrectorSteps) : o.SubWindows;
+    }
 
     /// <summary>Floats one buffer may hold: .NET arrays and the backends index buffers with int.</summary>
     public const long MaxBufferFloats = int.MaxValue;

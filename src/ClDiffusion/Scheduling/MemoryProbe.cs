@@ -87,5 +87,10 @@ public static class MemoryProbe
         public void Finish() { }
         public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step) { }
         public void Dispose() { }
+        public void TiltedTimes(IDeviceBuffer times, IDeviceBuffer u, double lambdaEnd, double h) { }
+        public void DataPrediction(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer s, IDeviceBuffer times) { }
+        public void LogSnrPredict(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d0, IDeviceBuffer? slope, IDeviceBuffer times, double tStart) { }
+        public void LogSnrPicard(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer times, double tStart, double tEnd) { }
+        public void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd) { }
     }
 }

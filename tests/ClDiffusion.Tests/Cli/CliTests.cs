@@ -13,13 +13,10 @@ public class CliTests
     [SetUp] public void SetUp() { dir = Path.Combine(Path.GetTempPath(), $"cldiff-cli-{Guid.NewGuid():N}"); Directory.CreateDirectory(dir); }
     [TearDown] public void TearDown() { Directory.Delete(dir, true); }
 
-    (int code, string err) Run(params string[] args)
+    static (int code, string err) Run(params string[] args)
     {
-        var oldErr = Console.Error; var oldOut = Console.Out;
-        var err = new StringWriter(); var outw = new StringWriter();
-        Console.SetError(err); Console.SetOut(outw);
-        try { return (Program.Main(args), err.ToString()); }
-        finally { Console.SetError(oldErr); Console.SetOut(oldOut); }
+        var (code, _, err) = VerbTests.Run(args);
+        return (code, err);
     }
 
     string Target(string json) { var p = Path.Combine(dir, "t.json"); File.WriteAllText(p, json); return p; }

@@ -122,6 +122,14 @@ public class VerbTests
             Assert.That(s.Shape, Is.EqualTo(new[] { 3, 2 }));
             Assert.That(s.ToFloat32().All(float.IsFinite));
         }
+        if (verb == "sample")
+        {
+            // the report names options as users spell them, and has no empty metrics without --eval
+            var report = File.ReadAllText(Path.Combine(dir, "r.json"));
+            Assert.That(report, Does.Contain("\"block_length\"").And.Contain("\"corrector_steps\""));
+            Assert.That(report, Does.Not.Contain("OrDefault").And.Not.Contain("\"metrics\""));
+        }
+        if (verb == "demo") Assert.That(stdout, Does.Contain("within noise").Or.Contain("above noise").And.Contain(Path.Combine(dir, "d.png")));
         if (verb == "scaling") Assert.That(Directory.GetFiles(dir).Except(before).Any(f => f.EndsWith(".csv")), "scaling wrote no CSV into --out");
     }
 }

@@ -79,21 +79,27 @@ public class DocExampleTests
         global using global::System.Threading.Tasks;
         """;
 
-    /// <summary>The framework and the library with its dependencies: what a project referencing ClDiffusion sees.</summary>
+    /// <summary>
+    /// The framework and the libraries (ClDiffusion and its add-on assemblies such as ClDiffusion.Onnx, not the tests
+    /// or the CLI) with their dependencies: what a project referencing the packages sees.
+    /// </summary>
     static IReadOnlyList<MetadataReference> References()
     {
         var frameworkDir = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
         var tpa = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
-        var library = typeof(ClDiffusion.Version).Assembly.GetReferencedAssemblies().Select(a => a.Name + ".dll")
-            .Append(Path.GetFileName(typeof(ClDiffusion.Version).Assembly.Location)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var libraries = tpa.Select(Path.GetFileNameWithoutExtension)
+            .Where(n => n is not null && n.StartsWith("ClDiffusion", StringComparison.Ordinal) && n != "ClDiffusion.Tests")
+            .Select(n => Assembly.Load(n!)).ToList();
+        var library = libraries.SelectMany(a => a.GetReferencedAssemblies().Select(r => r.Name + ".dll").Append(Path.GetFileName(a.Location)))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
         return tpa.Where(p => Path.GetDirectoryName(p) == frameworkDir || library.Contains(Path.GetFileName(p)))
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToList();
     }
 
     static readonly Lazy<IReadOnlyList<MetadataReference>> Refs = new(References);
 
-    [TestCaseSource(nameof(AllExamples))]
-    public void Example(DocExample e)
+    /// <summary>Compiles one example into `image`; returns whether it is a program (has top-level statements) and its errors.</summary>
+    static (bool program, List<Diagnostic> errors) Compile(DocExample e, Stream image)
     {
         var tree = CSharpSyntaxTree.ParseText(e.Code, new CSharpParseOptions(LanguageVersion.Latest), path: e.File);
         bool program = tree.GetCompilationUnitRoot().Members.OfType<GlobalStatementSyntax>().Any();
@@ -101,9 +107,31 @@ public class DocExampleTests
             [tree, CSharpSyntaxTree.ParseText(ImplicitUsings, new CSharpParseOptions(LanguageVersion.Latest))], Refs.Value,
             new CSharpCompilationOptions(program ? OutputKind.ConsoleApplication : OutputKind.DynamicallyLinkedLibrary,
                 nullableContextOptions: NullableContextOptions.Enable, allowUnsafe: true));
-        using var image = new MemoryStream();
         var emitted = compilation.Emit(image);
-        var errors = emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+        return (program, emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList());
+    }
+
+    /// <summary>The check can fail: the first EMBEDDING.md example as it was (an undefined n, a type that is not the result's).</summary>
+    [Test]
+    public void AnExampleThatDoesNotCompileIsCaught()
+    {
+        var broken = new DocExample("broken.md", 1, """
+            using ClDiffusion.Scheduling;
+            await using var engine = DiffusionEngine.Open("cpu");
+            var model = engine.Load(ClDiffusion.Models.GaussianMixture.Preset(4, 2));
+            var samples = new float[n * model.Dim];
+            ClDiffusion.Metrics.SampleStats stats = await engine.SampleAsync(model, new SamplingOptions(), n, seed: 7, samples);
+            """, false);
+        var (_, errors) = Compile(broken, new MemoryStream());
+        Assert.That(errors.Select(d => d.Id), Does.Contain("CS0103"), "the undefined n");
+        Assert.That(errors.Count, Is.GreaterThanOrEqualTo(2));
+    }
+
+    [TestCaseSource(nameof(AllExamples))]
+    public void Example(DocExample e)
+    {
+        using var image = new MemoryStream();
+        var (program, errors) = Compile(e, image);
         Assert.That(errors, Is.Empty, $"{e} does not compile against the library:\n" + string.Join('\n', errors.Select(d =>
             $"  line {e.Line + d.Location.GetLineSpan().StartLinePosition.Line}: {d.Id} {d.GetMessage()}")));
         if (!program || e.CompileOnly) return;

@@ -1,5 +1,5 @@
 using ClDiffusion.Backends.Cpu;
-using ClDiffusion.Experiments;
+using ClDiffusion.Tooling.Experiments;
 using ClDiffusion.Samplers;
 using NUnit.Framework;
 

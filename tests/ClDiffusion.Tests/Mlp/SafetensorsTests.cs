@@ -9,7 +9,7 @@ namespace ClDiffusion.Tests.Mlp;
 public class SafetensorsTests
 {
     internal static MlpModel SmallModel(int d = 3, int width = 5, int hidden = 2, int F = 2, ulong seed = 1, MlpPrediction p = MlpPrediction.Eps) =>
-        ClDiffusion.Backends.OpenCL.Mlp.MlpKernelCheck.RandomModel(d, width, hidden, F, seed, p, randomNormalisation: true,
+        ClDiffusion.Tooling.OpenCL.MlpKernelCheck.RandomModel(d, width, hidden, F, seed, p, randomNormalisation: true,
             info: new Dictionary<string, string> { ["note"] = "test" });
 
     [Test]

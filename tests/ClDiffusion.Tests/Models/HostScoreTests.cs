@@ -12,7 +12,7 @@ namespace ClDiffusion.Tests.Models;
 /// <summary>Host score models: every prediction in every time convention gives the exact score; callbacks sample like the built-in mixture.</summary>
 public class HostScoreTests
 {
-    static readonly GaussianMixture Mix = GaussianMixture.FromJson(
+    internal static readonly GaussianMixture Mix = GaussianMixture.FromJson(
         "{\"weights\": [0.3, 0.7], \"means\": [[-2.0, 0.0], [1.5, 1.0]], \"variances\": [[0.25, 0.5], [0.4, 0.2]]}");
 
     /// <summary>The exact mixture score through a host callback (float64 per row, like a user's own code would).</summary>
@@ -186,8 +186,7 @@ public class HostScoreTests
 /// <summary>A host model on an OpenCL device (PoCL here): read back, call, upload.</summary>
 public class HostScoreOpenClTests : OpenClTestBase
 {
-    static readonly GaussianMixture Mix = GaussianMixture.FromJson(
-        "{\"weights\": [0.3, 0.7], \"means\": [[-2.0, 0.0], [1.5, 1.0]], \"variances\": [[0.25, 0.5], [0.4, 0.2]]}");
+    static GaussianMixture Mix => HostScoreTests.Mix;
 
     [Test]
     public void ScoresWithTimeOffsetsEqualTheCpuBackendsBitForBit()

@@ -1,3 +1,4 @@
+using ClDiffusion.Tooling.OpenCL;
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Models;
 using ClDiffusion.Random;

@@ -1,3 +1,4 @@
+using ClDiffusion.Tooling.OpenCL;
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Backends.OpenCL.Mlp;
@@ -14,16 +15,23 @@ namespace ClDiffusion.Tests.OpenCL;
 public sealed class MlpKernelTests : OpenClTestBase
 {
     /// <summary>Tile configurations that all must agree: GPU and CPU defaults, odd tiles, vectors, local on and off.</summary>
+    /// <remarks>The defaults fuse small networks into one launch; here fusion is off so that the GEMM kernels are the ones
+    /// tested (FusedNetworkMatchesReferenceAndLayers tests the fused kernel with the defaults' other settings).</remarks>
     public static readonly MlpKernelConfig[] Configs =
     {
-        MlpKernelConfig.Gpu,
-        MlpKernelConfig.Cpu,
+        MlpKernelConfig.Gpu with { FuseMaxWidth = 0 },
+        MlpKernelConfig.Cpu with { FuseMaxWidth = 0 },
         new() { Mwg = 16, Nwg = 8, Kwg = 5, Mwi = 2, Nwi = 1, UseLocal = true },
         new() { Mwg = 32, Nwg = 32, Kwg = 8, Mwi = 4, Nwi = 8, Vwm = 4, Vwn = 8, UseLocal = true },
         new() { Mwg = 24, Nwg = 12, Kwg = 7, Mwi = 3, Nwi = 3, UseLocal = false },
         new() { Mwg = 8, Nwg = 16, Kwg = 32, Mwi = 2, Nwi = 4, Vwm = 2, Vwn = 2, UseLocal = false },
         new() { Mwg = 128, Nwg = 128, Kwg = 16, Mwi = 8, Nwi = 8, Vwm = 4, Vwn = 4, UseLocal = true },
         new() { Mwg = 3, Nwg = 16, Kwg = 16, Mwi = 3, Nwi = 16, Vwn = 8, UseLocal = false },
+        // double-buffered local tiles: odd K steps (tails in K), vector W^T loads that cross N, odd M tiles
+        new() { Mwg = 32, Nwg = 32, Kwg = 8, Mwi = 4, Nwi = 4, Vwm = 2, Vwn = 4, UseLocal = true, DoubleBuffer = true },
+        new() { Mwg = 24, Nwg = 20, Kwg = 7, Mwi = 3, Nwi = 5, UseLocal = true, DoubleBuffer = true },
+        new() { Mwg = 16, Nwg = 48, Kwg = 5, Mwi = 2, Nwi = 6, Vwn = 2, UseLocal = true, DoubleBuffer = true },
+        MlpKernelConfig.Gpu with { DoubleBuffer = false, Vwn = 1, FuseMaxWidth = 0 },
     };
 
     static (float[] x, float[] offsets) Inputs(int rows, int d, int seed)
@@ -193,5 +201,56 @@ public sealed class MlpKernelTests : OpenClTestBase
         Assert.That(MlpBench.Flops(MlpBench.Model(16), 64), Is.EqualTo(2.0 * 64 * (34 * 16 + 16 * 16 * 2 + 16 * 2)));
         Assert.That(rs[0].ClGflops, Is.GreaterThan(0));
         Assert.That(MlpBench.Format(rs), Does.Contain("GFLOP/s"));
+    }
+
+    /// <summary>
+    /// The whole-network kernel (cl/mlp_fused.cl) at odd shapes: rows that leave a partial group, odd rows per group,
+    /// work groups narrower than the layer, no time features, one and three hidden-to-hidden layers, every prediction
+    /// type, and in place over x; against the float64 reference and the layer-by-layer kernels.
+    /// </summary>
+    [TestCase(1, 37, 1, 3, 5, 32, MlpPrediction.X0)]
+    [TestCase(17, 37, 3, 0, 3, 64, MlpPrediction.Eps)]
+    [TestCase(3, 130, 2, 2, 16, 64, MlpPrediction.Score)]
+    [TestCase(64, 256, 2, 3, 8, 128, MlpPrediction.X0)]
+    public void FusedNetworkMatchesReferenceAndLayers(int d, int width, int hidden, int F, int rb, int wgs, MlpPrediction p)
+    {
+        var m = SafetensorsTests.SmallModel(d: d, width: width, hidden: hidden, F: F, seed: (ulong)(d + width), p: p);
+        var cfg = MlpKernelConfig.Gpu with { FuseMaxWidth = 256, FusedRows = rb, FusedGroup = wgs };
+        using var sc = new OpenClMlpScore(Cl, m, cfg);
+        Assert.That(sc.Fused, sc.FusedReason);
+        foreach (int rows in new[] { 1, 7, 301 })
+        {
+            var (x, off) = Inputs(rows, d, rows + d);
+            var s = ClScore(m, x, rows, 8f, 1f, off, cfg);
+            Assert.That(WorstError(m, x, s, rows, r => 8f - off[r % 7]), Is.LessThan(2e-4), $"rows={rows}");
+            var layered = ClScore(m, x, rows, 8f, 1f, off, cfg with { FuseMaxWidth = 0 });
+            Close(layered, s, 1e-4, 1e-5, $"fused vs layers, rows={rows}");
+        }
+        // in place over x, every row at one time
+        var (x2, _) = Inputs(45, d, 3);
+        using var xb = Cl.Allocate(45, d);
+        Cl.Upload(xb, x2);
+        Cl.Score(sc, xb, 0.9f, 0f, null, xb);
+        Assert.That(WorstError(m, x2, Read(Cl, xb), 45, _ => 0.9f), Is.LessThan(2e-4), "in place");
+    }
+
+    [Test]
+    public void FusionIsRefusedWhereItCannotRun()
+    {
+        var cfg = MlpKernelConfig.Gpu;
+        Assert.That(OpenClMlpScore.CanFuse(SafetensorsTests.SmallModel(d: 2, width: 300, hidden: 2, F: 2), cfg, 65536, 1024, out var why), Is.False);
+        Assert.That(why, Does.Contain("300 > 256"));
+        Assert.That(OpenClMlpScore.CanFuse(SafetensorsTests.SmallModel(d: 2, width: 8, hidden: 0, F: 2), cfg, 65536, 1024, out why), Is.False);
+        Assert.That(why, Does.Contain("one-layer"));
+        Assert.That(OpenClMlpScore.CanFuse(SafetensorsTests.SmallModel(d: 2, width: 256, hidden: 2, F: 2), cfg, 4096, 1024, out why), Is.False);
+        Assert.That(why, Does.Contain("local memory"));
+        Assert.That(OpenClMlpScore.CanFuse(SafetensorsTests.SmallModel(d: 2, width: 256, hidden: 2, F: 2), cfg with { FuseMaxWidth = 0 }, 65536, 1024, out why), Is.False);
+        Assert.That(OpenClMlpScore.CanFuse(SafetensorsTests.SmallModel(d: 2, width: 256, hidden: 2, F: 2), cfg, 65536, 1024, out why), Is.True, why);
+        // a network whose hidden widths differ runs layer by layer
+        var a = SafetensorsTests.SmallModel(d: 2, width: 8, hidden: 1, F: 1);
+        var wide = new MlpModel(new[] { a.Layers[0], new MlpLayer(8, 9, new float[72], new float[9]), new MlpLayer(9, 2, new float[18], new float[2]) },
+            a.TimeFreqs, new float[2], new[] { 1f, 1f }, MlpPrediction.Eps);
+        Assert.That(OpenClMlpScore.CanFuse(wide, cfg, 65536, 1024, out why), Is.False);
+        Assert.That(why, Does.Contain("differ"));
     }
 }

@@ -5,15 +5,27 @@ using NUnit.Framework;
 
 namespace ClDiffusion.Tests.OpenCL;
 
-/// <summary>One OpenCL backend (PoCL here) and one CPU backend per fixture: PoCL compiles are slow.</summary>
+/// <summary>One OpenCL backend (PoCL here, or $CLDIFF_TEST_DEVICE) and one CPU backend per fixture: compiles are slow.</summary>
 public abstract class OpenClTestBase
 {
     protected OpenClBackend Cl = null!;
     protected CpuBackend Cpu = null!;
 
-    /// <summary>The first OpenCL device, or Assert.Ignore (Assert.Fail when CI=true) when there is none.</summary>
+    /// <summary>
+    /// The device the OpenCL tests run on: $CLDIFF_TEST_DEVICE when set (any device string, e.g. opencl:llvmpipe: tools/test.sh
+    /// reruns the agreement tests on every implementation present this way), else the one `--device opencl` takes.
+    /// A named device that is missing fails; no device at all is Assert.Ignore (Assert.Fail when CI=true).
+    /// </summary>
     public static ClDevice RequireDevice()
     {
+        var named = Environment.GetEnvironmentVariable("CLDIFF_TEST_DEVICE");
+        if (!string.IsNullOrWhiteSpace(named))
+        {
+            DeviceChoice c;
+            try { c = BackendFactory.Choose(named); }
+            catch (ArgumentException e) { Assert.Fail($"CLDIFF_TEST_DEVICE={named}: {e.Message}"); throw; }
+            return c.Device ?? throw new AssertionException($"CLDIFF_TEST_DEVICE={named} names no OpenCL device ({c.Reason})");
+        }
         ClDevice? d = null;
         try { d = BackendFactory.Resolve("opencl", out _); }
         catch (ArgumentException) { }

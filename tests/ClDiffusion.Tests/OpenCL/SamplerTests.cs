@@ -40,6 +40,36 @@ public sealed class SamplerTests : OpenClTestBase
     }
 
     [Test]
+    public void LogSnrSamplerOptionsAgree()
+    {
+        // the x0 samplers' non-default paths: first-order midpoint on the log-SNR grid, R = 3 with Picard rounds, the
+        // per-block parallel corrector, on a model whose score is not a mixture's
+        var model = new PerturbedScore(GaussianMixture.Preset(5, 2, seed: 5), 0.2);
+        foreach (var (name, o) in new[]
+        {
+            ("rm-x0", new SamplerOptions { Steps = 7, MidpointOrder = 1, Grid = "logsnr" }),
+            ("prm-x0", new SamplerOptions { Steps = 5, SubWindows = 3, PicardRounds = 2, Grid = "logsnr" }),
+            ("prm-x0-pc", new SamplerOptions { Steps = 5, SubWindows = 3, PicardRounds = 1, CorrectorSteps = 2, ParallelCorrector = "block" }),
+        })
+        {
+            var (a, _) = SampleRun.Run(Cpu, model, name, o, seed: 9, 29);
+            var (b, _) = SampleRun.Run(Cl, model, name, o, seed: 9, 29);
+            Close(a, b, 2e-3, 2e-3, name);
+        }
+    }
+
+    [TestCase("rm-x0")]
+    [TestCase("prm-x0-pc")]
+    public void LogSnrSamplersDoNotDependOnTheBatch(string name)
+    {
+        var model = GaussianMixture.Preset(6, 3);
+        var o = new SamplerOptions { Steps = 6, SubWindows = 3, PicardRounds = 1, CorrectorSteps = 2 };
+        var (a, _) = SampleRun.Run(Cl, model, name, o, seed: 3, 50, batch: 50);
+        var (b, _) = SampleRun.Run(Cl, model, name, o, seed: 3, 50, batch: 17);
+        Close(a, b, 0, 0, $"{name}: batch 50 vs 17");
+    }
+
+    [Test]
     public void BatchingDoesNotChangeSamples()
     {
         var model = GaussianMixture.Preset(3, 3);

@@ -54,6 +54,14 @@ public class FaultInjectionTests
         public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask) => inner.CopyRowsWhere(dst, src, mask);
         public void Finish() => inner.Finish();
         public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step) => inner.MarkNonFinite(x, firstBad, step);
+        public void TiltedTimes(IDeviceBuffer times, IDeviceBuffer u, double lambdaEnd, double h) => inner.TiltedTimes(times, u, lambdaEnd, h);
+        public void DataPrediction(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer s, IDeviceBuffer times) => inner.DataPrediction(dst, x, s, times);
+        public void LogSnrPredict(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d0, IDeviceBuffer? slope, IDeviceBuffer times, double tStart) =>
+            inner.LogSnrPredict(dst, x, d0, slope, times, tStart);
+        public void LogSnrPicard(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer times, double tStart, double tEnd) =>
+            inner.LogSnrPicard(dst, x, d, times, tStart, tEnd);
+        public void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd) =>
+            inner.LogSnrFinal(dst, x, d, slope, times, tStart, tEnd);
         public void Dispose() { }   // the wrapped backend belongs to the test
     }
 

@@ -1,3 +1,4 @@
+using ClDiffusion.Tooling.Benchmarks;
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.Cpu;
 using ClDiffusion.Backends.OpenCL;
@@ -240,8 +241,11 @@ public class SchedulerOpenClTests
     }
 }
 
-/// <summary>The numbers in docs/SCALING.md: dotnet test --filter FullyQualifiedName~PipelineBenchmark (explicit, slow).</summary>
-[Explicit("benchmark: run by name")]
+/// <summary>
+/// The numbers in docs/SCALING.md: dotnet test --filter FullyQualifiedName~PipelineBenchmark. Slow: tools/test.sh runs
+/// it only under CI=true or CLDIFF_SLOW_TESTS=1.
+/// </summary>
+[Category("Slow")]
 public class PipelineBenchmark
 {
     [Test]

@@ -1,7 +1,8 @@
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Backends.OpenCL.Mlp;
 using ClDiffusion.Tests.OpenCL;
-using ClDiffusion.Tuning;
+using ClDiffusion.Backends.OpenCL.Tuning;
+using ClDiffusion.Tooling.OpenCL;
 using NUnit.Framework;
 
 namespace ClDiffusion.Tests.Tuning;

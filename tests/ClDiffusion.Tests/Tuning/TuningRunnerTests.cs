@@ -1,6 +1,7 @@
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Tests.OpenCL;
-using ClDiffusion.Tuning;
+using ClDiffusion.Backends.OpenCL.Tuning;
+using ClDiffusion.Tooling.OpenCL;
 using NUnit.Framework;
 
 namespace ClDiffusion.Tests.Tuning;

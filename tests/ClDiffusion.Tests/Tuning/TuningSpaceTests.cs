@@ -1,5 +1,6 @@
 using ClDiffusion.Backends.OpenCL;
-using ClDiffusion.Tuning;
+using ClDiffusion.Backends.OpenCL.Tuning;
+using ClDiffusion.Tooling.OpenCL;
 using NUnit.Framework;
 
 namespace ClDiffusion.Tests.Tuning;

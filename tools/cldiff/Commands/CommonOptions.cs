@@ -99,8 +99,14 @@ public class SamplerCliOptions : ModelOptions
     public double Horizon { get; set; } = D.Horizon;
     [Option("delta", HelpText = "Early stopping: sampling ends at forward time delta.")]
     public double Delta { get; set; } = D.Delta;
-    [Option("grid", HelpText = "Time grid: uniform, or shrinking (equal steps far from the data, geometric near it).")]
+    [Option("grid", HelpText = "Time grid: uniform, shrinking (equal steps far from the data, geometric near it) or logsnr (equal log-SNR steps).")]
     public string Grid { get; set; } = D.Grid;
+    [Option("midpoint", HelpText = "rm-x0 family: 1 = first-order midpoint state; 2 = x0 extrapolated from the previous step (no extra NFE) with a zero-mean control variate.")]
+    public int Midpoint { get; set; } = D.MidpointOrder;
+    [Option("parallel-corrector", HelpText = "prm-pc, prm-x0-pc: run the parallel corrector once at the end (end, the paper's algorithm) or after every block (block).")]
+    public string ParallelCorrector { get; set; } = D.ParallelCorrector;
+    [Option("corrector-rounds", HelpText = "Picard rounds of the parallel corrector (default: --corrector-steps, which equals the sequential corrector).")]
+    public int? CorrectorRounds { get; set; } = D.CorrectorRounds;
     [Option("max-step", HelpText = "Split grid steps longer than this (the total step count grows); rm/rm-pc/prm diverge on steps much longer than 1.")]
     public double? MaxStep { get; set; } = D.MaxStep;
     [Option("lipschitz", HelpText = "Lipschitz constant L of the score: sets the corrector defaults (block 1/L, duration 1/sqrt(L), gamma sqrt(L)).")]
@@ -119,7 +125,7 @@ public class SamplerCliOptions : ModelOptions
     public bool LowVariance { get; set; } = D.LowVariance;
     [Option('R', "subwindows", HelpText = "prm: sub-windows per window.")]
     public int R { get; set; } = D.SubWindows;
-    [Option('K', "picard", HelpText = "prm: Picard rounds per window (and per parallel corrector).")]
+    [Option('K', "picard", HelpText = "prm, prm-x0: Picard rounds per window.")]
     public int K { get; set; } = D.PicardRounds;
     [Option("window", HelpText = "picard: steps per Picard window.")]
     public int Window { get; set; } = D.Window;
@@ -137,7 +143,8 @@ public class SamplerCliOptions : ModelOptions
         Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, MaxStep = MaxStep, Lipschitz = Lipschitz, BlockLength = Block,
         CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
         LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
-        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise,
+        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise, MidpointOrder = Midpoint, ParallelCorrector = ParallelCorrector,
+        CorrectorRounds = CorrectorRounds,
     };
 }
 
@@ -149,7 +156,8 @@ public static class SamplerHelp
         ("--sampler", ""), ("--steps", nameof(SamplerOptions.Steps)), ("-T", nameof(SamplerOptions.Horizon)), ("--delta", nameof(SamplerOptions.Delta)),
         ("--grid", nameof(SamplerOptions.Grid)), ("--lipschitz", nameof(SamplerOptions.Lipschitz)), ("--corrector", nameof(SamplerOptions.Corrector)),
         ("--corrector-steps", nameof(SamplerOptions.CorrectorSteps)), ("-R", nameof(SamplerOptions.SubWindows)), ("-K", nameof(SamplerOptions.PicardRounds)),
-        ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)),
+        ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)), ("--midpoint", nameof(SamplerOptions.MidpointOrder)),
+        ("--parallel-corrector", nameof(SamplerOptions.ParallelCorrector)),
     ];
 
     public static IEnumerable<string> Lines()

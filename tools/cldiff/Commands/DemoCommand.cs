@@ -12,7 +12,7 @@ public sealed class DemoOptions
 {
     [Option("device", HelpText = "cpu | auto | opencl | opencl:P:D | opencl:NAME (default: $CLDIFF_DEVICE or auto).")]
     public string? Device { get; set; }
-    [Option("png", Default = "digits.png", HelpText = "Where to write the grid of generated digits.")]
+    [Option("png", Default = "digits.png", HelpText = "Where to write the grid of generated digits (relative to the current folder).")]
     public string Png { get; set; } = "digits.png";
     [Option("count", Default = 4000, HelpText = "Mixture samples (also --n).")]
     public int N { get; set; }
@@ -30,6 +30,8 @@ public static class DemoCommand
         var x = new float[(long)o.N * target.Dim];
         var st = SampleRun.Run(backend, target, "rm-pc", so, 0, 0, o.N, x);
         Console.WriteLine($"rm-pc on {target.Describe()}: {o.N} samples, {st.NfePerSample:0.#} NFE/sample, {st.Seconds:0.00} s on {st.Device}");
+        Console.WriteLine("Each metric compares the samples with the exact target, beside its noise floor: the same metric for exact");
+        Console.WriteLine("samples of the same size. The verdict column says whether the sampler's error shows above that noise.");
         Console.WriteLine(SampleEvaluator.Evaluate(target, x, o.N, 1_000_003).ToString());
 
         var digits = MlpModel.Load(ShippedModels.Resolve("optdigits"));
@@ -37,7 +39,8 @@ public static class DemoCommand
         var y = new float[nd * digits.Dim];
         var sd = SampleRun.Run(backend, digits, "rm-pc", so with { Denoise = true }, 0, 0, nd, y);
         Output.Pictures.Write(o.Png, y, nd, digits.Dim, checkerboard: false);
-        Console.WriteLine($"optdigits MLP: {nd} digits with rm-pc, {sd.NfePerSample:0.#} NFE/sample, {sd.Seconds:0.00} s -> {o.Png}");
+        Console.WriteLine($"optdigits MLP: {nd} digits with rm-pc, {sd.NfePerSample:0.#} NFE/sample, {sd.Seconds:0.00} s on {sd.Device}");
+        Console.WriteLine($"picture of the {nd} digits (10 x 10 grid of 8x8 images) written to {Path.GetFullPath(o.Png)}");
         return 0;
     }
 }

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.OpenCL;
-using ClDiffusion.Tuning;
+using ClDiffusion.Backends.OpenCL.Tuning;
+using ClDiffusion.Tooling.OpenCL;
 
 namespace ClDiffusion.Cli.Commands;
 

@@ -1,5 +1,5 @@
 using ClDiffusion.Backends;
-using ClDiffusion.Experiments;
+using ClDiffusion.Tooling.Experiments;
 using ClDiffusion.Models;
 using ClDiffusion.Samplers;
 using CommandLine;

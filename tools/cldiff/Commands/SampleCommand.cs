@@ -37,6 +37,18 @@ public sealed class SampleOptions : SamplerCliOptions
 
 public static class SampleCommand
 {
+    /// <summary>
+    /// The sampler options as the report names them: the settable options in snake_case, with the corrector block
+    /// length resolved (its default is 1/L), not the C# property names.
+    /// </summary>
+    static Dictionary<string, object?> OptionsJson(SamplerOptions so)
+    {
+        var d = typeof(SamplerOptions).GetProperties().Where(p => p.SetMethod is { IsPublic: true })
+            .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), p => p.GetValue(so));
+        d["block_length"] = so.BlockLengthOrDefault;
+        return d;
+    }
+
     public static int Run(SampleOptions o)
     {
         // Validate everything before any work, so a bad option never costs a run or leaves a file.
@@ -100,9 +112,10 @@ public static class SampleCommand
                 {
                     ["sampler"] = o.Sampler, ["device"] = stats.Device, ["n"] = n, ["d"] = d, ["seed"] = o.Seed,
                     ["first"] = first, ["steps"] = so.Steps, ["nfe_per_sample"] = stats.NfePerSample, ["rounds"] = stats.Rounds,
-                    ["seconds"] = stats.Seconds, ["model"] = model.Describe(), ["options"] = so, ["metrics"] = metrics,
+                    ["seconds"] = stats.Seconds, ["model"] = model.Describe(), ["options"] = OptionsJson(so),
                     ["shard"] = shard.ToString(), ["n_total"] = o.N, ["streams"] = o.Streams, ["devices"] = engine.Devices.Count,
                 };
+                if (metrics is not null) json["metrics"] = metrics;   // only with --eval
                 var text = JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true });
                 AtomicFile.Write(o.Report, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });   // AtomicFile flushes the stream after us
             }

@@ -1,6 +1,6 @@
 using ClDiffusion.Backends;
 using System.Globalization;
-using ClDiffusion.Experiments;
+using ClDiffusion.Tooling.Experiments;
 using ClDiffusion.IO;
 using ClDiffusion.Models;
 using ClDiffusion.Samplers;
@@ -9,18 +9,18 @@ using SkiaSharp;
 
 namespace ClDiffusion.Cli.Commands;
 
-[Verb("scaling", HelpText = "Dimension scaling on exact targets: NFE and rounds needed for a fixed error against d, Picard error against K, error against score error (docs/EVIDENCE.md).")]
+[Verb("scaling", HelpText = "Dimension scaling on exact targets: NFE and rounds needed for a fixed error against d, Picard error against K, error against score error (docs/EVIDENCE.md). The defaults are a small sweep of a few minutes; EVIDENCE.md gives the full commands. Writes CSV and PNG files into --out.")]
 public sealed class ScalingOptions : SamplerCliOptions
 {
-    [Option("part", Default = "all", HelpText = "all, or a comma list of: scaling, picard, robust.")]
-    public string Part { get; set; } = "all";
-    [Option("samplers", Default = "ei,rm,heun,dpmpp-2m,prm,prm-r,picard,ei-pc,rm-pc,prm-pc", HelpText = "Samplers of the scaling sweep (this list is used; --sampler is ignored); prm-r = prm with --prm-windows windows and --prm-rounds Picard rounds, searched over R.")]
+    [Option("part", Default = "scaling", HelpText = "all, or a comma list of: scaling, picard, robust.")]
+    public string Part { get; set; } = "scaling";
+    [Option("samplers", Default = "ei,rm,dpmpp-2m", HelpText = "Samplers of the scaling sweep (this list is used; --sampler is ignored): any of ei,rm,heun,dpmpp-2m,prm,prm-r,picard,ei-pc,rm-pc,prm-pc; prm-r = prm with --prm-windows windows and --prm-rounds Picard rounds, searched over R.")]
     public string Samplers { get; set; } = "";
-    [Option("dims", Default = "2,8,32,128,512,2048", HelpText = "Comma-separated dimensions d.")]
+    [Option("dims", Default = "2,8,32,128", HelpText = "Comma-separated dimensions d (docs/EVIDENCE.md goes to 2048).")]
     public string Dims { get; set; } = "";
     [Option("kl-max-dim", Default = 512, HelpText = "Largest d for samplers judged by KL (their n grows like sqrt(d)).")]
     public int KlMaxDim { get; set; }
-    [Option("seeds", Default = "1,2,3", HelpText = "Comma-separated seeds; medians over them are reported.")]
+    [Option("seeds", Default = "1", HelpText = "Comma-separated seeds; medians over them are reported (docs/EVIDENCE.md: 1,2,3).")]
     public string Seeds { get; set; } = "";
     [Option("family", Default = "gauss", HelpText = "gauss (anisotropic single Gaussian) or mixK (mixture preset with K components, coupling samplers only).")]
     public string Family { get; set; } = "gauss";

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ClDiffusion.Backends;
-using ClDiffusion.Tuning;
+using ClDiffusion.Backends.OpenCL.Tuning;
+using ClDiffusion.Tooling.OpenCL;
 using CommandLine;
 
 namespace ClDiffusion.Cli.Commands;
@@ -18,7 +19,7 @@ public sealed class TuneOptions
     public string Strategy { get; set; } = "anneal";
     [Option("budget", HelpText = "Most new candidates per kernel and shape.")]
     public int? Budget { get; set; }
-    [Option("time", HelpText = "Wall-clock seconds for the whole run, shared equally by the kernel x shape pairs.")]
+    [Option("time", HelpText = "Wall-clock seconds for the whole run, shared equally by the kernel x shape pairs (default: 120 unless --budget is given).")]
     public double? Time { get; set; }
     [Option("out", Default = "tuning.json", HelpText = "Tuning database to merge into (written atomically); use it with CLDIFF_TUNING or OpenClOptions.TuningFile.")]
     public string Out { get; set; } = "tuning.json";
@@ -41,6 +42,7 @@ public static class TuneCommand
         };
         if (o.Budget is < 1) throw new ArgumentException("--budget must be at least 1");
         if (o.Time is { } ts && !(ts > 0)) throw new ArgumentException("--time must be positive seconds");
+        double? time = o.Time ?? (o.Budget is null ? 120 : null);   // a bounded run by default
         if (o.Reps < 1 || o.Compare < 0) throw new ArgumentException("--reps must be positive and --compare non-negative");
         var kernels = o.Kernel.ToLowerInvariant() == "all" ? TuningBenchmarks.All.Select(b => b.Kernel).ToArray()
             : o.Kernel.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k => TuningBenchmarks.ByName(k.ToLowerInvariant()).Kernel).ToArray();
@@ -54,14 +56,14 @@ public static class TuneCommand
         var total = Stopwatch.StartNew();
         var runner0 = new TuningRunner(dev, db, new TuningRunOptions { Strategy = strategy, Budget = o.Budget, Seed = o.Seed, Reps = o.Reps });
         Console.WriteLine($"# cldiff tune, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, device: {dev.Name} ({dev.Platform.Name})");
-        Console.WriteLine($"# database key: {runner0.DeviceKey}; strategy {strategy.ToString().ToLowerInvariant()}, budget {o.Budget?.ToString() ?? "-"} per kernel and shape, time {o.Time?.ToString() ?? "-"} s; out {o.Out}");
+        Console.WriteLine($"# database key: {runner0.DeviceKey}; strategy {strategy.ToString().ToLowerInvariant()}, budget {o.Budget?.ToString() ?? "-"} per kernel and shape, time {time?.ToString() ?? "-"} s; out {o.Out}");
         var summary = new List<string>();
         int done = 0;
         foreach (var k in kernels)
             foreach (var s in ShapesOf(k))
             {
                 TimeSpan? limit = null;
-                if (o.Time is { } sec)
+                if (time is { } sec)
                 {
                     double left = sec - total.Elapsed.TotalSeconds;
                     if (left <= 0) { Console.WriteLine($"\n## {k} {s}: skipped, --time used up"); done++; continue; }

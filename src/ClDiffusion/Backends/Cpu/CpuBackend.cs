@@ -9,7 +9,7 @@ namespace ClDiffusion.Backends.Cpu;
 /// The reference backend: float32 buffers in host memory, rows split over threads, SIMD in the element-wise
 /// primitives. Every OpenCL kernel is checked against this.
 /// </summary>
-public sealed class CpuBackend : IBackend
+public sealed partial class CpuBackend : IBackend
 {
     readonly ParallelOptions options;
     public int Threads { get; }

@@ -6,7 +6,7 @@ namespace ClDiffusion.Backends.OpenCL;
 
 /// <summary>
 /// Tunables of the OpenCL backend (compiled into the kernels as -D defines). A value set here explicitly wins over the
-/// tuning database (<see cref="ClDiffusion.Tuning.TuningResolver"/>); a value left unset comes from the database entry for
+/// tuning database (<see cref="Tuning.TuningResolver"/>); a value left unset comes from the database entry for
 /// the device (user file, then shipped entries; exact device, vendor default, global default), else the default shown.
 /// </summary>
 public sealed record OpenClOptions
@@ -62,7 +62,7 @@ public sealed class OpenClBuffer : IDeviceBuffer
 /// Download and MaxAbsDiff. Not thread-safe: one thread enqueues at a time (kernel arguments are shared state).
 /// Randomness is Philox generated in the kernels (cl/common.cl), bit-identical to the C# generator for the uniforms.
 /// </summary>
-public sealed class OpenClBackend : IBackend
+public sealed partial class OpenClBackend : IBackend
 {
     readonly ClContext context;
     readonly ClQueue queue;
@@ -81,10 +81,10 @@ public sealed class OpenClBackend : IBackend
     public ProgramCache Cache => cache;
     public ClQueue Queue => queue;
     public ClContext Context => context;
-    /// <summary>Where the tunables came from (database file and level, or defaults); see <see cref="ClDiffusion.Tuning.TuningResolver"/>.</summary>
+    /// <summary>Where the tunables came from (database file and level, or defaults); see <see cref="Tuning.TuningResolver"/>.</summary>
     public string TuningSource { get; }
     /// <summary>The parameters chosen per kernel family (gmm, midpoint, langevin, lincomb) and where each came from.</summary>
-    public IReadOnlyList<ClDiffusion.Tuning.TuningChoice> TuningChoices { get; }
+    public IReadOnlyList<Tuning.TuningChoice> TuningChoices { get; }
     /// <summary>Work-group size per kernel family (tuned); families not listed launch with <see cref="WorkGroup"/>.</summary>
     public IReadOnlyDictionary<string, int> FamilyWorkGroups { get; }
     /// <summary>When set, every launch records its event here (profiling queues: the tuner's device timings).</summary>
@@ -92,7 +92,7 @@ public sealed class OpenClBackend : IBackend
 
     public OpenClBackend(ClDevice device, OpenClOptions? options = null, bool profiling = false)
     {
-        var tuned = ClDiffusion.Tuning.TuningResolver.Resolve(device, options ?? new OpenClOptions());
+        var tuned = Tuning.TuningResolver.Resolve(device, options ?? new OpenClOptions());
         Options = tuned.Options; TuningSource = tuned.Source; TuningChoices = tuned.Choices;
         if (Options.VectorWidth is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"vector width must be 1, 2, 4, 8 or 16, got {Options.VectorWidth}");
         if (Options.NoiseBlocks is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"noise blocks per item must be 1, 2, 4, 8 or 16, got {Options.NoiseBlocks}");
@@ -177,7 +177,7 @@ public sealed class OpenClBackend : IBackend
 
     /// <summary>The work-group size a kernel launches with: its family's tuned size, else <see cref="WorkGroup"/>.</summary>
     public int WorkGroupOf(string kernel) =>
-        ClDiffusion.Tuning.TuningResolver.FamilyOf(kernel) is { } f && FamilyWorkGroups.TryGetValue(f, out var w) ? w : WorkGroup;
+        Tuning.TuningResolver.FamilyOf(kernel) is { } f && FamilyWorkGroups.TryGetValue(f, out var w) ? w : WorkGroup;
 
     OpenClBuffer B(IDeviceBuffer b) =>
         b is OpenClBuffer o && ReferenceEquals(o.Owner, this) ? o
@@ -508,6 +508,7 @@ public sealed class OpenClBackend : IBackend
     {
         try { if (queue is not null && queue.Handle != 0) queue.Finish(); } catch (OpenClException) { }
         shenLeeCoef?.Dispose(); shenLeeCoef = null;
+        DisposeLogSnr();
         foreach (var k in kernels.Values) k.Dispose();
         kernels.Clear();
         markNonFinite?.Dispose(); markNonFinite = null;

@@ -18,21 +18,37 @@ public sealed record MlpKernelConfig
     public int Vwn { get; init; } = 1;
     /// <summary>Stage the A and W tiles in local memory (GPUs) or read global memory directly (CPUs).</summary>
     public bool UseLocal { get; init; } = true;
+    /// <summary>With <see cref="UseLocal"/>: double-buffer the tiles (MLP_DB: prefetch the next K tile into registers while this one is multiplied).</summary>
+    public bool DoubleBuffer { get; init; }
+    /// <summary>
+    /// Networks whose hidden layers all have this width or less run as one fused launch (cl/mlp_fused.cl; MLPF_MAXW):
+    /// 0 = never. The defaults <see cref="Gpu"/> and <see cref="Cpu"/> fuse up to 256.
+    /// </summary>
+    public int FuseMaxWidth { get; init; }
+    /// <summary>Rows per work group of the fused kernel (MLPF_RB).</summary>
+    public int FusedRows { get; init; } = 16;
+    /// <summary>Work items per group of the fused kernel (MLPF_WGS).</summary>
+    public int FusedGroup { get; init; } = 64;
 
     public int Mdimc => Mwg / Mwi;
     public int Ndimc => Nwg / Nwi;
     public int WorkGroupSize => Mdimc * Ndimc;
-    public long LocalBytes => UseLocal ? 4L * Kwg * (Mwg + Nwg) : 0;
+    public long LocalBytes => UseLocal ? 4L * Kwg * (Mwg + Nwg) * (DoubleBuffer ? 2 : 1) : 0;
+    /// <summary>Local memory of the fused kernel for a network of input width inW and hidden width w (two [RB, max] activation tiles).</summary>
+    public long FusedLocalBytes(int inW, int width) => 2L * 4 * FusedRows * Math.Max(inW, width);
 
-    /// <summary>A GPU-shaped default: 64x64 tiles, 4x4 per item, 256 items, local memory.</summary>
-    public static MlpKernelConfig Gpu { get; } = new();
+    /// <summary>
+    /// A GPU-shaped default: 64x64 tiles, 4x4 per item, 256 items, double-buffered local memory, VWN = 4 loads of W^T;
+    /// networks of width &lt;= 256 fused. Not yet measured on a GPU (docs/MLP_KERNELS.md).
+    /// </summary>
+    public static MlpKernelConfig Gpu { get; } = new() { Vwn = 4, DoubleBuffer = true, FuseMaxWidth = 256 };
 
     /// <summary>
     /// A CPU (PoCL) default: no local memory, one item per group computing 4 rows x 64 columns as 4 x 4 float16
     /// accumulators (AVX-512 FMAs on explicit vectors); the fastest of the configurations swept on PoCL 3.1 /
     /// AVX-512 (docs/MLP_KERNELS.md): about 2-4x the local-memory 64x64 tiles there.
     /// </summary>
-    public static MlpKernelConfig Cpu { get; } = new() { Mwg = 4, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 64, Vwn = 16, UseLocal = false };
+    public static MlpKernelConfig Cpu { get; } = new() { Mwg = 4, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 64, Vwn = 16, UseLocal = false, FuseMaxWidth = 256 };
 
     /// <summary>The default for a device: <see cref="Cpu"/> on CPU devices, else <see cref="Gpu"/>.</summary>
     public static MlpKernelConfig For(ClDevice device) => device.TypeName == "cpu" ? Cpu : Gpu;
@@ -44,6 +60,10 @@ public sealed record MlpKernelConfig
         Need(Mwg % Mwi == 0 && Nwg % Nwi == 0, "MWG must be a multiple of MWI and NWG of NWI");
         Need(Vwm is 1 or 2 or 4 or 8 or 16 && Vwn is 1 or 2 or 4 or 8 or 16, "vector widths must be 1, 2, 4, 8 or 16");
         Need(Mwi % Vwm == 0 && Nwi % Vwn == 0, "MWI must be a multiple of VWM and NWI of VWN");
+        Need(!(UseLocal && DoubleBuffer) || Nwg % Vwn == 0, "double buffering needs VWN to divide NWG");
+        Need(FuseMaxWidth >= 0 && FusedRows is >= 1 and <= 64 && FusedGroup >= 1, "fused kernel: FuseMaxWidth >= 0, 1 <= FusedRows <= 64, FusedGroup >= 1");
+        if (device is not null && FuseMaxWidth > 0)
+            Need(FusedGroup <= device.MaxWorkGroupSize, $"fused work group of {FusedGroup} items exceeds the device's {device.MaxWorkGroupSize}");
         if (device is not null)
             Need(WorkGroupSize <= device.MaxWorkGroupSize, $"work group of {WorkGroupSize} items exceeds the device's {device.MaxWorkGroupSize}");
     }
@@ -71,10 +91,11 @@ public sealed record MlpKernelConfig
         return new()
         {
             ["MWG"] = S(Mwg), ["NWG"] = S(Nwg), ["KWG"] = S(Kwg), ["MWI"] = S(Mwi), ["NWI"] = S(Nwi),
-            ["VWM"] = S(Vwm), ["VWN"] = S(Vwn), ["MLP_LOCAL"] = UseLocal ? "1" : "0",
+            ["VWM"] = S(Vwm), ["VWN"] = S(Vwn), ["MLP_LOCAL"] = UseLocal ? "1" : "0", ["MLP_DB"] = DoubleBuffer ? "1" : "0",
         };
     }
 
     public override string ToString() =>
-        $"MWG={Mwg} NWG={Nwg} KWG={Kwg} MWI={Mwi} NWI={Nwi} VWM={Vwm} VWN={Vwn} local={(UseLocal ? 1 : 0)}";
+        $"MWG={Mwg} NWG={Nwg} KWG={Kwg} MWI={Mwi} NWI={Nwi} VWM={Vwm} VWN={Vwn} local={(UseLocal ? 1 : 0)} db={(DoubleBuffer ? 1 : 0)}"
+        + (FuseMaxWidth > 0 ? $" fused<={FuseMaxWidth} RB={FusedRows} WGS={FusedGroup}" : "");
 }

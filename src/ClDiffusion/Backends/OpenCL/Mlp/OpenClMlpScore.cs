@@ -15,9 +15,12 @@ namespace ClDiffusion.Backends.OpenCL.Mlp;
 public sealed class OpenClMlpScore : IOpenClScore
 {
     readonly MlpModel m;
-    readonly OpenClBuffer[] weights, biases; // weights[l] = W_l^T [In, Out]
+    readonly OpenClBuffer?[] weights, biases; // weights[l] = W_l^T [In, Out] (layer-by-layer launches)
     readonly OpenClBuffer freqs;
-    readonly ClKernel hidden, first, last, single;
+    readonly ClKernel? hidden, first, last, single;
+    // the whole network in one launch (cl/mlp_fused.cl): every layer's W^T and bias concatenated
+    readonly ClKernel? fused;
+    readonly OpenClBuffer? fusedW, fusedB;
     readonly int maxHidden;
     OpenClBuffer? act0, act1;
     public IScoreModel Model => m;
@@ -26,6 +29,29 @@ public sealed class OpenClMlpScore : IOpenClScore
     public string ConfigSource { get; init; } = "";
     /// <summary>The configuration used for the last layer (its N tile narrowed to the output width d).</summary>
     public MlpKernelConfig LastConfig { get; }
+    /// <summary>Whether the network runs as one fused launch (<see cref="FusedReason"/> says why or why not).</summary>
+    public bool Fused => fused is not null;
+    /// <summary>Why the fused kernel is or is not used for this network.</summary>
+    public string FusedReason { get; } = "";
+
+    /// <summary>
+    /// Whether <paramref name="model"/> can run as one fused launch with this configuration on a device with
+    /// <paramref name="localBytes"/> of local memory and work groups of up to <paramref name="maxGroup"/>: at least two
+    /// layers, every hidden layer of the same width w &lt;= <see cref="MlpKernelConfig.FuseMaxWidth"/>, and the two
+    /// activation tiles in local memory.
+    /// </summary>
+    public static bool CanFuse(MlpModel model, MlpKernelConfig cfg, long localBytes, long maxGroup, out string reason)
+    {
+        int L = model.Layers.Count, w = model.Layers[0].Out;
+        if (cfg.FuseMaxWidth <= 0) reason = "fusion off (FuseMaxWidth = 0)";
+        else if (L < 2) reason = "one-layer network";
+        else if (model.Layers.Take(L - 1).Any(l => l.Out != w)) reason = "hidden widths differ";
+        else if (w > cfg.FuseMaxWidth) reason = $"width {w} > {cfg.FuseMaxWidth}";
+        else if (localBytes > 0 && cfg.FusedLocalBytes(model.InputWidth, w) > localBytes) reason = $"needs {cfg.FusedLocalBytes(model.InputWidth, w)} bytes of local memory, the device has {localBytes}";
+        else if (cfg.FusedGroup > maxGroup) reason = $"fused work group {cfg.FusedGroup} > device maximum {maxGroup}";
+        else { reason = $"fused: width {w} <= {cfg.FuseMaxWidth}, {cfg.FusedRows} rows per group"; return true; }
+        return false;
+    }
 
     public OpenClMlpScore(OpenClBackend b, MlpModel model, MlpKernelConfig? config = null)
     {
@@ -36,26 +62,51 @@ public sealed class OpenClMlpScore : IOpenClScore
         LastConfig = Config.ForOutputs(model.Dim);
         LastConfig.Validate(b.Device);
         int L = m.Layers.Count;
-        weights = new OpenClBuffer[L]; biases = new OpenClBuffer[L];
+        weights = new OpenClBuffer?[L]; biases = new OpenClBuffer?[L];
+        var desc = ClDiffusion.Backends.OpenCL.Tuning.DeviceDescription.From(b.Device);
+        bool fuse = CanFuse(model, Config, desc.LocalMemoryBytes, desc.MaxWorkGroupSize, out var why);
+        FusedReason = why;
         try
         {
-            for (int l = 0; l < L; l++)
-            {
-                var layer = m.Layers[l];
-                weights[l] = (OpenClBuffer)b.Allocate(layer.In, layer.Out); // W^T [In, Out]
-                var wt = new float[layer.Weight.Length];
-                Sgemm.Transpose(layer.Weight, layer.Out, layer.In, wt);
-                b.Upload(weights[l], wt);
-                biases[l] = (OpenClBuffer)b.Allocate(1, layer.Out);
-                b.Upload(biases[l], layer.Bias);
-            }
             var f = m.TimeFreqs.Length > 0 ? m.TimeFreqs : new float[1]; // OpenCL has no empty buffers
             freqs = (OpenClBuffer)b.Allocate(1, f.Length);
             b.Upload(freqs, f);
-            var prog = b.Program("mlp.cl", Config.Defines());
-            var progLast = LastConfig == Config ? prog : b.Program("mlp.cl", LastConfig.Defines());
-            hidden = prog.Kernel("mlp_hidden"); first = prog.Kernel("mlp_first");
-            last = progLast.Kernel("mlp_last"); single = progLast.Kernel("mlp_single");
+            if (fuse)
+            {
+                var wAll = new List<float>(); var bAll = new List<float>();
+                foreach (var layer in m.Layers)
+                {
+                    var wt = new float[layer.Weight.Length];
+                    Sgemm.Transpose(layer.Weight, layer.Out, layer.In, wt);
+                    wAll.AddRange(wt); bAll.AddRange(layer.Bias);
+                }
+                fusedW = (OpenClBuffer)b.Allocate(1, wAll.Count); b.Upload(fusedW, wAll.ToArray());
+                fusedB = (OpenClBuffer)b.Allocate(1, bAll.Count); b.Upload(fusedB, bAll.ToArray());
+                string S(int v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                var defs = new Dictionary<string, string>
+                {
+                    ["FD"] = S(m.Dim), ["FF"] = S(m.TimeFreqs.Length), ["FW"] = S(m.Layers[0].Out), ["FH"] = S(L - 2),
+                    ["PRED"] = S(PredictionCode), ["MLPF_RB"] = S(Config.FusedRows), ["MLPF_WGS"] = S(Config.FusedGroup),
+                };
+                fused = b.Program("mlp_fused.cl", defs).Kernel("mlp_fused");
+            }
+            else
+            {
+                for (int l = 0; l < L; l++)
+                {
+                    var layer = m.Layers[l];
+                    weights[l] = (OpenClBuffer)b.Allocate(layer.In, layer.Out); // W^T [In, Out]
+                    var wt = new float[layer.Weight.Length];
+                    Sgemm.Transpose(layer.Weight, layer.Out, layer.In, wt);
+                    b.Upload(weights[l]!, wt);
+                    biases[l] = (OpenClBuffer)b.Allocate(1, layer.Out);
+                    b.Upload(biases[l]!, layer.Bias);
+                }
+                var prog = b.Program("mlp.cl", Config.Defines());
+                var progLast = LastConfig == Config ? prog : b.Program("mlp.cl", LastConfig.Defines());
+                hidden = prog.Kernel("mlp_hidden"); first = prog.Kernel("mlp_first");
+                last = progLast.Kernel("mlp_last"); single = progLast.Kernel("mlp_single");
+            }
         }
         catch { Dispose(); throw; }
         // a one-layer network needs a scratch [rows, d] only when score aliases x (see Enqueue)
@@ -74,24 +125,33 @@ public sealed class OpenClMlpScore : IOpenClScore
     {
         int rows = x.Rows, d = m.Dim, L = m.Layers.Count;
         if (rows == 0) return;
+        if (fused is not null)
+        {
+            // one launch: each group reads its rows of x once (before any write), so score may alias x
+            int groups = (rows + Config.FusedRows - 1) / Config.FusedRows;
+            fused.Set(0, x.Mem).Set(1, score.Mem).Set(2, rows).Set(3, fusedW!.Mem).Set(4, fusedB!.Mem).Set(5, freqs.Mem)
+                .Set(6, (offsets ?? x).Mem).Set(7, offsets is null ? 0 : (int)offsets.Length).Set(8, t0).Set(9, slope);
+            fused.Launch(b.Queue, (long)groups * Config.FusedGroup, Config.FusedGroup);
+            return;
+        }
         // One layer reading x and writing score: if they are the same buffer, groups of other column tiles would
         // overwrite inputs still to be read, so write into scratch and copy (deeper nets only read x's own element).
         bool alias = L == 1 && x.Mem.Handle == score.Mem.Handle;
         if (L > 1 || alias) Activations(b, rows);
         int noff = offsets is null ? 0 : (int)offsets.Length;
         var offMem = (offsets ?? x).Mem;
-        int pred = m.Prediction switch { MlpPrediction.Eps => 0, MlpPrediction.Score => 1, _ => 2 };
+        int pred = PredictionCode;
         OpenClBuffer input = x, output = act0!;
         for (int l = 0; l < L; l++)
         {
             var layer = m.Layers[l];
             bool isFirst = l == 0, isLast = l == L - 1;
-            var k = isFirst ? (isLast ? single : first) : (isLast ? last : hidden);
+            var k = (isFirst ? (isLast ? single : first) : (isLast ? last : hidden))!;
             var cfg = isLast ? LastConfig : Config;
             var dst = isLast && !alias ? score : output;
             int lda = isFirst ? d : maxHidden, ldc = isLast && !alias ? d : maxHidden;
             int groupsM = (rows + cfg.Mwg - 1) / cfg.Mwg, groupsN = (layer.Out + cfg.Nwg - 1) / cfg.Nwg;
-            k.Set(0, input.Mem).Set(1, lda).Set(2, weights[l].Mem).Set(3, biases[l].Mem).Set(4, dst.Mem).Set(5, ldc)
+            k.Set(0, input.Mem).Set(1, lda).Set(2, weights[l]!.Mem).Set(3, biases[l]!.Mem).Set(4, dst.Mem).Set(5, ldc)
                 .Set(6, rows).Set(7, layer.Out).Set(8, layer.In).Set(9, groupsM)
                 .Set(10, freqs.Mem).Set(11, d).Set(12, m.TimeFreqs.Length).Set(13, offMem).Set(14, noff).Set(15, t0).Set(16, slope)
                 .Set(17, x.Mem).Set(18, pred);
@@ -102,6 +162,8 @@ public sealed class OpenClMlpScore : IOpenClScore
         if (alias) CopyRows(b, act0!, score, rows * d);
     }
 
+    int PredictionCode => m.Prediction switch { MlpPrediction.Eps => 0, MlpPrediction.Score => 1, _ => 2 };
+
     static unsafe void CopyRows(OpenClBackend b, OpenClBuffer src, OpenClBuffer dst, long floats) =>
         OpenClException.Check(ClApi.Api.EnqueueCopyBuffer(b.Queue.Handle, src.Mem.Handle, dst.Mem.Handle, 0, 0, (nuint)(floats * 4), 0, null, null), "clEnqueueCopyBuffer");
 
@@ -111,6 +173,7 @@ public sealed class OpenClMlpScore : IOpenClScore
         foreach (var w in biases) w?.Dispose();
         freqs?.Dispose(); act0?.Dispose(); act1?.Dispose();
         hidden?.Dispose(); first?.Dispose(); last?.Dispose(); single?.Dispose();
+        fused?.Dispose(); fusedW?.Dispose(); fusedB?.Dispose();
     }
 }
 
@@ -122,7 +185,7 @@ public static class OpenClMlp
     /// <summary>
     /// Tile configuration for MLPs prepared through the registry; when set it wins over the tuning database
     /// (null: the database entry for the device and hidden-width class, else <see cref="MlpKernelConfig.For"/> the device;
-    /// see <see cref="ClDiffusion.Tuning.MlpTuning.Choose"/>).
+    /// see <see cref="ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Choose"/>).
     /// </summary>
     public static MlpKernelConfig? DefaultConfig { get; set; }
 
@@ -135,7 +198,7 @@ public static class OpenClMlp
     {
         if (Interlocked.Exchange(ref registered, 1) == 1) return;
         OpenClScoreRegistry.Register(new Factory());
-        ClDiffusion.Tuning.MlpTuning.Register();   // the "mlp" tuning family (cldiff tune --kernel mlp)
+        ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Register();   // the "mlp" tuning family (cldiff tune --kernel mlp)
     }
 
     sealed class Factory : IOpenClScoreFactory
@@ -145,7 +208,7 @@ public static class OpenClMlp
 
         static OpenClMlpScore Prepare(OpenClBackend backend, MlpModel m)
         {
-            var (cfg, source) = ClDiffusion.Tuning.MlpTuning.Choose(backend.Device, backend.Options, ClDiffusion.Tuning.MlpTuning.HiddenWidth(m));
+            var (cfg, source) = ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Choose(backend.Device, backend.Options, ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.HiddenWidth(m));
             return new OpenClMlpScore(backend, m, cfg) { ConfigSource = source };
         }
     }

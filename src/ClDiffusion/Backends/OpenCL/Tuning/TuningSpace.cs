@@ -1,7 +1,7 @@
 using System.Text.Json;
 using ClDiffusion.Backends.OpenCL;
 
-namespace ClDiffusion.Tuning;
+namespace ClDiffusion.Backends.OpenCL.Tuning;
 
 /// <summary>What the tuner needs to know about a device: its identity (database key) and its limits (constraints). No OpenCL needed.</summary>
 public sealed record DeviceDescription(string Vendor, string Name, string DriverVersion, int ComputeUnits, long MaxWorkGroupSize, long LocalMemoryBytes)

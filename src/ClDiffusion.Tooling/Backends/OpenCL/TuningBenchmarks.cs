@@ -3,8 +3,10 @@ using ClDiffusion.Backends.Cpu;
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Models;
 using ClDiffusion.Random;
+using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Backends.OpenCL.Tuning;
 
-namespace ClDiffusion.Tuning;
+namespace ClDiffusion.Tooling.OpenCL;
 
 /// <summary>A problem shape: rows x d (e.g. "8192x64").</summary>
 public sealed record TuningShape(int Rows, int Dim)
@@ -156,10 +158,10 @@ public abstract class TuningBenchmark
     protected static float[] Read(IBackend b, IDeviceBuffer x) { var o = new float[(long)x.Rows * x.Cols]; b.Download(x, o); return o; }
 }
 
-/// <summary>The benchmarks of the tuned kernel families (gmm, midpoint, langevin, lincomb) and any registered later.</summary>
+/// <summary>The benchmarks of the tuned kernel families (gmm, midpoint, langevin, lincomb, mlp) and any registered later.</summary>
 public static class TuningBenchmarks
 {
-    static readonly List<TuningBenchmark> all = new() { new GmmBenchmark(), new MidpointBenchmark(), new LangevinBenchmark(), new LincombBenchmark() };
+    static readonly List<TuningBenchmark> all = new() { new GmmBenchmark(), new MidpointBenchmark(), new LangevinBenchmark(), new LincombBenchmark(), new MlpBenchmark() };
     public static IReadOnlyList<TuningBenchmark> All { get { lock (all) return all.ToArray(); } }
     /// <summary>Extension point (an MLP kernel family): replaces a benchmark of the same kernel name.</summary>
     public static void Register(TuningBenchmark b) { lock (all) { all.RemoveAll(x => x.Kernel == b.Kernel); all.Add(b); } }

@@ -1,14 +1,12 @@
-using ClDiffusion.Backends.Cpu;
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Backends.OpenCL.Mlp;
 using ClDiffusion.Models.Mlp;
-using ClDiffusion.Random;
 
-namespace ClDiffusion.Tuning;
+namespace ClDiffusion.Backends.OpenCL.Tuning;
 
 /// <summary>
 /// The MLP kernel family ("mlp"): the <see cref="MlpKernelConfig"/> tile parameters (MWG NWG KWG MWI NWI VWM VWN
-/// MLP_LOCAL) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
+/// MLP_LOCAL MLP_DB, and the fused kernel's MLPF_RB MLPF_WGS) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
 /// prepare-time choice: explicit <see cref="OpenClMlp.DefaultConfig"/> wins, else the tuning database entry for the
 /// device and width class (same chain as the other families, <see cref="TuningResolver.Find"/>), else
 /// <see cref="MlpKernelConfig.For"/> the device; tile defines set in <see cref="OpenClOptions.ExtraDefines"/> override single values.
@@ -17,7 +15,7 @@ public static class MlpTuning
 {
     public const string Family = "mlp";
     /// <summary>The define names, in space order (MLP_LOCAL is 0 / 1).</summary>
-    public static readonly string[] Names = { "MWG", "NWG", "KWG", "MWI", "NWI", "VWM", "VWN", "MLP_LOCAL" };
+    public static readonly string[] Names = { "MWG", "NWG", "KWG", "MWI", "NWI", "VWM", "VWN", "MLP_LOCAL", "MLP_DB", "MLPF_MAXW", "MLPF_RB", "MLPF_WGS" };
     /// <summary>Largest register tile (MWI x NWI accumulators per work item) the space offers.</summary>
     public const int MaxRegisterTile = 256;
 
@@ -38,12 +36,15 @@ public static class MlpTuning
         {
             Mwg = G("MWG", c.Mwg), Nwg = G("NWG", c.Nwg), Kwg = G("KWG", c.Kwg), Mwi = G("MWI", c.Mwi), Nwi = G("NWI", c.Nwi),
             Vwm = G("VWM", c.Vwm), Vwn = G("VWN", c.Vwn), UseLocal = G("MLP_LOCAL", c.UseLocal ? 1 : 0) != 0,
+            DoubleBuffer = G("MLP_DB", c.DoubleBuffer ? 1 : 0) != 0, FuseMaxWidth = G("MLPF_MAXW", c.FuseMaxWidth),
+            FusedRows = G("MLPF_RB", c.FusedRows), FusedGroup = G("MLPF_WGS", c.FusedGroup),
         };
     }
 
     public static Dictionary<string, int> ToParameters(MlpKernelConfig c) => new()
     {
         ["MWG"] = c.Mwg, ["NWG"] = c.Nwg, ["KWG"] = c.Kwg, ["MWI"] = c.Mwi, ["NWI"] = c.Nwi, ["VWM"] = c.Vwm, ["VWN"] = c.Vwn, ["MLP_LOCAL"] = c.UseLocal ? 1 : 0,
+        ["MLP_DB"] = c.DoubleBuffer ? 1 : 0, ["MLPF_MAXW"] = c.FuseMaxWidth, ["MLPF_RB"] = c.FusedRows, ["MLPF_WGS"] = c.FusedGroup,
     };
 
     /// <summary>Whether a configuration satisfies <see cref="MlpKernelConfig.Validate"/> and the device's limits (work group, local memory).</summary>
@@ -52,6 +53,8 @@ public static class MlpTuning
         try { c.Validate(); } catch (ArgumentException) { return false; }
         if (c.WorkGroupSize > d.MaxWorkGroupSize) return false;
         if (c.UseLocal && d.LocalMemoryBytes > 0 && c.LocalBytes > d.LocalMemoryBytes) return false;
+        // the fused kernel's local memory depends on the network: a network it does not fit runs layer by layer instead
+        if (c.FuseMaxWidth > 0 && c.FusedGroup > d.MaxWorkGroupSize) return false;
         return c.Mwi * c.Nwi <= MaxRegisterTile;
     }
 
@@ -66,6 +69,10 @@ public static class MlpTuning
             new TuningParameter("VWM", new[] { 1, 2, 4 }),
             new TuningParameter("VWN", new[] { 1, 2, 4, 8, 16 }),
             new TuningParameter("MLP_LOCAL", new[] { 0, 1 }),
+            new TuningParameter("MLP_DB", new[] { 0, 1 }),
+            // the fused kernel (networks of width <= MLPF_MAXW; MLPF_MAXW itself is a policy, set through ExtraDefines)
+            new TuningParameter("MLPF_RB", new[] { 8, 16, 32 }),
+            new TuningParameter("MLPF_WGS", new[] { 64, 128 }),
         },
         (c, d, width) => Fits(ToConfig(c), d))
     { Classes = WidthClass, PerModel = true };
@@ -94,64 +101,6 @@ public static class MlpTuning
         return (cfg, source);
     }
 
-    /// <summary>Registers the family: its space, its benchmark (`cldiff tune --kernel mlp`). Idempotent.</summary>
-    public static void Register()
-    {
-        KernelSpace.Register(Space);
-        TuningBenchmarks.Register(new MlpBenchmark());
-    }
-}
-
-/// <summary>
-/// The MLP score (<see cref="MlpBench.Model"/> of width = the shape's D, batch = its rows, per-row times) with a candidate
-/// tile configuration, checked against <see cref="MlpCpuScore"/> (CpuBackend.Prepare); the rate is GFLOP/s
-/// (<see cref="MlpBench.Flops"/>). Shape "ROWSxW": W is the hidden width (the database class is by width).
-/// </summary>
-public sealed class MlpBenchmark : TuningBenchmark
-{
-    public override string Kernel => MlpTuning.Family;
-    public override KernelSpace Space => MlpTuning.Space;
-    public override double Tolerance => 2e-4;
-    public override string RateUnit => "GFLOP/s";
-    public override string DefaultShapes => "4096x256,4096x1024";
-    /// <summary>FLOPs of one call (the rate column is GFLOP/s).</summary>
-    public override double Bytes(TuningShape s)
-    {
-        int inW = MlpBench.Dim + 2 * MlpBench.Frequencies, w = s.Dim;
-        return 2.0 * s.Rows * (inW * (double)w + (MlpBench.Depth - 1) * (double)w * w + w * (double)MlpBench.Dim);
-    }
-    /// <summary>The GPU default tiles (without a device).</summary>
-    public override IReadOnlyDictionary<string, int> Defaults() => MlpTuning.ToParameters(OpenClMlp.DefaultConfig ?? MlpKernelConfig.Gpu);
-    /// <summary>The engine's untuned tiles on this device (<see cref="MlpKernelConfig.For"/>): the anneal start and the comparison baseline.</summary>
-    public override IReadOnlyDictionary<string, int> Defaults(ClDevice device) => MlpTuning.ToParameters(OpenClMlp.DefaultConfig ?? MlpKernelConfig.For(device));
-    /// <summary>The tiles are not backend options: the candidate backend is the plain one (its sampling program is shared by all candidates).</summary>
-    public override OpenClOptions Options(IReadOnlyDictionary<string, int> c, OpenClOptions? baseOptions = null) =>
-        (baseOptions ?? new OpenClOptions()) with { UseTuning = false };
-
-    public override TuningCase Prepare(OpenClBackend cl, CpuBackend cpu, TuningShape s, int seed) => Prepare(cl, cpu, s, seed, Defaults());
-
-    public override TuningCase Prepare(OpenClBackend cl, CpuBackend cpu, TuningShape s, int seed, IReadOnlyDictionary<string, int> candidate)
-    {
-        var own = new List<IDisposable>();
-        try
-        {
-            int n = s.Rows, d = MlpBench.Dim;
-            var model = MlpBench.Model(s.Dim);
-            var cfg = MlpTuning.ToConfig(candidate);
-            var pl = new OpenClMlpScore(cl, model, cfg);   // ArgumentException when the config does not fit: a failed candidate
-            own.Add(pl);
-            var pc = cpu.Prepare(model); own.Add(pc);
-            var (xc, xl) = Both(null, own, cpu, cl, n, d, Normals(n * d, seed));
-            var offs = new float[n];
-            for (int r = 0; r < n; r++) offs[r] = -(0.01f + 7.99f * r / n);   // t_r = 0 - 1 * off[r]
-            var (oc, ol) = Both(null, own, cpu, cl, n, 1, offs);
-            using var sc = cpu.Allocate(n, d);
-            cpu.Score(pc, xc, 0f, 1f, oc, sc);
-            var g = new GuardedBuffer(cl, n, d);
-            var c = new TuningCase { Run = () => cl.Score(pl, xl, 0f, 1f, ol, g.View), Outputs = new[] { ("score", g, Read(cpu, sc)) } };
-            c.Owned.AddRange(own);
-            return c;
-        }
-        catch { foreach (var o in own) o.Dispose(); throw; }
-    }
+    /// <summary>Registers the family's space (its benchmark for `cldiff tune --kernel mlp` lives in the tooling assembly). Idempotent.</summary>
+    public static void Register() => KernelSpace.Register(Space);
 }

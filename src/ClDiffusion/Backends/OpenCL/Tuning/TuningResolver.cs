@@ -1,6 +1,6 @@
 using ClDiffusion.Backends.OpenCL;
 
-namespace ClDiffusion.Tuning;
+namespace ClDiffusion.Backends.OpenCL.Tuning;
 
 /// <summary>The parameters one kernel family uses on a device and where they came from.</summary>
 public sealed record TuningChoice(string Kernel, string Source, IReadOnlyDictionary<string, int> Parameters)

@@ -2,8 +2,11 @@ using System.Diagnostics;
 using System.Runtime.Intrinsics.X86;
 using ClDiffusion.Models.Mlp;
 using ClDiffusion.Random;
+using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Backends.OpenCL.Tuning;
 
-namespace ClDiffusion.Backends.OpenCL.Mlp;
+namespace ClDiffusion.Tooling.OpenCL;
 
 /// <summary>One benchmark line: a width x batch MLP forward (score) on the OpenCL device and on the managed CPU path.</summary>
 public sealed record MlpBenchResult(int Width, int Batch, double ClMs, double ClGflops, double CpuMs, double CpuGflops, string Config);

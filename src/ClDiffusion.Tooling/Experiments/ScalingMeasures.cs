@@ -2,7 +2,7 @@ using ClDiffusion.Diffusion;
 using ClDiffusion.Models;
 using ClDiffusion.Random;
 
-namespace ClDiffusion.Experiments;
+namespace ClDiffusion.Tooling.Experiments;
 
 /// <summary>Targets for the dimension-scaling experiment (docs/EVIDENCE.md).</summary>
 public static class ScalingTargets

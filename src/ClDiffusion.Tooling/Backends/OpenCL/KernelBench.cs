@@ -1,8 +1,12 @@
 using System.Diagnostics;
 using ClDiffusion.Models;
 using ClDiffusion.Random;
+using ClDiffusion.Backends;
+using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Backends.OpenCL.Tuning;
 
-namespace ClDiffusion.Backends.OpenCL;
+namespace ClDiffusion.Tooling.OpenCL;
 
 /// <summary>One benchmark line: seconds per call, effective bandwidth, rows per second where that means something.</summary>
 public sealed record KernelBenchResult(string Kernel, int Rows, int Dim, double SecondsPerCall, double GBPerSecond, double RowsPerSecond, string Note);

@@ -1,7 +1,10 @@
 using ClDiffusion.Models.Mlp;
 using ClDiffusion.Random;
+using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Backends.OpenCL.Tuning;
 
-namespace ClDiffusion.Backends.OpenCL.Mlp;
+namespace ClDiffusion.Tooling.OpenCL;
 
 /// <summary>
 /// Verifies one tile configuration of the MLP kernels against the float64 reference on awkward shapes (d 1..64,

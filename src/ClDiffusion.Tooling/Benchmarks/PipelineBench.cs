@@ -3,8 +3,9 @@ using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Models;
 using ClDiffusion.Random;
 using ClDiffusion.Samplers;
+using ClDiffusion.Scheduling;
 
-namespace ClDiffusion.Scheduling;
+namespace ClDiffusion.Tooling.Benchmarks;
 
 /// <summary>
 /// Measures what pipelining buys on one OpenCL device: the same chunks run serially (enqueue a chunk, wait for its

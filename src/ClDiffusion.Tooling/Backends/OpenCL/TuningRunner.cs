@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using ClDiffusion.Backends.Cpu;
 using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Backends.OpenCL.Tuning;
 
-namespace ClDiffusion.Tuning;
+namespace ClDiffusion.Tooling.OpenCL;
 
 public enum TuningStrategy { Full, Random, Anneal }
 

@@ -4,7 +4,7 @@ using ClDiffusion.Backends;
 using ClDiffusion.Models;
 using ClDiffusion.Samplers;
 
-namespace ClDiffusion.Experiments;
+namespace ClDiffusion.Tooling.Experiments;
 
 /// <summary>Which error a sampler is judged by in the scaling experiment.</summary>
 public enum ScalingMeasure { Coupling, DiagonalKl }

@@ -5,7 +5,7 @@ using ClDiffusion.Models;
 using ClDiffusion.Random;
 using ClDiffusion.Samplers;
 
-namespace ClDiffusion.Experiments;
+namespace ClDiffusion.Tooling.Experiments;
 
 /// <summary>One sampler at one step count: its cost and its error against exact samples of the target.</summary>
 public sealed record SweepPoint(string Sampler, int Steps, double Nfe, int Rounds, double SlicedW2, double MeanError, double Seconds, bool Diverged);

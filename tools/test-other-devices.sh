@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reruns the OpenCL agreement tests (tests/ClDiffusion.Tests/OpenCL: Philox, primitives, every sampler against the
+# CPU backend, MLP kernels) on every OpenCL device other than the one the main run used (`--device opencl`), e.g.
+# Mesa's rusticl on llvmpipe (docs/DEVICES.md). Needs the test project and cldiff built in Release (tools/test.sh
+# builds them). RUSTICL_ENABLE=llvmpipe is set here only, so rusticl exposes its software device to these runs.
+# Under CI=true a machine with Mesa's OpenCL installed but no rusticl device listed is an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RUSTICL_ENABLE="${RUSTICL_ENABLE:-llvmpipe}"
+cldiff=(dotnet tools/cldiff/bin/Release/net10.0/cldiff.dll)
+# one "selector auto" line per device, from the JSON listing (no jq or python on a bare CI machine)
+mapfile -t devices < <("${cldiff[@]}" devices --json | grep -E '"(selector|auto)":' | sed -E 's/.*": "?([^",]*)"?,?/\1/' | paste -d' ' - -)
+# agreement only: the benchmarks and the end-to-end MLP sampling runs (minutes per run on llvmpipe, where every
+# launch is compiled again) stay with the main run
+filter="FullyQualifiedName~ClDiffusion.Tests.OpenCL&Name!~KernelBench&Name!~BenchRuns&FullyQualifiedName!~Checkerboard&TestCategory!=Slow"
+ran=0
+for line in "${devices[@]}"; do
+  sel=${line% *}
+  # the main run took `--device opencl`, which is the device auto marks whenever there is one
+  [ "${line#* }" = "true" ] && continue
+  echo "test-other-devices: OpenCL agreement tests on $sel"
+  log="/tmp/cldiff-test-${sel//:/_}.log"
+  CLDIFF_TEST_DEVICE="$sel" dotnet test tests/ClDiffusion.Tests -c Release --no-build --nologo \
+    --filter "$filter" >"$log" 2>&1 || true
+  grep -E "^(Passed|Failed)!|^\s+Failed " "$log" || true
+  grep -qE "^Passed!" "$log"
+  ran=$((ran + 1))
+done
+if [ "${CI:-}" = "true" ] && [ -f /etc/OpenCL/vendors/rusticl.icd ] && [ "$ran" -eq 0 ]; then
+  echo "test-other-devices: CI=true and rusticl installed, but no second OpenCL device was listed" >&2
+  exit 1
+fi
+echo "test-other-devices: $ran other device(s) checked"
