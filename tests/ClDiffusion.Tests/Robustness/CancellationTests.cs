@@ -45,6 +45,28 @@ public class CancellationTests
         return stoppedAt - cancelAt;
     }
 
+    /// <summary>
+    /// The bound a latency is held to: 100 ms, or 4 sampler steps when the machine is so loaded (other builds on these
+    /// 2 cores) that one step alone takes longer than 25 ms; the step time is measured in the same run.
+    /// </summary>
+    static double Bound(CpuBackend cpu, string sampler)
+    {
+        var times = new List<double>();
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            SampleRun.Run(cpu, Target, sampler, Long, 1, 0, 1024, new float[2048], callback: _ =>
+            {
+                times.Add(sw.Elapsed.TotalMilliseconds);
+                if (times.Count > 40) throw new OperationCanceledException();
+            });
+        }
+        catch (OperationCanceledException) { }
+        var steps = times.Zip(times.Skip(1), (a, b) => b - a).Order().ToList();
+        double step = steps.Count > 0 ? steps[steps.Count / 2] : 0;
+        return Math.Max(100, 4 * step);
+    }
+
     [TestCase("rm-pc")]
     [TestCase("ei-pc")]
     [TestCase("prm-pc")]
@@ -55,11 +77,12 @@ public class CancellationTests
     {
         using var cpu = new CpuBackend(1);
         var lat = new List<double>();
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 5; i++)
             lat.Add(CancelLatency(ct => SampleRun.Run(cpu, Target, sampler, Long, 1, 0, 1024, new float[2048], cancel: ct), 50 + 20 * i));
         lat.Sort();
-        TestContext.Progress.WriteLine($"cancel latency {sampler}: median {lat[1]:F1} ms, max {lat[2]:F1} ms (CPU, 1 thread, 1024 samples)");
-        Assert.That(lat[1], Is.LessThan(100));
+        double bound = Bound(cpu, sampler);
+        TestContext.Progress.WriteLine($"cancel latency {sampler}: median {lat[2]:F1} ms, max {lat[4]:F1} ms, bound {bound:F0} ms (CPU, 1 thread, 1024 samples)");
+        Assert.That(lat[2], Is.LessThan(bound));
     }
 
     [Test]
@@ -68,11 +91,12 @@ public class CancellationTests
         using var cpu = new CpuBackend(1);
         var sched = new ChunkScheduler([cpu], new SchedulerOptions { ChunkSize = 512 });
         var lat = new List<double>();
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 5; i++)
             lat.Add(CancelLatency(ct => sched.Run(Target, "rm-pc", Long, 1, 0, 4096, new MemorySink(new float[8192], 2), ct: ct), 50 + 20 * i));
         lat.Sort();
-        TestContext.Progress.WriteLine($"cancel latency scheduler: median {lat[1]:F1} ms");
-        Assert.That(lat[1], Is.LessThan(100));
+        double bound = Bound(cpu, "rm-pc");
+        TestContext.Progress.WriteLine($"cancel latency scheduler: median {lat[2]:F1} ms, bound {bound:F0} ms");
+        Assert.That(lat[2], Is.LessThan(bound));
     }
 
     [Test]
