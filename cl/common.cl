@@ -132,3 +132,11 @@ inline float row_time(int r, const global float* off, int noff, float t0, float 
 {
     return noff > 0 ? t0 - slope * off[r % noff] : t0;
 }
+
+// Class of row r for a class-conditional score: lab[r] (a float holding the class; -1 = the null class) when the
+// call has labels (nlab > 0), else the null class. Returned as an index 0..nclass where nclass is the null class.
+inline int row_class(int r, const global float* lab, int nlab, int nclass)
+{
+    int c = nlab > 0 ? (int)lab[r] : -1;
+    return (c < 0 || c > nclass) ? nclass : c;
+}

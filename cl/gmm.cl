@@ -1,11 +1,15 @@
 // Exact Gaussian-mixture score (DESIGN 1.2), one work item per row, float log-sum-exp over components done
 // online: the score row itself accumulates sum_k w_k (a mu_kj - x_j) / vt_kj, rescaled when the running max grows.
 // means, vars: [K, d] row-major; logw: [K] (-INFINITY for zero weights). Row time t_r = t0 - slope * off[r % noff].
+// Labelled mixtures (class-conditional scores): logw is [nclass + 1, K], row c holding log w_k for the components of
+// class c and -INFINITY elsewhere, row nclass (the null class) all of them; row r uses row row_class(r) (common.cl).
 kernel void gmm_score(const global float* x, global float* score, const global float* mu, const global float* var,
-                      const global float* logw, const global float* off, int noff, float t0, float slope, int rows, int K, int d)
+                      const global float* logw, const global float* off, int noff, float t0, float slope, int rows, int K, int d,
+                      const global float* lab, int nlab, int nclass)
 {
     int r = get_global_id(0);
     if (r >= rows) return;
+    logw += (size_t)row_class(r, lab, nlab, nclass) * K;
     float t = row_time(r, off, noff, t0, slope);
     float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
     const global float* xr = x + (size_t)r * d;
@@ -82,10 +86,11 @@ kernel void gmm_logdet(global float* logdet, const global float* var, const glob
 
 kernel void gmm_score_vec(const global float* x, global float* score, const global float* mu, const global float* var,
                           const global float* logw, const global float* off, int noff, float t0, float slope, int rows, int K, int d,
-                          const global float* logdet)
+                          const global float* logdet, const global float* lab, int nlab, int nclass)
 {
     int r = get_global_id(0);
     if (r >= rows) return;
+    logw += (size_t)row_class(r, lab, nlab, nclass) * K;
     float t = row_time(r, off, noff, t0, slope);
     float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
     const global float* xr = x + (size_t)r * d;

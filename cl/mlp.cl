@@ -8,6 +8,9 @@
 //   mlp_last   : A = activations,                          epilogue bias + conversion to the score
 //   mlp_single : both (a one-layer network)
 // Row time t_r = t0 - slope * off[r % noff] (noff = 0: t_r = t0), as in gmm.cl.
+// Class-conditional models (MLP_CLASSES = K > 0): the first layer's input has K + 1 more columns, the one-hot class of
+// the row (row_class: lab[r], or the null class K when nlab = 0); the host appends the class embedding to Wt as K + 1
+// more rows, so the GEMM adds embedding row c to the pre-activation with no other change to the kernel.
 //
 // Tunables (all -D from the host, defaults below):
 //   MWG, NWG, KWG : tile of C per work group (rows x outputs) and the K step of the local-memory loop
@@ -48,6 +51,9 @@
 #ifndef MLP_LOCAL
 #define MLP_LOCAL 1
 #endif
+#ifndef MLP_CLASSES
+#define MLP_CLASSES 0
+#endif
 #ifndef MLP_DB
 #define MLP_DB 0
 #endif
@@ -87,16 +93,21 @@
 #define MLP_ARGS const global float* A, int lda, const global float* Wt, const global float* bias, \
     global float* C, int ldc, int M, int N, int K, int groupsM, \
     const global float* freqs, int d, int F, const global float* off, int noff, float t0, float slope, \
-    const global float* y, int pred
-#define MLP_PASS A, lda, Wt, bias, C, ldc, M, N, K, groupsM, freqs, d, F, off, noff, t0, slope, y, pred
+    const global float* y, int pred, const global float* lab, int nlab
+#define MLP_PASS A, lda, Wt, bias, C, ldc, M, N, K, groupsM, freqs, d, F, off, noff, t0, slope, y, pred, lab, nlab
 
 
-// Element (m, k) of the layer input. FIRST: k < d is y, then sines (F), then cosines (F) of t_m * f.
+// Element (m, k) of the layer input. FIRST: k < d is y, then sines (F), then cosines (F) of t_m * f, then (conditional
+// models) the one-hot class.
 inline float mlp_load_a(const int FIRST, const global float* A, int lda, int m, int k,
-                        const global float* freqs, int d, int F, const global float* off, int noff, float t0, float slope)
+                        const global float* freqs, int d, int F, const global float* off, int noff, float t0, float slope,
+                        const global float* lab, int nlab)
 {
     if (!FIRST || k < d) return A[(size_t)m * lda + k];
     int kk = k - d;
+#if MLP_CLASSES > 0
+    if (kk >= 2 * F) return (kk - 2 * F == row_class(m, lab, nlab, MLP_CLASSES)) ? 1.0f : 0.0f;
+#endif
     float t = row_time(m, off, noff, t0, slope);
     if (kk < F) return sin(t * freqs[kk]);
     return cos(t * freqs[kk - F]);
@@ -136,7 +147,7 @@ inline void mlp_fetch(const int FIRST, float* ra, floatn* rb, int k0, int m0, in
     for (int i = 0; i < LPA; i++)
     {
         int e = lid + i * WGS, gm = m0 + e / KWG, gk = k0 + e % KWG;
-        ra[i] = (e < MWG * KWG && gm < M && gk < K) ? mlp_load_a(FIRST, A, lda, gm, gk, freqs, d, F, off, noff, t0, slope) : 0.0f;
+        ra[i] = (e < MWG * KWG && gm < M && gk < K) ? mlp_load_a(FIRST, A, lda, gm, gk, freqs, d, F, off, noff, t0, slope, lab, nlab) : 0.0f;
     }
     #pragma unroll
     for (int i = 0; i < LPB; i++)
@@ -220,7 +231,7 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
         for (int e = lid; e < MWG * KWG; e += WGS)
         {
             int lm = e / KWG, lk = e % KWG, gm = m0 + lm, gk = k0 + lk;
-            Alm[lk * MWG + lm] = (gm < M && gk < K) ? mlp_load_a(FIRST, A, lda, gm, gk, freqs, d, F, off, noff, t0, slope) : 0.0f;
+            Alm[lk * MWG + lm] = (gm < M && gk < K) ? mlp_load_a(FIRST, A, lda, gm, gk, freqs, d, F, off, noff, t0, slope, lab, nlab) : 0.0f;
         }
         for (int e = lid; e < NWG * KWG; e += WGS)
         {
@@ -243,7 +254,7 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
         float a[MWI];
         floatn b[NWIV];
         #pragma unroll
-        for (int i = 0; i < MWI; i++) a[i] = mlp_load_a(FIRST, A, lda, rm[i], k, freqs, d, F, off, noff, t0, slope);
+        for (int i = 0; i < MWI; i++) a[i] = mlp_load_a(FIRST, A, lda, rm[i], k, freqs, d, F, off, noff, t0, slope, lab, nlab);
         const global float* wk = Wt + (size_t)k * N;
         #pragma unroll
         for (int jv = 0; jv < NWIV; jv++)

@@ -13,6 +13,8 @@
 // Tunables: MLPF_RB rows per work group, MLPF_WGS work items (each computes columns c = lid + i MLPF_WGS of a layer
 // for all RB rows: RB accumulators per column, one global read of W^T per RB multiply-adds).
 // Row time t_r = t0 - slope * off[r % noff] (noff = 0: t0), as everywhere.
+// Class-conditional models (FC = K classes > 0): layer 0's input has K + 1 more columns, the row's one-hot class
+// (row_class: lab[r], the null class K when nlab = 0), and W0^T has the class embedding as K + 1 more rows.
 
 #ifndef FD
 #define FD 2
@@ -29,6 +31,9 @@
 #ifndef PRED
 #define PRED 0
 #endif
+#ifndef FC
+#define FC 0
+#endif
 #ifndef MLPF_RB
 #define MLPF_RB 16
 #endif
@@ -36,7 +41,7 @@
 #define MLPF_WGS 64
 #endif
 
-#define FIN (FD + 2 * FF)
+#define FIN (FD + 2 * FF + (FC > 0 ? FC + 1 : 0))
 #define FMAXW (FIN > FW ? FIN : FW)
 #define FCOLS(n) (((n) + MLPF_WGS - 1) / MLPF_WGS)
 
@@ -71,14 +76,15 @@ inline void mlpf_dense_silu(const local float* in, local float* out, const int I
 
 kernel __attribute__((reqd_work_group_size(MLPF_WGS, 1, 1)))
 void mlp_fused(const global float* x, global float* score, int M, const global float* Wt, const global float* bias,
-               const global float* freqs, const global float* off, int noff, float t0, float slope)
+               const global float* freqs, const global float* off, int noff, float t0, float slope,
+               const global float* lab, int nlab)
 {
     local float act0[MLPF_RB * FMAXW];
     local float act1[MLPF_RB * FMAXW];
     const int lid = get_local_id(0);
     const int m0 = get_group_id(0) * MLPF_RB;
 
-    // layer 0's input: y, then the time features; rows past M are zeros (never stored)
+    // layer 0's input: y, then the time features (then the one-hot class); rows past M are zeros (never stored)
     for (int e = lid; e < MLPF_RB * FIN; e += MLPF_WGS)
     {
         const int r = e / FIN, k = e % FIN, gm = m0 + r;
@@ -86,6 +92,9 @@ void mlp_fused(const global float* x, global float* score, int M, const global f
         if (gm < M)
         {
             if (k < FD) v = x[(size_t)gm * FD + k];
+#if FC > 0
+            else if (k >= FD + 2 * FF) v = (k - FD - 2 * FF == row_class(gm, lab, nlab, FC)) ? 1.0f : 0.0f;
+#endif
             else
             {
                 const float t = row_time(gm, off, noff, t0, slope);

@@ -92,7 +92,7 @@ kernel void draw_alphas(global float* alpha, int rows, int R, uint k0, uint k1, 
     float u = uniform_j(k0, k1, step, purpose, first + (uint)r, i);
     float a;
     if (law == 0) a = ((float)i + u) * scale;
-    else a = (float)(-log((real)1 - (real)u * c) / hr);
+    else a = (float)(-log1p(-(real)u * c) / hr);   // log1p: 1 - u c cancels in float when u c is small
     alpha[gid] = a;
 }
 
@@ -397,4 +397,23 @@ kernel void copy_rows_where(global float* dst, const global float* src, const gl
     int gid = get_global_id(0);
     if (gid >= total) return;
     if (mask[gid / cols] != 0.0f) dst[gid] = src[gid];
+}
+
+// Classifier-free guidance (SamplerContext.ScoreAt): the two halves of one batched score call.
+// duplicate_rows: dst = [src; src] (n = rows * cols of src).
+kernel void duplicate_rows(global float* dst, const global float* src, int n)
+{
+    int gid = get_global_id(0);
+    if (gid >= n) return;
+    float v = src[gid];
+    dst[gid] = v;
+    dst[n + gid] = v;
+}
+
+// guidance_combine: dst = (1 + w) both[0 .. n) - w both[n .. 2n), both = [s(x | c); s(x | null)].
+kernel void guidance_combine(global float* dst, const global float* both, float w, int n)
+{
+    int gid = get_global_id(0);
+    if (gid >= n) return;
+    dst[gid] = (1.0f + w) * both[gid] - w * both[n + gid];
 }

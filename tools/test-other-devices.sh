@@ -19,7 +19,7 @@ for line in "${devices[@]}"; do
   # the main run took `--device opencl`, which is the device auto marks whenever there is one
   [ "${line#* }" = "true" ] && continue
   echo "test-other-devices: OpenCL agreement tests on $sel"
-  log="/tmp/cldiff-test-${sel//:/_}.log"
+  log=$(mktemp "/tmp/cldiff-test-${sel//:/_}.XXXXXX.log")
   CLDIFF_TEST_DEVICE="$sel" dotnet test tests/ClDiffusion.Tests -c Release --no-build --nologo \
     --filter "$filter" >"$log" 2>&1 || true
   grep -E "^(Passed|Failed)!|^\s+Failed " "$log" || true

@@ -235,7 +235,9 @@ CLD_API cld_status cld_model_destroy(cld_model* model);
 #define CLD_PICARD_ROUNDS_NONE (-1)
 
 typedef struct cld_sample_options {
-    uint32_t struct_size;     /* = sizeof(cld_sample_options) (144 on LP64; 128 = ABI 1, still accepted) */
+    uint32_t struct_size;     /* = sizeof(cld_sample_options) (168 on LP64). Earlier sizes still accepted, the
+                                 fields past them at their defaults: 128 (ABI 1: no class fields, unconditional
+                                 sampling) and 152 (no max_step, denoise, fixed_corrector) */
     uint32_t steps;           /* predictor steps (windows for prm/prm-pc); 0 = 40 */
     const char* sampler;      /* NULL/"" = "rm-pc"; any name cld_sampler_name() lists (rm-pc, ei, heun, ...) */
     uint64_t seed;            /* random seed (0 is a valid seed) */
@@ -258,13 +260,23 @@ typedef struct cld_sample_options {
     uint32_t low_variance;    /* nonzero: exponentially tilted midpoint (rm / rm-pc only); 0 = off */
     uint32_t batch;           /* samples per internal batch (memory bound); 0 = 65536. Results do not
                                  depend on it. */
-    /* ---- ABI 2 (a struct_size of 128 leaves these at their defaults) ---- */
+    /* Class-conditional models (docs/GUIDANCE.md). All zero = unconditional sampling. */
+    uint32_t conditional;     /* nonzero: sample from classes (class_label or labels); 0 = unconditional */
+    int32_t class_label;      /* the class of every sample when labels is NULL; CLD_CLASS_NONE = the null class */
+    const int32_t* labels;    /* NULL, or n labels: labels[i] is the class of sample first + i (CLD_CLASS_NONE
+                                 for an unconditional one). Copied before the call returns. */
+    double guidance;          /* classifier-free guidance weight w >= 0: every score is
+                                 (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling */
+    /* ---- a struct_size of 128 or 152 leaves these at their defaults ---- */
     double max_step;          /* split grid steps longer than this; 0 = no cap */
     uint32_t denoise;         /* nonzero: a last Tweedie step x0 = (x + sigma^2 s(x)) / alpha (one more score
                                  evaluation; removes the noise early stopping leaves); 0 = off */
     uint32_t fixed_corrector; /* nonzero: the corrector uses the fixed lipschitz L everywhere instead of the
                                  local stiffness L_t = max(L, 1/sigma_t^2); 0 = adaptive */
 } cld_sample_options;
+
+/* The null class: an unconditional sample from a class-conditional model. */
+#define CLD_CLASS_NONE (-1)
 
 /* Fills *options with struct_size and every default value written out. Returns CLD_ERR_INVALID_ARGUMENT
    for NULL. Thread-safe. */

@@ -34,10 +34,14 @@ ASSERT_OFFSET(cld_sample_options, block_length, 104);
 ASSERT_OFFSET(cld_sample_options, corrector, 112);
 ASSERT_OFFSET(cld_sample_options, low_variance, 120);
 ASSERT_OFFSET(cld_sample_options, batch, 124);
-ASSERT_OFFSET(cld_sample_options, max_step, 128);
-ASSERT_OFFSET(cld_sample_options, denoise, 136);
-ASSERT_OFFSET(cld_sample_options, fixed_corrector, 140);
-_Static_assert(sizeof(cld_sample_options) == 144, "cld_sample_options is 144 bytes (ABI 2)");
+ASSERT_OFFSET(cld_sample_options, conditional, 128);
+ASSERT_OFFSET(cld_sample_options, class_label, 132);
+ASSERT_OFFSET(cld_sample_options, labels, 136);
+ASSERT_OFFSET(cld_sample_options, guidance, 144);
+ASSERT_OFFSET(cld_sample_options, max_step, 152);
+ASSERT_OFFSET(cld_sample_options, denoise, 160);
+ASSERT_OFFSET(cld_sample_options, fixed_corrector, 164);
+_Static_assert(sizeof(cld_sample_options) == 168, "cld_sample_options is 168 bytes (ABI 2)");
 _Static_assert(sizeof(cld_status) == 4, "cld_status is an int");
 
 int main(void)
@@ -77,6 +81,7 @@ int main(void)
     EXPECT(o.corrector && strcmp(o.corrector, "uld") == 0);
     EXPECT(o.low_variance == 0);
     EXPECT(o.batch == 65536);
+    EXPECT(o.conditional == 0 && o.class_label == CLD_CLASS_NONE && o.labels == NULL && o.guidance == 0);
     EXPECT(o.max_step == 0);
     EXPECT(o.denoise == 0);
     EXPECT(o.fixed_corrector == 0);

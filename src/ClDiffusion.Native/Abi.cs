@@ -40,10 +40,13 @@ internal unsafe struct EngineOptions
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 internal unsafe struct SampleOptions
 {
-    public const int Size = 144;
-    /// <summary>struct_size values the library accepts: ABI 1 (128 bytes, ends at batch) and ABI 2 (144). Fields past
-    /// a caller's size read as 0, their documented default.</summary>
-    public static readonly uint[] KnownSizes = [128, 144];
+    public const int Size = 168;
+    /// <summary>The size before the class-conditional fields (ABI 1): still accepted, as unconditional sampling.</summary>
+    public const int SizeWithoutClasses = 128;
+    /// <summary>The size with the class fields but without max_step, denoise, fixed_corrector.</summary>
+    public const int SizeWithClasses = 152;
+    /// <summary>struct_size values the library accepts. Fields past a caller's size read as 0, their documented default.</summary>
+    public static readonly uint[] KnownSizes = [SizeWithoutClasses, SizeWithClasses, Size];
     [FieldOffset(0)] public uint StructSize;
     [FieldOffset(4)] public uint Steps;
     [FieldOffset(8)] public byte* Sampler;
@@ -64,10 +67,15 @@ internal unsafe struct SampleOptions
     [FieldOffset(112)] public byte* Corrector;
     [FieldOffset(120)] public uint LowVariance;
     [FieldOffset(124)] public uint Batch;
-    // ABI 2
-    [FieldOffset(128)] public double MaxStep;
-    [FieldOffset(136)] public uint Denoise;
-    [FieldOffset(140)] public uint FixedCorrector;
+    // class-conditional models (appended; a struct_size of 128 leaves them out)
+    [FieldOffset(128)] public uint Conditional;
+    [FieldOffset(132)] public int ClassLabel;
+    [FieldOffset(136)] public int* Labels;
+    [FieldOffset(144)] public double Guidance;
+    // ABI 2, after the class fields
+    [FieldOffset(152)] public double MaxStep;
+    [FieldOffset(160)] public uint Denoise;
+    [FieldOffset(164)] public uint FixedCorrector;
 
     public const int PicardRoundsNone = -1;
 }

@@ -291,6 +291,7 @@ internal static unsafe class Exports
             Denoise = o.Denoise != 0 || def.Denoise,
             AdaptiveCorrector = o.FixedCorrector == 0 && def.AdaptiveCorrector,
         };
+        if (*(uint*)options >= SampleOptions.SizeWithClasses) opts = ClassConditioning.Apply(opts, &o, n);
         int batch = o.Batch != 0 ? Int(o.Batch, "batch") : SampleRun.DefaultBatch;
         return new Request(sampler, opts, o.Seed, (long)o.First, (int)n, batch);
     }
@@ -314,6 +315,7 @@ internal static unsafe class Exports
                 PicardRounds = d.PicardRounds, Window = (uint)d.Window, Tolerance = d.Tolerance,
                 Grid = Ptr(DefaultGridText), Lipschitz = d.Lipschitz, BlockLength = d.BlockLengthOrDefault,
                 Corrector = Ptr(DefaultCorrectorText), LowVariance = 0, Batch = SampleRun.DefaultBatch,
+                Conditional = 0, ClassLabel = -1, Labels = null, Guidance = 0,
                 MaxStep = d.MaxStep ?? 0, Denoise = d.Denoise ? 1u : 0u, FixedCorrector = d.AdaptiveCorrector ? 0u : 1u,
             };
             return Ok();
@@ -330,6 +332,8 @@ internal static unsafe class Exports
         var req = Parse(options, n);
         req.Options.Validate(req.Sampler, Math.Min(req.Batch, req.N), model.Score.Dim);
         if (output is null) throw Arg("out is NULL");
+        try { req.Options.Labels?.Validate(model.Score, req.First, req.N); }
+        catch (ArgumentException e) { throw Arg(e.Message); }
         ulong need = (ulong)req.N * (ulong)model.Score.Dim;
         if ((ulong)outLen < need)
             throw new CldException(Status.BufferTooSmall, $"out holds {outLen} floats, needs n*d = {req.N}*{model.Score.Dim} = {need}");

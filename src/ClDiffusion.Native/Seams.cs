@@ -15,19 +15,18 @@ internal static class Seams
     {
         if (tuningFile is not null && !File.Exists(tuningFile))
             throw new FileNotFoundException($"tuning file not found: {tuningFile}", tuningFile);
-        if (device is "cpu") return new CpuBackend(threads);
+        var options = new BackendOptions { CpuThreads = threads, TuningFile = tuningFile };   // the tuning file reaches every OpenCL device
         try
         {
-            var b = BackendFactory.Open(string.IsNullOrEmpty(device) ? "auto" : device);
-            return b is CpuBackend && threads > 0 ? ReplaceWithThreads(b, threads) : b;
+            var b = DeviceList.OpenOne(string.IsNullOrEmpty(device) ? "auto" : device, options, out var notice);
+            if (notice is not null) BackendFactory.Log?.Invoke(notice);
+            return b;
         }
-        catch (Exception e) when (e is ArgumentException or ClDiffusion.Backends.OpenCL.OpenClException)
+        catch (Exception e) when (e is ArgumentException or BackendException)
         {
             throw new CldException(Status.Device, $"{e.Message} (devices: {string.Join(", ", ListDevices())})");
         }
     }
-
-    static IBackend ReplaceWithThreads(IBackend b, int threads) { b.Dispose(); return new CpuBackend(threads); }
 
     /// <summary>Each entry is a name that OpenBackend accepts: "cpu", then every OpenCL device selector.</summary>
     internal static IReadOnlyList<string> ListDevices()

@@ -54,7 +54,7 @@ public static class Program
                 errs => WriteHelp(result, errs));
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }
-        catch (Exception e) when (e is ClDiffusion.Backends.OpenCL.OpenClException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is ClDiffusion.Backends.BackendException or ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or IOException or NotSupportedException or UnauthorizedAccessException or InvalidOperationException)
         {
             Console.Error.WriteLine($"cldiff: error: {e.Message}");
             return 1;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One prepared script for a GPU machine without the .NET SDK (docs/BENCHMARKS.md). Build here first:
-#   dotnet publish tools/cldiff -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -p:TrimMode=partial -o out/gpu
+#   dotnet publish tools/cldiff -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true -p:TrimMode=partial -p:CldOnnx=false -o out/gpu
 # then run this script on the GPU machine from the repository root with out/gpu carried along.
 # Everything it measures lands in $OUT (default out/gpu-results): device list, the selftest (the OpenCL test subset
 # as a verb: Philox bit-identity and every sampler against the CPU backend), one sample run with its report and

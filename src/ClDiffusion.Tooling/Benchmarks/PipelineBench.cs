@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using ClDiffusion.Backends.OpenCL;
+using ClDiffusion.Backends;
 using ClDiffusion.Models;
 using ClDiffusion.Random;
 using ClDiffusion.Samplers;
@@ -8,7 +8,7 @@ using ClDiffusion.Scheduling;
 namespace ClDiffusion.Tooling.Benchmarks;
 
 /// <summary>
-/// Measures what pipelining buys on one OpenCL device: the same chunks run serially (enqueue a chunk, wait for its
+/// Measures what pipelining buys on one device (any backend): the same chunks run serially (enqueue a chunk, wait for its
 /// kernels, then a blocking read; host-timed phases summed) against the scheduler with 1, 2, 4 ... chunks in flight.
 /// </summary>
 public static class PipelineBench
@@ -20,7 +20,7 @@ public static class PipelineBench
 
     public sealed record Pipelined(int Streams, double WallSeconds, double SamplesPerSecond);
 
-    public static Serial MeasureSerial(OpenClBackend b, IScoreModel model, string sampler, SamplerOptions o, ulong seed, int n, int chunk)
+    public static Serial MeasureSerial(IBackend b, IScoreModel model, string sampler, SamplerOptions o, ulong seed, int n, int chunk)
     {
         var job = new SamplingJob(model, sampler, o, seed, 0).Validated();
         using var prepared = b.Prepare(model);
@@ -42,7 +42,7 @@ public static class PipelineBench
         return new Serial(chunks, kernel, transfer);
     }
 
-    public static Pipelined MeasurePipelined(OpenClBackend b, IScoreModel model, string sampler, SamplerOptions o, ulong seed, int n, int chunk, int streams)
+    public static Pipelined MeasurePipelined(IBackend b, IScoreModel model, string sampler, SamplerOptions o, ulong seed, int n, int chunk, int streams)
     {
         var s = new ChunkScheduler([b], new SchedulerOptions { ChunkSize = chunk, StreamsPerDevice = streams });
         var sw = Stopwatch.StartNew();

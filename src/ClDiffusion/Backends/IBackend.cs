@@ -54,6 +54,43 @@ public interface IBackend : IDisposable
     /// </summary>
     void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score);
 
+    /// <summary>
+    /// The class-conditional score: as <see cref="Score(IPreparedScore, IDeviceBuffer, float, float, IDeviceBuffer?, IDeviceBuffer)"/>
+    /// with row r conditioned on class labels[r] ([rows, 1], the class as a float; -1 = the null class, i.e. the
+    /// unconditional score). labels null: every row gets the null class. The model must be class-conditional
+    /// (<see cref="IClassConditional"/>) unless labels is null.
+    /// </summary>
+    void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels)
+    {
+        if (labels is not null) throw new NotSupportedException($"{DeviceName}: this backend has no class-conditional scores");
+        Score(model, x, t0, slope, offsets, score);
+    }
+
+    /// <summary>dst = [src; src] (dst has 2 src.Rows rows): the two halves of a classifier-free guidance batch.</summary>
+    void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
+    {
+        if (dst.Rows != 2 * src.Rows || dst.Cols != src.Cols) throw new ArgumentException($"duplicate rows: [{src.Rows}, {src.Cols}] twice does not fit [{dst.Rows}, {dst.Cols}]");
+        var h = new float[(long)src.Rows * src.Cols * 2];
+        Download(src, h.AsSpan(0, h.Length / 2));
+        h.AsSpan(0, h.Length / 2).CopyTo(h.AsSpan(h.Length / 2));
+        Upload(dst, h);
+    }
+
+    /// <summary>
+    /// Classifier-free guidance: dst[r] = (1 + w) both[r] - w both[rows + r], where both = [s(x | c); s(x | null)]
+    /// has 2 dst.Rows rows. dst must not alias both.
+    /// </summary>
+    void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
+    {
+        if (both.Rows != 2 * dst.Rows || both.Cols != dst.Cols) throw new ArgumentException($"guidance: [{both.Rows}, {both.Cols}] is not two halves of [{dst.Rows}, {dst.Cols}]");
+        var h = new float[(long)both.Rows * both.Cols];
+        Download(both, h);
+        int n = h.Length / 2;
+        var o = new float[n];
+        for (int i = 0; i < n; i++) o[i] = (1 + w) * h[i] - w * h[n + i];
+        Upload(dst, o);
+    }
+
     /// <summary>dst = sum_i terms[i].Coef * terms[i].X (1 to 4 terms, all the same shape as dst).</summary>
     void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms);
 
@@ -118,6 +155,15 @@ public interface IBackend : IDisposable
     /// <summary>Waits for all enqueued work (no-op on the CPU).</summary>
     void Finish();
 
+    /// <summary>The memory the scheduler may plan chunks against.</summary>
+    DeviceMemory Memory { get; }
+
+    /// <summary>
+    /// Opens a stream on this device (a CUDA stream, an OpenCL command queue): its own in-order queue of work that runs
+    /// concurrently with the other streams'. Dispose every stream before the backend.
+    /// </summary>
+    IBackendStream OpenStream();
+
     // ---- Data-prediction samplers on the log-SNR axis (rm-x0, prm-x0; see Diffusion.LogSnrSteps). Per-row weights are
     // computed in float64 where the device has it, from the float32 forward times, by the formulas of LogSnrSteps.
 
@@ -157,4 +203,48 @@ public interface IBackend : IDisposable
     /// samplers call it after each step, so a non-finite sample is caught and named with the step it went wrong.
     /// </summary>
     void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step);
+}
+
+/// <summary>Memory of a device: global memory and the largest single allocation; IsHost for backends that compute in host memory.</summary>
+public readonly record struct DeviceMemory(long Bytes, long MaxAllocationBytes, bool IsHost);
+
+/// <summary>Host memory a stream transfers to or from (pinned where the device allows). Valid until disposed.</summary>
+public interface IHostBuffer : IDisposable
+{
+    long Length { get; }
+    Span<float> Span { get; }
+}
+
+/// <summary>The completion of work queued on a stream.</summary>
+public interface IStreamEvent : IDisposable
+{
+    /// <summary>Waits for the work; rethrows a failure of the stream's work (a CPU stream's worker thread) here.</summary>
+    void Wait();
+}
+
+/// <summary>
+/// An ordered queue of work on one device. Operations issued through <see cref="Backend"/> run in order on this stream,
+/// concurrently with other streams; transfers and <see cref="Record"/> are ordered after them. How the host side runs:
+/// an OpenCL stream enqueues kernels on the calling thread without waiting; a CPU stream runs <see cref="Enqueue"/>d
+/// work on its own worker thread. Samples never depend on which stream computed them.
+/// </summary>
+public interface IBackendStream : IDisposable
+{
+    /// <summary>The backend view whose operations go to this stream (buffers it allocates belong to the stream).</summary>
+    IBackend Backend { get; }
+    /// <summary>Host memory for transfers of up to `floats` values.</summary>
+    IHostBuffer AllocateHost(long floats);
+    /// <summary>
+    /// Queues host-side work that issues operations on <see cref="Backend"/> (OpenCL: runs now on the calling thread,
+    /// the device runs what it issues later; CPU: runs on the stream's worker thread). Returns without waiting for the device.
+    /// </summary>
+    void Enqueue(Action<IBackend> work);
+    /// <summary>Queues the copy of src into dst[0, src.Rows * src.Cols) after the work queued so far; does not wait.</summary>
+    void DownloadAsync(IDeviceBuffer src, IHostBuffer dst);
+    /// <summary>Queues the copy of src[0, dst.Rows * dst.Cols) into dst after the work queued so far; does not wait (src must stay unchanged until then).</summary>
+    void UploadAsync(IHostBuffer src, IDeviceBuffer dst);
+    /// <summary>An event that completes when everything queued on this stream so far has completed; also submits the queued work to the device.</summary>
+    IStreamEvent Record();
+    /// <summary>Waits for everything queued on this stream.</summary>
+    void Synchronize();
 }

@@ -19,6 +19,15 @@ public interface ITrainingData
     (float[] mean, float[] std) Normalisation();
 }
 
+/// <summary>Training data whose rows carry class labels 0..NumClasses-1 (for class-conditional training).</summary>
+public interface ILabelledTrainingData : ITrainingData
+{
+    /// <summary>Number of classes (0: the rows carry no labels).</summary>
+    int NumClasses { get; }
+    /// <summary>The labels of the rows <see cref="ITrainingData.Draw"/> returns for the same (seed, step, count).</summary>
+    void DrawLabels(ulong seed, uint step, int count, Span<int> labels);
+}
+
 public static class DataPurpose
 {
     /// <summary>Philox purpose of training-data draws ('DT' tag; outside the sampler purposes).</summary>
@@ -60,7 +69,7 @@ public sealed class Checkerboard : ITrainingData
 }
 
 /// <summary>A finite data set held in memory (rows x Dim, float32); training draws rows uniformly with replacement.</summary>
-public sealed class TabularData : ITrainingData
+public sealed class TabularData : ILabelledTrainingData
 {
     public float[] Rows { get; }
     public int Count { get; }
@@ -68,23 +77,40 @@ public sealed class TabularData : ITrainingData
     public string Name { get; }
     /// <summary>Lower bound on each normalisation standard deviation (constant columns stay finite).</summary>
     public float MinStd { get; init; } = 1e-3f;
+    /// <summary>Class of each row (null: unlabelled).</summary>
+    public int[]? Labels { get; }
+    public int NumClasses { get; }
 
-    public TabularData(string name, float[] rows, int dim)
+    /// <param name="labels">optional class of each row, 0..classes-1 (classes = max label + 1)</param>
+    public TabularData(string name, float[] rows, int dim, int[]? labels = null)
     {
         if (dim < 1 || rows.Length == 0 || rows.Length % dim != 0) throw new InvalidDataException($"{name}: {rows.Length} values are not a non-empty set of rows of {dim}");
         for (int i = 0; i < rows.Length; i++)
             if (!float.IsFinite(rows[i])) throw new InvalidDataException($"{name}: value {i} (row {i / dim}) is {rows[i]}");
         Name = name; Rows = rows; Dim = dim; Count = rows.Length / dim;
+        if (labels is not null)
+        {
+            if (labels.Length != Count) throw new InvalidDataException($"{name}: {labels.Length} labels for {Count} rows");
+            for (int i = 0; i < labels.Length; i++)
+                if (labels[i] < 0 || labels[i] > 65535) throw new InvalidDataException($"{name}: label {i} is {labels[i]}, must be a class in 0..65535");
+            Labels = labels; NumClasses = labels.Max() + 1;
+        }
     }
+
+    int RowOf(in RandomKey key, int i) => Math.Min(Count - 1, (int)(key.Uniform(i, 0) * Count));
 
     public void Draw(ulong seed, uint step, int count, Span<float> rows)
     {
         var key = new RandomKey(seed, step, DataPurpose.Draw);
         for (int i = 0; i < count; i++)
-        {
-            int idx = Math.Min(Count - 1, (int)(key.Uniform(i, 0) * Count));
-            Rows.AsSpan(idx * Dim, Dim).CopyTo(rows.Slice(i * Dim, Dim));
-        }
+            Rows.AsSpan(RowOf(key, i) * Dim, Dim).CopyTo(rows.Slice(i * Dim, Dim));
+    }
+
+    public void DrawLabels(ulong seed, uint step, int count, Span<int> labels)
+    {
+        if (Labels is null) throw new InvalidOperationException($"{Name} has no labels");
+        var key = new RandomKey(seed, step, DataPurpose.Draw);
+        for (int i = 0; i < count; i++) labels[i] = Labels[RowOf(key, i)];
     }
 
     public (float[] mean, float[] std) Normalisation()
@@ -167,8 +193,11 @@ public static class OptDigits
     }
 
     /// <summary>Training split as trainer data; normalisation std floored at 1 grey level (border pixels are nearly constant).</summary>
-    public static TabularData TrainingData(string? path = null) =>
-        new("optdigits", LoadSplit(path).train.Pixels, Dim) { MinStd = 1f };
+    public static TabularData TrainingData(string? path = null)
+    {
+        var train = LoadSplit(path).train;
+        return new("optdigits", train.Pixels, Dim, train.Labels) { MinStd = 1f };
+    }
 }
 
 /// <summary>Training data from a .npy file of shape [rows, dim] (read by the shared, validating reader).</summary>

@@ -7,16 +7,23 @@ namespace ClDiffusion.Models;
 /// <summary>
 /// q_0 = sum_k w_k N(mu_k, diag(v_k)). Under the OU process q_t stays a mixture,
 /// q_t = sum_k w_k N(e^{-t} mu_k, diag(e^{-2t} v_k + sigma_t^2)), so the score is exact at every t (DESIGN 1.2).
+/// <b>Labelled mixtures</b> (optional "labels": the class of each component) are class-conditional: the law of class c
+/// is the mixture of its components (weights renormalised), so s_t(x | c) is the same exact log-sum-exp restricted to
+/// those components, and the null class is the whole mixture.
 /// </summary>
-public sealed class GaussianMixture : IScoreModel
+public sealed class GaussianMixture : IScoreModel, IClassConditional
 {
     public double[] Weights { get; }
     public double[][] Means { get; }
     public double[][] Variances { get; }
     public int Dim { get; }
     public int Components => Weights.Length;
+    /// <summary>Class of each component (null: an unlabelled mixture).</summary>
+    public int[]? Labels { get; }
+    /// <summary>Number of classes (max label + 1; 0 without labels).</summary>
+    public int NumClasses { get; }
 
-    public GaussianMixture(double[] weights, double[][] means, double[][] variances)
+    public GaussianMixture(double[] weights, double[][] means, double[][] variances, int[]? labels = null)
     {
         if (weights is null || means is null || variances is null) throw new InvalidDataException("target needs \"weights\", \"means\" and \"variances\"");
         int k = weights.Length;
@@ -39,10 +46,60 @@ public sealed class GaussianMixture : IScoreModel
             }
         }
         if (Math.Abs(sum - 1) > 1e-6) throw new InvalidDataException($"\"weights\" sum to {sum}, must sum to 1");
+        if (labels is not null)
+        {
+            if (labels.Length != k) throw new InvalidDataException($"\"labels\" has {labels.Length} entries but \"weights\" has {k} components");
+            for (int i = 0; i < k; i++)
+                if (labels[i] < 0 || labels[i] >= k) throw new InvalidDataException($"\"labels[{i}]\" = {labels[i]} must be a class in 0..{k - 1}");
+            NumClasses = labels.Max() + 1;
+            for (int c = 0; c < NumClasses; c++)
+                if (!Enumerable.Range(0, k).Any(i => labels[i] == c && weights[i] > 0))
+                    throw new InvalidDataException($"class {c} has no component of positive weight (\"labels\" must use every class 0..{NumClasses - 1})");
+            Labels = labels;
+        }
         Weights = weights; Means = means; Variances = variances; Dim = d;
     }
 
-    public string Describe() => $"gaussian-mixture(K={Components}, d={Dim})";
+    public string Describe() => $"gaussian-mixture(K={Components}, d={Dim}{(NumClasses > 0 ? $", {NumClasses} classes" : "")})";
+
+    /// <summary>
+    /// log w_k per class: [NumClasses + 1, K] row-major, row c = log w_k for the components of class c and -infinity for
+    /// the others, the last row (the null class) log w_k for all; zero weights are -infinity. One row when unlabelled.
+    /// </summary>
+    public double[] LogWeightTable()
+    {
+        int K = Components, rows = NumClasses + 1;
+        var t = new double[rows * K];
+        for (int c = 0; c < rows; c++)
+            for (int k = 0; k < K; k++)
+                t[c * K + k] = Weights[k] > 0 && (c == NumClasses || Labels![k] == c) ? Math.Log(Weights[k]) : double.NegativeInfinity;
+        return t;
+    }
+
+    /// <summary>The law of class c: its components, weights renormalised (c = -1: the whole mixture).</summary>
+    public GaussianMixture Conditional(int c)
+    {
+        if (c == ClassLabels.Null) return this;
+        if (c < 0 || c >= NumClasses) throw new ArgumentException($"class {c} is outside 0..{NumClasses - 1}");
+        var idx = Enumerable.Range(0, Components).Where(k => Labels![k] == c).ToArray();
+        double z = idx.Sum(k => Weights[k]);
+        var w = idx.Select(k => Weights[k] / z).ToArray();
+        w[^1] = 1 - w.Take(w.Length - 1).Sum();
+        return new GaussianMixture(w, idx.Select(k => Means[k]).ToArray(), idx.Select(k => Variances[k]).ToArray());
+    }
+
+    /// <summary>
+    /// The classifier-free guided score in float64: (1 + w) s_t(x | c) - w s_t(x), both exact. Where the classes are
+    /// well separated it is a tilt of the class law: for a class of one component N(mu, v) and a null law close to
+    /// w_c N(mu, v) + others, the guided flow sees the same Gaussian near mu; in general p_c^{1+w} / p^w.
+    /// </summary>
+    public void GuidedScore(ReadOnlySpan<double> x, double t, int c, double w, Span<double> score)
+    {
+        var sc = new double[Dim]; var su = new double[Dim]; var scratch = new double[Components];
+        Conditional(c).Score(x, t, sc, scratch);
+        Score(x, t, su, scratch);
+        for (int j = 0; j < Dim; j++) score[j] = (1 + w) * sc[j] - w * su[j];
+    }
 
     /// <summary>Parses the target JSON {"weights": [K], "means": [[d] x K], "variances": [[d] x K]}.</summary>
     public static GaussianMixture FromJson(string json, string source = "target")
@@ -52,7 +109,10 @@ public sealed class GaussianMixture : IScoreModel
             using var doc = JsonDocument.Parse(json);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException("top level must be a JSON object");
-            return new GaussianMixture(Vector(root, "weights"), Matrix(root, "means"), Matrix(root, "variances"));
+            int[]? labels = root.TryGetProperty("labels", out _)
+                ? Vector(root, "labels").Select((v, i) => v == Math.Floor(v) && v >= 0 && v < 1 << 24 ? (int)v : throw new InvalidDataException($"\"labels[{i}]\" = {v} must be a whole class >= 0")).ToArray()
+                : null;
+            return new GaussianMixture(Vector(root, "weights"), Matrix(root, "means"), Matrix(root, "variances"), labels);
         }
         catch (JsonException e) { throw new InvalidDataException($"{source}: not valid JSON: {e.Message}", e); }
         catch (InvalidDataException e) { throw new InvalidDataException($"{source}: {e.Message}", e); }
@@ -77,6 +137,7 @@ public sealed class GaussianMixture : IScoreModel
                 foreach (var row in rows) { w.WriteStartArray(); foreach (var x in row) w.WriteNumberValue(x); w.WriteEndArray(); }
                 w.WriteEndArray();
             }
+            if (Labels is not null) { w.WriteStartArray("labels"); foreach (var c in Labels) w.WriteNumberValue(c); w.WriteEndArray(); }
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(ms.ToArray());
@@ -116,7 +177,7 @@ public sealed class GaussianMixture : IScoreModel
         double a = ForwardProcess.Alpha(t), s2 = ForwardProcess.SigmaSquared(t);
         return new GaussianMixture(Weights,
             Means.Select(m => m.Select(x => a * x).ToArray()).ToArray(),
-            Variances.Select(v => v.Select(x => a * a * x + s2).ToArray()).ToArray());
+            Variances.Select(v => v.Select(x => a * a * x + s2).ToArray()).ToArray(), Labels);
     }
 
     /// <summary>

@@ -27,6 +27,7 @@ public static class SampleRun
         o.Validate(sampler, Math.Min(batch, n), model.Dim);
         int d = model.Dim;
         if (output.Length < (long)n * d) throw new ArgumentException($"output holds {output.Length} floats, needs n*d = {(long)n * d}");
+        o.Labels?.Validate(model, first, n);
         var sw = Stopwatch.StartNew();
         double nfe = 0; int rounds = 0;
         using var prepared = backend.Prepare(model);

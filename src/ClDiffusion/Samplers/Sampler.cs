@@ -112,7 +112,9 @@ public static class Sampler
     /// <summary>Runs sampler `name` on x [N, d] (holding the start noise) over grid.</summary>
     public static void Run(string name, SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o)
     {
-        Get(name).Run(ctx, x, grid, o);
+        var sampler = Get(name);
+        if (o.Labels is not null || o.Guidance != 0) ctx.Condition(o.Labels, o.Guidance);   // guidance lives in ctx.ScoreAt, shared by every sampler
+        sampler.Run(ctx, x, grid, o);
         if (o.Denoise) Denoise(ctx, x, grid.Tau[^1]);
     }
 

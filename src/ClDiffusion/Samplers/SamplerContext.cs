@@ -1,4 +1,5 @@
 using ClDiffusion.Backends;
+using ClDiffusion.Models;
 using ClDiffusion.Random;
 
 namespace ClDiffusion.Samplers;
@@ -25,6 +26,8 @@ public sealed class SamplerContext : IDisposable
     readonly Dictionary<(string, int, int), IDeviceBuffer> scratch = new();
     readonly List<StepInfo> reports = new();
     IDeviceBuffer? firstBad;
+    readonly HashSet<(int rows, bool guided)> labelsUploaded = new();
+    ClassLabels? labels;
     public IBackend Backend { get; }
     public IPreparedScore Model { get; }
     public int N { get; }
@@ -64,11 +67,47 @@ public sealed class SamplerContext : IDisposable
     public void Score(IDeviceBuffer x, double tau, IDeviceBuffer score) =>
         ScoreAt(x, (float)(Horizon - tau), 0f, null, score);
 
-    /// <summary>One round of score calls at forward times t0 - slope * offsets[r % len].</summary>
+    /// <summary>The class of each sample (by global sample index); null: unconditional scores.</summary>
+    public ClassLabels? Labels => labels;
+    /// <summary>Classifier-free guidance weight w (0: plain conditional scores).</summary>
+    public float Guidance { get; private set; }
+
+    /// <summary>
+    /// Conditions every later score call of this context: samples [FirstSample, FirstSample + N) on their labels, with
+    /// guidance weight w, s = (1 + w) s(x | c) - w s(x | null). labels null (and w = 0): unconditional.
+    /// </summary>
+    public void Condition(ClassLabels? classes, double guidance)
+    {
+        if (!double.IsFinite(guidance)) throw new ArgumentException($"guidance weight must be finite, got {guidance}");
+        if (guidance != 0 && classes is null) throw new ArgumentException("guidance needs class labels (a class or a per-sample label file)");
+        classes?.Validate(Model.Model, FirstSample, N);
+        labels = classes; Guidance = (float)guidance;
+        labelsUploaded.Clear();
+    }
+
+    /// <summary>
+    /// One round of score calls at forward times t0 - slope * offsets[r % len]. With labels and guidance w != 0 the
+    /// conditional and the unconditional halves go to the backend as ONE batch [x; x] with labels [c; null] (one
+    /// launch, twice the rows), combined as (1 + w) s(x | c) - w s(x | null); every sampler and corrector calls this,
+    /// so all of them are guided. Rows of x belong to samples in blocks: row r is sample r / (x.Rows / N).
+    /// </summary>
     public void ScoreAt(IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score)
     {
         Cancellation.ThrowIfCancellationRequested();
-        Backend.Score(Model, x, t0, slope, offsets, score);
+        if (labels is null) Backend.Score(Model, x, t0, slope, offsets, score);
+        else if (Guidance == 0) Backend.Score(Model, x, t0, slope, offsets, score, RowLabels(x.Rows, false));
+        else
+        {
+            int rows = x.Rows;
+            // the second half must see the same row times: offsets repeat with a period that divides the row count
+            if (offsets is not null && rows % (offsets.Rows * offsets.Cols) != 0)
+                throw new InvalidOperationException($"guided score: {rows} rows are not whole periods of {offsets.Rows * offsets.Cols} time offsets");
+            var both = Scratch("guided-x", 2 * rows, x.Cols);
+            var bothScore = Scratch("guided-s", 2 * rows, x.Cols);
+            Backend.DuplicateRows(both, x);
+            Backend.Score(Model, both, t0, slope, offsets, bothScore, RowLabels(rows, true));
+            Backend.GuidanceCombine(score, bothScore, Guidance);
+        }
         Nfe += (double)x.Rows / N;
         Rounds++;
     }
@@ -113,6 +152,23 @@ public sealed class SamplerContext : IDisposable
             }
         }
         throw new NonFiniteSampleException(FirstSample + bad, when);
+    }
+
+    /// <summary>The labels of a score call's rows ([rows, 1], or [2 rows, 1] = [labels; null] when guided), uploaded once per shape.</summary>
+    IDeviceBuffer RowLabels(int rows, bool guided)
+    {
+        if (rows % N != 0) throw new InvalidOperationException($"score call of {rows} rows for {N} samples: rows must come in equal blocks per sample");
+        int total = guided ? 2 * rows : rows;
+        var buf = Scratch(guided ? "labels-guided" : "labels", total, 1);
+        if (labelsUploaded.Add((rows, guided)))
+        {
+            int per = rows / N;
+            var h = new float[total];
+            for (int r = 0; r < rows; r++) h[r] = labels!.Of(FirstSample + r / per);
+            for (int r = rows; r < total; r++) h[r] = ClassLabels.Null;
+            Backend.Upload(buf, h);
+        }
+        return buf;
     }
 
     public void Dispose()

@@ -90,6 +90,16 @@ public sealed record SamplerOptions
     /// one more NFE, removes the noise left by early stopping.
     /// </summary>
     public bool Denoise { get; init; }
+    /// <summary>
+    /// Class of each sample for a class-conditional model (<see cref="Models.ClassLabels"/>: one class, or per-sample
+    /// labels by global sample index); null: unconditional samples.
+    /// </summary>
+    public Models.ClassLabels? Labels { get; init; }
+    /// <summary>
+    /// Classifier-free guidance weight w: every score call uses (1 + w) s(x | c) - w s(x | null), the two halves in one
+    /// batched call. 0: plain conditional sampling. Needs <see cref="Labels"/>.
+    /// </summary>
+    public double Guidance { get; init; }
 
     /// <summary>The Lipschitz constant the corrector assumes at forward time t.</summary>
     public double LipschitzAt(double t) =>
@@ -144,6 +154,8 @@ public sealed record SamplerOptions
         Need(double.IsFinite(Tolerance) && Tolerance > 0, $"tolerance must be positive, got {Tolerance}");
         Need(Tolerance >= SamplerLimits.MinTolerance, $"tolerance {Tolerance} is below the limit {SamplerLimits.MinTolerance}");
         Need(double.IsFinite(LipschitzCap) && LipschitzCap > 0, $"Lipschitz cap must be positive, got {LipschitzCap}");
+        Need(double.IsFinite(Guidance) && Guidance >= 0 && Guidance <= 1000, $"guidance weight must be in [0, 1000], got {Guidance}");
+        Need(Guidance == 0 || Labels is not null, $"guidance {Guidance} needs class labels (--class K or a label file)");
         Need(LipschitzCap <= SamplerLimits.MaxLipschitz, $"Lipschitz cap {LipschitzCap} is above the limit {SamplerLimits.MaxLipschitz}");
         Need(batch >= 1, $"batch size must be at least 1, got {batch}");
         Need(dim >= 1, $"dimension must be at least 1, got {dim}");

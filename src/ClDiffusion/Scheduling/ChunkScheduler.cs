@@ -1,15 +1,15 @@
 using System.Buffers;
 using System.Diagnostics;
 using ClDiffusion.Backends;
-using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Models;
 using ClDiffusion.Samplers;
 
 namespace ClDiffusion.Scheduling;
 
 /// <summary>
-/// Runs n samples as chunks over one or more backends (devices). Every device has a worker thread that keeps
-/// up to <see cref="SchedulerOptions.StreamsPerDevice"/> chunks in flight (one per command queue) and takes the next
+/// Runs n samples as chunks over one or more backends (devices), through the backend interface only. Every device has a
+/// worker thread that keeps up to <see cref="SchedulerOptions.StreamsPerDevice"/> chunks in flight (one per backend
+/// stream: an OpenCL command queue, a CPU worker thread) and takes the next
 /// chunk whenever one of its streams is free, so faster devices take more chunks. Finished chunks go through a
 /// bounded reorder buffer and reach the sink in sample order; a device never takes a chunk more than
 /// <c>ReorderChunks</c> ahead of the next one to write, so host memory does not grow with n.
@@ -27,7 +27,7 @@ public sealed class ChunkScheduler
         this.options.Validate();
     }
 
-    int StreamsOf(IBackend b) => b is OpenClBackend ? options.StreamsPerDevice : 1;
+    int StreamsOf(IBackend b) => options.StreamsPerDevice;
 
     /// <summary>The chunk size this run would use: from the options, else from each device's memory and the sampler's footprint.</summary>
     public int PlanChunkSize(IScoreModel model, string sampler, SamplerOptions o, long n)
@@ -39,9 +39,9 @@ public sealed class ChunkScheduler
         long chunk = options.MaxChunkSize;
         foreach (var b in devices)
         {
-            long budget, maxAlloc;
-            if (b is OpenClBackend cl) { budget = (long)(cl.Device.GlobalMemory * options.DeviceMemoryFraction) / StreamsOf(b); maxAlloc = cl.Device.MaxAlloc; }
-            else { budget = options.CpuMemoryBytes; maxAlloc = long.MaxValue; }
+            var mem = b.Memory;
+            long budget = (mem.IsHost ? options.CpuMemoryBytes : (long)(mem.Bytes * options.DeviceMemoryFraction)) / StreamsOf(b);
+            long maxAlloc = mem.MaxAllocationBytes;
             chunk = Math.Min(chunk, Math.Max(1, (budget - constant) / perSample));
             chunk = Math.Min(chunk, Math.Max(1, maxAlloc / (4 * Math.Max(fp.LargestBufferFloatsPerSample, 1))));
         }
@@ -65,6 +65,7 @@ public sealed class ChunkScheduler
         if (n < 0) throw new ArgumentException($"number of samples must be non-negative, got {n}");
         if (n > int.MaxValue) throw new ArgumentException($"one run holds at most 2^31 - 1 samples, got {n}; split it with shards");
         if (first < 0 || first + n > (1L << 32)) throw new ArgumentException($"sample indices [{first}, {first + n}) must lie in [0, 2^32)");
+        o.Labels?.Validate(model, first, n);   // labels follow global sample indices: every chunk and device reads its own
         ct.ThrowIfCancellationRequested();
         var sw = Stopwatch.StartNew();
         string names = string.Join(", ", devices.Select(d => d.DeviceName));
@@ -88,14 +89,13 @@ public sealed class ChunkScheduler
 
     void Worker(IBackend device, SamplingJob job, int chunk, RunState st)
     {
-        var streams = new List<IChunkStream>();
+        var streams = new List<ChunkStream>();
         try
         {
             int s = StreamsOf(device);
-            for (int i = 0; i < s; i++)
-                streams.Add(device is OpenClBackend cl ? new OpenClChunkStream(cl, sibling: i > 0, job, chunk) : new SyncChunkStream(device, job, chunk));
-            var free = new Stack<IChunkStream>(streams.AsEnumerable().Reverse());
-            var inFlight = new Queue<(IChunkStream stream, Chunk chunk)>();
+            for (int i = 0; i < s; i++) streams.Add(new ChunkStream(device, job, chunk));
+            var free = new Stack<ChunkStream>(streams.AsEnumerable().Reverse());
+            var inFlight = new Queue<(ChunkStream stream, Chunk chunk)>();
             while (!st.Stopped)
             {
                 if (free.Count > 0 && st.TryTake(block: inFlight.Count == 0) is { } c)

@@ -1,6 +1,4 @@
 using ClDiffusion.Backends;
-using ClDiffusion.Backends.Cpu;
-using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Models;
 using ClDiffusion.Samplers;
 
@@ -55,33 +53,9 @@ public sealed class DiffusionEngine : IDisposable, IAsyncDisposable
     /// Opens devices: a device string (auto | cpu | opencl | opencl:P:D | opencl:NAME), a comma list of them, or
     /// `all` (every OpenCL device except software renderers; the CPU backend when there is none). Null: $CLDIFF_DEVICE, else auto.
     /// </summary>
-    public static DiffusionEngine Open(string? devices = null, OpenClOptions? openCl = null)
+    public static DiffusionEngine Open(string? devices = null, BackendOptions? options = null)
     {
-        string spec = (string.IsNullOrWhiteSpace(devices) ? Environment.GetEnvironmentVariable("CLDIFF_DEVICE") : devices)?.Trim() ?? "";
-        if (spec.Length == 0) spec = "auto";
-        var list = new List<IBackend>();
-        string? notice = null;
-        try
-        {
-            if (spec.Equals("all", StringComparison.OrdinalIgnoreCase))
-            {
-                // every device auto could take: software renderers only when named
-                var all = BackendFactory.ListDevices().Where(r => r.Class != DeviceClass.Software).ToList();
-                if (all.Count == 0) { notice = $"cldiff: no OpenCL device other than software renderers, using the CPU backend ({BackendFactory.InstallHint} for OpenCL)"; list.Add(new CpuBackend()); }
-                foreach (var r in all) list.Add(BackendFactory.Open(r.Selector, openCl));
-            }
-            else
-            {
-                foreach (var part in spec.Split(',', StringSplitOptions.TrimEntries))
-                {
-                    if (part.Length == 0) throw new ArgumentException($"device list '{spec}' has an empty entry (use {BackendFactory.Syntax}, a comma list, or all)");
-                    var d = BackendFactory.Resolve(part, out var note);
-                    notice ??= note;
-                    list.Add(d is null ? new CpuBackend() : new OpenClBackend(d, openCl));
-                }
-            }
-        }
-        catch { foreach (var b in list) b.Dispose(); throw; }
+        var list = DeviceList.Open(devices, options, out var notice);
         return new DiffusionEngine(list, owns: true, notice);
     }
 

@@ -30,6 +30,8 @@ public static class MemoryProbe
     {
         var b = new CountingBackend();
         var model = new ProbeModel(dim);
+        // guidance doubles the score batch: probe with one class for every sample, so the footprint counts it
+        if (o.Labels is not null) o = o with { Labels = ClassLabels.All(0) };
         using var prepared = b.Prepare(model);
         var job = new SamplingJob(model, sampler, o, 0, 0);
         using (var ctx = ChunkPipeline.Context(b, prepared, job, 0, n))
@@ -37,9 +39,10 @@ public static class MemoryProbe
         return (b.Peak, b.Largest);
     }
 
-    sealed class ProbeModel(int dim) : IScoreModel
+    sealed class ProbeModel(int dim) : IScoreModel, IClassConditional
     {
         public int Dim => dim;
+        public int NumClasses => 1;
         public string Describe() => "probe";
     }
 
@@ -68,6 +71,9 @@ public static class MemoryProbe
         public void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m) { }
         public IPreparedScore Prepare(IScoreModel model) => new Buf(this, 0, 0) { Model = model };
         public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score) { }
+        public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels) { }
+        public void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src) { }
+        public void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w) { }
         public void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms) { }
         public void Normal(IDeviceBuffer dst, RandomKey key, long firstSample) { }
         public void DrawAlphas(IDeviceBuffer alpha, RandomKey key, long firstSample, AlphaLaw law, float h) { }
@@ -86,6 +92,8 @@ public static class MemoryProbe
         public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask) { }
         public void Finish() { }
         public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step) { }
+        public DeviceMemory Memory => new(long.MaxValue, long.MaxValue, IsHost: true);
+        public IBackendStream OpenStream() => throw new NotSupportedException("the memory probe has no streams");
         public void Dispose() { }
         public void TiltedTimes(IDeviceBuffer times, IDeviceBuffer u, double lambdaEnd, double h) { }
         public void DataPrediction(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer s, IDeviceBuffer times) { }

@@ -3,7 +3,7 @@ namespace ClDiffusion.Scheduling;
 /// <summary>How the scheduler splits and pipelines a run. The samples never depend on any of these.</summary>
 public sealed record SchedulerOptions
 {
-    /// <summary>Chunks in flight per OpenCL device, each on its own command queue (the CPU backend always runs one).</summary>
+    /// <summary>Chunks in flight per device, each on its own backend stream (an OpenCL command queue, a CPU worker thread).</summary>
     public int StreamsPerDevice { get; init; } = 2;
     /// <summary>Samples per chunk; null sizes chunks from the device memory and the sampler's footprint.</summary>
     public int? ChunkSize { get; init; }
@@ -11,7 +11,7 @@ public sealed record SchedulerOptions
     public int MaxChunkSize { get; init; } = 65536;
     /// <summary>Share of the device's global memory that all of its in-flight chunks together may use.</summary>
     public double DeviceMemoryFraction { get; init; } = 0.5;
-    /// <summary>Device memory budget for the CPU backend's chunks (host memory), bytes.</summary>
+    /// <summary>Memory budget for the chunks of a host-memory backend (the CPU backend), bytes, shared by its streams.</summary>
     public long CpuMemoryBytes { get; init; } = 256L << 20;
     /// <summary>
     /// Chunks taken but not yet written, at most (the reorder buffer: bounds host memory whatever N is);

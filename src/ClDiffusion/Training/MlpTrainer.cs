@@ -44,6 +44,14 @@ public sealed record MlpTrainOptions
     public MlpPrediction Prediction { get; init; } = MlpPrediction.Eps;
     /// <summary>Cap of the min-SNR loss weight (x0 prediction).</summary>
     public double MinSnr { get; init; } = 5.0;
+    /// <summary>
+    /// Class-conditional training (the data must carry labels): a class embedding is added to the first layer, and
+    /// a share <see cref="LabelDropout"/> of the rows is given the null class, so one network learns both s(x, t | c)
+    /// and s(x, t | null) for classifier-free guidance.
+    /// </summary>
+    public bool Conditional { get; init; }
+    /// <summary>Share of rows trained with the null class (conditional training).</summary>
+    public double LabelDropout { get; init; } = 0.15;
 
     public void Validate()
     {
@@ -59,6 +67,7 @@ public sealed record MlpTrainOptions
         Need(MinFrequency > 0 && MaxFrequency >= MinFrequency, $"need 0 < min frequency <= max frequency");
         Need(Prediction is MlpPrediction.Eps or MlpPrediction.X0, $"the trainer predicts eps or x0, not {Prediction}");
         Need(MinSnr > 0 && double.IsFinite(MinSnr), $"min-SNR cap must be positive, got {MinSnr}");
+        Need(LabelDropout >= 0 && LabelDropout <= 1, $"label dropout must be in [0, 1], got {LabelDropout}");
     }
 }
 
@@ -70,11 +79,13 @@ public sealed record MlpTrainOptions
 /// </summary>
 public sealed class MlpTrainer
 {
-    public const Purpose TimePurpose = (Purpose)0x5452_0001, NoisePurpose = (Purpose)0x5452_0002, InitPurpose = (Purpose)0x5452_0003;
+    public const Purpose TimePurpose = (Purpose)0x5452_0001, NoisePurpose = (Purpose)0x5452_0002, InitPurpose = (Purpose)0x5452_0003,
+        LabelDropPurpose = (Purpose)0x5452_0004;
 
     readonly MlpTrainOptions o;
     readonly ITrainingData data;
-    readonly int d, F, inW, layers, threads;
+    readonly int d, F, inW, layers, threads, classes;   // inW includes the one-hot class columns (K + 1) when conditional
+    readonly ILabelledTrainingData? labelled;
     readonly int[] ins, outs;
     readonly float[] freqs, mean, std;
     internal readonly float[][] W, B;             // parameters, W[l] [out, in]
@@ -87,7 +98,15 @@ public sealed class MlpTrainer
     {
         options.Validate();
         o = options; this.data = data;
-        d = data.Dim; F = o.TimeFrequencies; inW = d + 2 * F; layers = o.Depth + 1;
+        d = data.Dim; F = o.TimeFrequencies; layers = o.Depth + 1;
+        if (o.Conditional)
+        {
+            labelled = data as ILabelledTrainingData;
+            if (labelled is null || labelled.NumClasses < 1) throw new ArgumentException($"conditional training needs labelled data; '{data.Name}' has no labels");
+            classes = labelled.NumClasses;
+        }
+        // The class embedding is trained as K + 1 one-hot input columns of layer 0 (the same product; see MlpModel.FirstLayerWithClasses).
+        inW = d + 2 * F + (o.Conditional ? classes + 1 : 0);
         threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
         (mean, std) = data.Normalisation();
         freqs = new float[F];
@@ -149,6 +168,14 @@ public sealed class MlpTrainer
         var nk = new RandomKey(o.Seed, step, NoisePurpose);
         double logRange = Math.Log(o.Horizon / o.Delta);
         var zr = new float[d];
+        int[]? label = null;
+        if (labelled is not null)
+        {
+            label = new int[n];
+            labelled.DrawLabels(o.Seed, step, n, label);
+            var dk = new RandomKey(o.Seed, step, LabelDropPurpose);
+            for (int r = 0; r < n; r++) if (dk.Uniform(r, 0) < o.LabelDropout) label[r] = classes;   // the null class
+        }
         for (int r = 0; r < n; r++)
         {
             float u = tk.Uniform(r, 0), which = tk.Uniform(r, 1);
@@ -163,6 +190,7 @@ public sealed class MlpTrainer
                 target[r * d + j] = weights is null ? zr[j] : y0;
             }
             TimeFeatures((float)t, freqs, input.AsSpan(r * inW + d, 2 * F));
+            if (label is not null) input[r * inW + d + 2 * F + label[r]] = 1;
         }
         double loss = LossAndGradients(input, target, n, weights);
         ApplyAdam(LearningRateAt(StepsDone), StepsDone + 1);
@@ -278,6 +306,20 @@ public sealed class MlpTrainer
     {
         var w = ema && o.Ema > 0 ? eW : W; var b = ema && o.Ema > 0 ? eB : B;
         var ls = Enumerable.Range(0, layers).Select(l => new MlpLayer(ins[l], outs[l], (float[])w[l].Clone(), (float[])b[l].Clone())).ToList();
+        float[]? embed = null;
+        if (o.Conditional)
+        {
+            // split layer 0 [out, d + 2F + K + 1] into net.0.weight [out, d + 2F] and class_embed.weight [K + 1, out]
+            int plain = d + 2 * F, c = classes + 1, w0 = outs[0];
+            var wp = new float[w0 * plain];
+            embed = new float[c * w0];
+            for (int r = 0; r < w0; r++)
+            {
+                ls[0].Weight.AsSpan(r * inW, plain).CopyTo(wp.AsSpan(r * plain));
+                for (int k = 0; k < c; k++) embed[k * w0 + r] = ls[0].Weight[r * inW + plain + k];
+            }
+            ls[0] = new MlpLayer(plain, w0, wp, ls[0].Bias);
+        }
         var meta = new Dictionary<string, string>
         {
             ["data"] = data.Name,
@@ -287,7 +329,8 @@ public sealed class MlpTrainer
             ["train_horizon"] = o.Horizon.ToString("R", CultureInfo.InvariantCulture),
             ["weights"] = ema && o.Ema > 0 ? $"ema {o.Ema.ToString(CultureInfo.InvariantCulture)}" : "raw",
         };
+        if (o.Conditional) meta["train_label_dropout"] = o.LabelDropout.ToString("R", CultureInfo.InvariantCulture);
         if (info is not null) foreach (var kv in info) meta[kv.Key] = kv.Value;
-        return new MlpModel(ls, (float[])freqs.Clone(), (float[])mean.Clone(), (float[])std.Clone(), o.Prediction, meta);
+        return new MlpModel(ls, (float[])freqs.Clone(), (float[])mean.Clone(), (float[])std.Clone(), o.Prediction, meta, embed);
     }
 }

@@ -42,4 +42,25 @@ public class LayeringTests
         // and the tooling has them
         Assert.That(typeof(ClDiffusion.Tooling.OpenCL.TuningRunner).Assembly.GetName().Name, Is.EqualTo("ClDiffusion.Tooling"));
     }
+
+    /// <summary>
+    /// The scheduler, the samplers, the models and the C ABI talk to devices only through IBackend: no source file of
+    /// src/ outside a Backends/ folder names an OpenCL or Silk.NET type (the tooling's OpenCL tuner and benchmarks
+    /// live in src/ClDiffusion.Tooling/Backends/OpenCL/).
+    /// </summary>
+    [Test]
+    public void NoOpenClTypeOutsideTheBackends()
+    {
+        string src = Path.Combine(RepoRoot(), "src");
+        var openCl = new Regex(@"Silk\.NET|\bOpenCl[A-Z]\w*|\bCl(Device|Mem|Api|Queue|Context|Event|Kernel|Program|Platform|Objects?)\b|Backends\.OpenCL");
+        var sep = Path.DirectorySeparatorChar;
+        var offenders = Directory.EnumerateFiles(src, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{sep}obj{sep}") && !f.Contains($"{sep}bin{sep}") && !f.Contains($"{sep}Backends{sep}"))
+            .SelectMany(f => File.ReadLines(f).Select((line, i) => (f, i, line)))
+            .Where(x => openCl.IsMatch(x.line))
+            .Select(x => $"{Path.GetRelativePath(src, x.f)}:{x.i + 1}: {x.line.Trim()}")
+            .ToList();
+        Assert.That(offenders, Is.Empty);
+        Assert.That(Directory.EnumerateFiles(src, "*.cs", SearchOption.AllDirectories).Count(f => f.Contains($"{sep}Scheduling{sep}")), Is.GreaterThan(0), "the scan must see the scheduler");
+    }
 }

@@ -69,7 +69,7 @@ public class MlpCpuTests
         Assert.That(x.All(float.IsFinite));
     }
 
-    static string ModelPath(string name)
+    internal static string ModelPath(string name)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

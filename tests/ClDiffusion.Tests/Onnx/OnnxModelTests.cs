@@ -132,6 +132,16 @@ public class OnnxModelTests
         Assert.That(m.Model.Convention.IsIdentity);
     }
 
+    [Test]
+    public void CudaIsTakenWhereItExistsAndAskingForItWithoutItIsAClearError()
+    {
+        using var auto = OnnxScoreModel.Load(Fixture("gauss-ours.onnx"), provider: OnnxProvider.Auto);
+        Assert.That(auto.ProviderName, Is.AnyOf("cpu", "cuda"));
+        if (auto.ProviderName == "cuda") return;   // a CUDA build of ONNX Runtime on a CUDA machine
+        var e = Assert.Throws<NotSupportedException>(() => OnnxScoreModel.Load(Fixture("gauss-ours.onnx"), provider: OnnxProvider.Cuda));
+        Assert.That(e!.Message, Does.Contain("CUDA execution provider is not available"));
+    }
+
     (int code, string err) Cli(params string[] args)
     {
         var oldErr = Console.Error; var oldOut = Console.Out;

@@ -137,6 +137,34 @@ public class SamplerCliOptions : ModelOptions
     public bool Denoise { get; set; } = D.Denoise;
     [Option("score-error", Default = 0.0, HelpText = "Add a smooth deterministic score error of this RMS size (the paper's eps_s).")]
     public double ScoreError { get; set; }
+    [Option("class", HelpText = "Class-conditional models: draw every sample from class K, or 'all' (the classes in equal blocks of samples: one row per class in --png).")]
+    public string? Class { get; set; }
+    [Option("labels", HelpText = "Class-conditional models: per-sample labels (text, one per line, or .npy); entry i is the class of sample i, -1 = unconditional.")]
+    public string? Labels { get; set; }
+    [Option("guidance", Default = 0.0, HelpText = "Classifier-free guidance weight w: s = (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling.")]
+    public double Guidance { get; set; }
+
+    /// <summary>The labels asked for by --class / --labels (null: unconditional) for samples [first, first + n) of a model.</summary>
+    public ClassLabels? ClassLabelsFor(IScoreModel model, long first, long n)
+    {
+        if (Class is not null && Labels is not null) throw new ArgumentException("give either --class or --labels, not both");
+        ClassLabels? l = null;
+        if (Labels is not null) l = ClassLabels.Load(Labels);
+        else if (Class == "all")
+        {
+            int k = model is IClassConditional c ? c.NumClasses : 0;
+            if (k == 0) throw new ArgumentException($"--class all: {model.Describe()} is not class-conditional");
+            l = ClassLabels.Blocks(k, first, checked((int)n));
+        }
+        else if (Class is not null)
+        {
+            if (!int.TryParse(Class, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int k))
+                throw new ArgumentException($"--class must be a class number or 'all', got '{Class}'");
+            l = ClassLabels.All(k);
+        }
+        l?.Validate(model, first, n);
+        return l;
+    }
 
     public SamplerOptions ToSamplerOptions() => D with
     {

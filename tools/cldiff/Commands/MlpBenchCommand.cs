@@ -32,7 +32,7 @@ public sealed class MlpBenchOptions
     public bool Cpu { get; set; }
     [Option("peak-gflops", Default = 0.0, HelpText = "FP32 peak of the device in GFLOP/s (default: estimated from its clock and units).")]
     public double PeakGflops { get; set; }
-    [Option("configs", HelpText = "Also try the device's defaults without fusion and the built-in GPU tile candidates (each verified against the float64 reference first).")]
+    [Option("configs", HelpText = "Also try the device's defaults with fusion toggled and the built-in GPU tile candidates (each verified against the float64 reference first).")]
     public bool Configs { get; set; }
 }
 
@@ -65,7 +65,8 @@ public static class MlpBenchCommand
         var configs = new List<MlpKernelConfig?> { null };
         if (cl is not null && o.Configs)
             configs.AddRange([
-                MlpKernelConfig.For(cl.Device) with { FuseMaxWidth = 0 },   // the defaults, layer by layer
+                // the defaults with the fused whole-network kernel toggled (on where the device's default is off)
+                MlpKernelConfig.For(cl.Device) with { FuseMaxWidth = MlpKernelConfig.For(cl.Device).FuseMaxWidth > 0 ? 0 : 256 },
                 new MlpKernelConfig { Mwg = 128, Nwg = 128, Kwg = 16, Mwi = 8, Nwi = 8, Vwm = 4, Vwn = 4 },
                 new MlpKernelConfig { Mwg = 64, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 4, Vwm = 4, Vwn = 4 },
                 new MlpKernelConfig { Mwg = 32, Nwg = 32, Kwg = 16, Mwi = 4, Nwi = 4, UseLocal = false },

@@ -30,8 +30,13 @@ public sealed class TrainOptions
     [Option("max-frequency", Default = 50.0, HelpText = "Largest frequency of the sinusoidal time features.")] public double MaxFrequency { get; set; }
     [Option("prediction", Default = "eps", HelpText = "What the network predicts: eps, or x0 (min-SNR weighted; stable at large t in high dimension; the shipped optdigits model).")]
     public string Prediction { get; set; } = "eps";
+    [Option("conditional", HelpText = "Class-conditional model (labelled data: optdigits): class embedding, label dropout for classifier-free guidance.")]
+    public bool Conditional { get; set; }
+    [Option("label-dropout", Default = 0.15, HelpText = "With --conditional: share of rows trained with the null class.")]
+    public double LabelDropout { get; set; }
 
-    public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction);
+    public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction,
+        conditional: Conditional, labelDropout: LabelDropout);
 }
 
 [Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]
@@ -75,17 +80,22 @@ public sealed class ScoreOptions : ModelOptions
 [Verb("check", HelpText = "Quality checks of a shipped model: checkerboard squares hit; optdigits distance to held-out digits and classes present.")]
 public sealed class CheckOptions : SamplerCliOptions
 {
-    [Option("count", Default = 4000, HelpText = "Samples (also --n).")]
+    [Option("count", Default = 4000, HelpText = "Samples (also --n); with --per-class, samples per class.")]
     public int N { get; set; }
     [Option("seed", Default = 0UL, HelpText = "Seed of the counter-based generator.")] public ulong Seed { get; set; }
+    [Option("per-class", HelpText = "Class-conditional digits model: for each guidance weight of --weights, --count samples of every class, the rate labelled right by the held-out nearest-neighbour classifier and the Frechet distance per class.")]
+    public bool PerClass { get; set; }
+    [Option("weights", Default = "0,1,2,4", HelpText = "With --per-class: the guidance weights, comma-separated.")]
+    public string Weights { get; set; } = "0,1,2,4";
 
     public int Run()
     {
         if (Model is null) throw new ArgumentException("check needs --model checkerboard|optdigits|FILE");
         var (model, _) = LoadModel();
         var mlp = (MlpModel)model;
+        if (PerClass) return RunPerClass(mlp);
         using var backend = BackendFactory.Open(Device);
-        var so = ToSamplerOptions();
+        var so = ToSamplerOptions() with { Labels = ClassLabelsFor(mlp, 0, N), Guidance = Guidance };
         var x = new float[(long)N * mlp.Dim];
         var st = SampleRun.Run(backend, mlp, Sampler, so, Seed, 0, N, x);   // in data space
         Console.WriteLine($"{Sampler}, {Steps} steps, {st.NfePerSample:0.#} NFE/sample, {N} samples on {st.Device}");
@@ -115,6 +125,42 @@ public sealed class CheckOptions : SamplerCliOptions
         }
         Console.WriteLine($"Frechet distance (pixel space) generated vs held-out: {fdGen:0.00}; training vs held-out: {fdTrain:0.00}");
         Console.WriteLine($"classes by nearest training digit: {string.Join(" ", classes.Select((c, k) => $"{k}:{c}"))}; all present: {classes.All(c => c > 0)}");
+        return 0;
+    }
+
+    /// <summary>The guidance table of docs/MLP.md (markdown on stdout).</summary>
+    int RunPerClass(MlpModel mlp)
+    {
+        var weights = Weights.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(w => double.TryParse(w, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 && double.IsFinite(v)
+                ? v : throw new ArgumentException($"--weights: '{w}' is not a guidance weight >= 0")).ToArray();
+        if (weights.Length == 0) throw new ArgumentException("--weights is empty");
+        if (N < 2) throw new ArgumentException($"--count must be at least 2 samples per class, got {N}");
+        var so = ToSamplerOptions();
+        so.Validate();
+        using var backend = BackendFactory.Open(Device);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var classifier = ClDiffusion.Experiments.DigitClassifier.HeldOut();
+        var rows = ClDiffusion.Experiments.ClassGuidance.Run(backend, mlp, Sampler, so, weights, N, Seed, classifier);
+        var (train, held) = OptDigits.LoadSplit();
+        int K = mlp.NumClasses, d = OptDigits.Dim;
+        string W(double w) => w.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
+        Console.WriteLine($"{Sampler}, {Steps} steps{(Denoise ? ", denoise" : "")}, {N} samples per class, seed {Seed}, on {backend.DeviceName}, {sw.Elapsed.TotalSeconds:0} s");
+        Console.WriteLine($"| class | {string.Join(" | ", weights.Select(w => $"right, w = {W(w)}"))} | {string.Join(" | ", weights.Select(w => $"Frechet, w = {W(w)}"))} | Frechet, training digits |");
+        Console.WriteLine($"|---|{string.Join("|", weights.Select(_ => "---"))}|{string.Join("|", weights.Select(_ => "---"))}|---|");
+        for (int c = 0; c < K; c++)
+        {
+            var tIdx = Enumerable.Range(0, train.Count).Where(i => train.Labels[i] == c).ToArray();
+            double fdTrain = ClDiffusion.Experiments.ClassGuidance.FrechetToHeldOut(held, c, tIdx.SelectMany(i => train.Pixels.AsSpan(i * d, d).ToArray()).ToArray(), tIdx.Length);
+            var mine = rows.Where(r => r.Class == c).ToArray();
+            Console.WriteLine($"| {c} | {string.Join(" | ", mine.Select(r => $"{100 * r.Rate:0.0}%"))} | {string.Join(" | ", mine.Select(r => $"{r.Frechet:0.0}"))} | {fdTrain:0.0} |");
+        }
+        Console.WriteLine($"| mean | {string.Join(" | ", weights.Select(w => $"**{100 * rows.Where(r => r.Guidance == w).Average(r => r.Rate):0.0}%**"))} | {string.Join(" | ", weights.Select(w => $"{rows.Where(r => r.Guidance == w).Average(r => r.Frechet):0.0}"))} | |");
+        Console.WriteLine($"| lowest class | {string.Join(" | ", weights.Select(w => { var r = rows.Where(r => r.Guidance == w).MinBy(r => r.Rate)!; return $"{100 * r.Rate:0.0}% ({r.Class})"; }))} | {string.Join(" | ", weights.Select(_ => ""))} | |");
+        // the classifier itself, on digits it has not seen either: the training split
+        int ok = 0;
+        for (int i = 0; i < train.Count; i++) if (classifier.Classify(train.Pixels.AsSpan(i * d, d)) == train.Labels[i]) ok++;
+        Console.WriteLine($"classifier (1-NN on the {held.Count} held-out digits) on the {train.Count} training digits: {100.0 * ok / train.Count:0.0}% right");
         return 0;
     }
 }

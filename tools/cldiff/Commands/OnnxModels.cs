@@ -1,5 +1,7 @@
 using ClDiffusion.Models;
+#if CLD_ONNX
 using ClDiffusion.Onnx;
+#endif
 
 namespace ClDiffusion.Cli.Commands;
 
@@ -10,7 +12,12 @@ public static class OnnxModels
     {
         var pred = prediction is null ? (Prediction?)null : HostScoreModel.ParsePrediction(prediction);
         var conv = convention is null ? null : TimeConvention.Parse(convention);
-        // the session lives as long as the process: the CLI samples or scores once and exits
-        return OnnxScoreModel.Load(path, pred, conv).Model;
+#if CLD_ONNX
+        // CUDA where ONNX Runtime and the machine have it, else the CPU; the session lives as long as the process
+        // (the CLI samples or scores once and exits)
+        return OnnxScoreModel.Load(path, pred, conv, OnnxProvider.Auto).Model;
+#else
+        throw new NotSupportedException($"{path}: this cldiff was built without ONNX support (-p:CldOnnx=false)");
+#endif
     }
 }

@@ -46,6 +46,7 @@ public static class SampleCommand
         var d = typeof(SamplerOptions).GetProperties().Where(p => p.SetMethod is { IsPublic: true })
             .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), p => p.GetValue(so));
         d["block_length"] = so.BlockLengthOrDefault;
+        d["labels"] = so.Labels?.ToString();
         return d;
     }
 
@@ -57,9 +58,9 @@ public static class SampleCommand
         if (o.Eval && target is null) throw new ArgumentException("--eval needs an exact target (--target or --preset); for a learned model use --png or `cldiff check`");
         if (o.ScoreError < 0 || !double.IsFinite(o.ScoreError)) throw new ArgumentException($"--score-error must be finite and >= 0, got {o.ScoreError}");
         Sampler.Check(o.Sampler);
-        var so = o.ToSamplerOptions();
-        so.Validate();
         if (o.N < 1) throw new ArgumentException($"--n must be at least 1, got {o.N}");
+        var so = o.ToSamplerOptions() with { Labels = o.ClassLabelsFor(model, o.First, o.N), Guidance = o.Guidance };
+        so.Validate();
         if (o.N * model.Dim > int.MaxValue) throw new ArgumentException($"--n {o.N} x d {model.Dim} exceeds the 2^31 floats one run holds; split it with --first or --shard");
         if (o.Out is null && !o.Eval && o.Png is null) throw new ArgumentException("nothing to do: give --out FILE, --png FILE and/or --eval");
         if (o.Png is not null && !o.Png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{o.Png}'");
@@ -93,7 +94,9 @@ public static class SampleCommand
                 var sink = new FiniteCheckSink(new MemorySink(samples, d), d, first);
                 stats = engine.SampleAsync(model, options, o.N, o.Seed, sink, bar, cts.Token).GetAwaiter().GetResult();
                 if (o.Out is not null) SampleFile.Write(o.Out, samples, n, d);
-                if (o.Png is not null) Output.Pictures.Write(o.Png, samples, n, d, checkerboard: o.Model == "checkerboard");
+                if (o.Png is not null && so.Labels is not null && d == 64)
+                    Output.Pictures.ClassRows(o.Png, samples, Enumerable.Range(0, n).Select(i => so.Labels.Of(first + i)).ToArray(), d);
+                else if (o.Png is not null) Output.Pictures.Write(o.Png, samples, n, d, checkerboard: o.Model == "checkerboard");
             }
             bar?.Done();
             string part = shard.Count > 1 ? $" (shard {shard} of {o.N}: samples [{first}, {first + n}))" : "";

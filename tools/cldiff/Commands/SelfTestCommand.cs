@@ -23,9 +23,11 @@ public static class SelfTestCommand
     public static int Run(SelfTestOptions o)
     {
         if (o.N < 1) throw new ArgumentException($"--n must be at least 1, got {o.N}");
-        using var dev = BackendFactory.Open(o.Device);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var dev = BackendFactory.Open(o.Device, null, out var choice);
         using var cpu = new CpuBackend();
         Console.WriteLine($"selftest: {dev.DeviceName} against {cpu.DeviceName}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        Console.WriteLine($"selftest: device {choice.Reason}");
         int failures = 0;
         void Report(string what, bool ok, string detail) { Console.WriteLine($"{(ok ? "PASS" : "FAIL")}  {what,-28} {detail}"); if (!ok) failures++; }
 
@@ -63,7 +65,7 @@ public static class SelfTestCommand
             for (int i = 0; i < x.Length; i++) worst = Math.Max(worst, Math.Abs(x[i] - y[i]) / Math.Max(1, Math.Abs(y[i])));
             Report($"sampler {s}", worst <= o.Tolerance && x.All(float.IsFinite), $"max relative |diff| {worst:E2}");
         }
-        Console.WriteLine(failures == 0 ? "selftest: all checks passed" : $"selftest: {failures} checks failed");
+        Console.WriteLine((failures == 0 ? "selftest: all checks passed" : $"selftest: {failures} checks failed") + $" in {clock.Elapsed.TotalSeconds:F1} s (device open and program builds included)");
         return failures == 0 ? 0 : 1;
     }
 }

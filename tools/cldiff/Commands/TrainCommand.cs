@@ -17,7 +17,8 @@ public static class TrainCommand
     /// <returns>0 on success, 1 on bad input (message on stderr)</returns>
     public static int Run(string data, string output, int width = 128, int depth = 3, int steps = 4000, int batch = 256,
         double lr = 2e-3, ulong seed = 0, double ema = 0.999, double delta = 1e-3, double horizon = 8.0,
-        int threads = 0, string dtype = "F32", double maxFrequency = 50, string prediction = "eps", TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default)
+        int threads = 0, string dtype = "F32", double maxFrequency = 50, string prediction = "eps", TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default,
+        bool conditional = false, double labelDropout = 0.15)
     {
         stderr ??= Console.Error; stdout ??= Console.Out;
         try
@@ -34,6 +35,7 @@ public static class TrainCommand
             {
                 Width = width, Depth = depth, Steps = steps, Batch = batch, LearningRate = lr, Seed = seed, Ema = ema,
                 Delta = delta, Horizon = horizon, Threads = threads, MaxFrequency = maxFrequency,
+                Conditional = conditional, LabelDropout = labelDropout,
                 Prediction = prediction switch
                 {
                     "eps" => MlpPrediction.Eps, "x0" => MlpPrediction.X0,
@@ -56,7 +58,7 @@ public static class TrainCommand
             }, cancel);
             stderr.WriteLine();
             var cmd = string.Create(CultureInfo.InvariantCulture,
-                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta} --max-frequency {maxFrequency}");
+                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta} --max-frequency {maxFrequency} --prediction {prediction}{(conditional ? $" --conditional --label-dropout {labelDropout}" : "")}");
             var model = trainer.ToModel(ema: ema > 0, info: new Dictionary<string, string> { ["train_command"] = cmd });
             var dir = Path.GetDirectoryName(Path.GetFullPath(output));
             if (dir is not null) Directory.CreateDirectory(dir);

@@ -25,10 +25,27 @@ public static class Pictures
         AtomicFile.Write(path, s => data.SaveTo(s));
     }
 
+    /// <summary>8x8 digit images with one row per label (ascending; -1 = unconditional first), at most 12 samples per row.</summary>
+    public static void ClassRows(string path, float[] x, int[] labels, int d)
+    {
+        if (d != 64) throw new ArgumentException("a picture with one row per class needs d = 64 (8x8 images)");
+        const int perRow = 12;
+        var rows = labels.Select((c, i) => (c, i)).GroupBy(p => p.c).OrderBy(g => g.Key).Select(g => g.Take(perRow).Select(p => p.i).ToArray()).ToArray();
+        var order = new List<int>(); var place = new List<(int col, int row)>();
+        for (int r = 0; r < rows.Length; r++)
+            for (int c = 0; c < rows[r].Length; c++) { order.Add(rows[r][c]); place.Add((c, r)); }
+        DigitGrid(path, x, order.Count, perRow, rows.Length, i => order[i], i => place[i]);
+    }
+
     static void DigitGrid(string path, float[] x, int n)
     {
-        const int scale = 4, pad = 2;
         int count = Math.Min(n, 100), cols = (int)Math.Ceiling(Math.Sqrt(count)), rows = (count + cols - 1) / cols;
+        DigitGrid(path, x, count, cols, rows, i => i, i => (i % cols, i / cols));
+    }
+
+    static void DigitGrid(string path, float[] x, int count, int cols, int rows, Func<int, int> sampleOf, Func<int, (int col, int row)> cellOf)
+    {
+        const int scale = 4, pad = 2;
         int cell = 8 * scale + pad;
         using var bmp = new SKBitmap(cols * cell + pad, rows * cell + pad);
         using var canvas = new SKCanvas(bmp);
@@ -36,10 +53,11 @@ public static class Pictures
         using var paint = new SKPaint();
         for (int i = 0; i < count; i++)
         {
-            int ox = pad + (i % cols) * cell, oy = pad + (i / cols) * cell;
+            var (cx, cy) = cellOf(i);
+            int ox = pad + cx * cell, oy = pad + cy * cell, s = sampleOf(i);
             for (int p = 0; p < 64; p++)
             {
-                byte v = (byte)Math.Clamp(x[(long)i * 64 + p] / 16f * 255f, 0, 255);
+                byte v = (byte)Math.Clamp(x[(long)s * 64 + p] / 16f * 255f, 0, 255);
                 paint.Color = new SKColor(v, v, v);
                 canvas.DrawRect(ox + (p % 8) * scale, oy + (p / 8) * scale, scale, scale, paint);
             }

@@ -90,7 +90,8 @@ public static class KernelBench
         {
             var (mu, va, lw) = ((OpenClGaussianMixtureScore)p).Parameters;
             g1.Set(0, ((OpenClBuffer)x).Mem).Set(1, ((OpenClBuffer)o).Mem).Set(2, mu.Mem).Set(3, va.Mem).Set(4, lw.Mem).Set(5, ((OpenClBuffer)x).Mem).Set(6, 0)
-                .Set(7, 0.5f).Set(8, 0f).Set(9, rows).Set(10, components).Set(11, dim);
+                .Set(7, 0.5f).Set(8, 0f).Set(9, rows).Set(10, components).Set(11, dim)
+                .Set(12, ((OpenClBuffer)x).Mem).Set(13, 0).Set(14, 0);   // no labels: the whole mixture
             double s1 = Time(() => b.Launch(g1, rows));
             results.Add(new("gmm-1pass", rows, dim, s1, (2 * bytes + paramBytes) / s1 / 1e9, rows / s1, "one-pass per-row kernel (fallback path), same data"));
         }

@@ -18,7 +18,7 @@ public static class MlpKernelCheck
     /// mean/std when randomNormalisation (the tests' loader and kernel checks use that form).
     /// </summary>
     internal static MlpModel RandomModel(int d, int width, int hidden, int F, ulong seed, MlpPrediction p,
-        bool randomNormalisation = false, IReadOnlyDictionary<string, string>? info = null)
+        bool randomNormalisation = false, IReadOnlyDictionary<string, string>? info = null, int classes = 0)
     {
         var key = new RandomKey(seed, 0, Purpose.Test);
         int s = 0;
@@ -38,7 +38,8 @@ public static class MlpKernelCheck
             mean = Rand(d, 1);
         }
         var freqs = new[] { 0.5f, 7f, 40f }.Take(F).ToArray();
-        return new MlpModel(layers, freqs, mean, std, p, info);
+        var embed = classes > 0 ? Rand((classes + 1) * layers[0].Out, 0.7f) : null;   // K classes + the null class
+        return new MlpModel(layers, freqs, mean, std, p, info, embed);
     }
 
     public static double Run(OpenClBackend b, MlpKernelConfig cfg)

@@ -81,7 +81,45 @@ public sealed partial class CpuBackend : IBackend
         _ => CpuScoreRegistry.TryPrepare(model, Prepare) ?? throw new NotSupportedException($"the CPU backend cannot evaluate {model.Describe()}"),
     };
 
-    public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score)
+    public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score) =>
+        Score(model, x, t0, slope, offsets, score, null);
+
+    public void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
+    {
+        var d = B(dst); var s = B(src);
+        if (d.Rows != 2 * s.Rows || d.Cols != s.Cols) throw new ArgumentException($"duplicate rows: [{s.Rows}, {s.Cols}] twice does not fit [{d.Rows}, {d.Cols}]");
+        s.Data.CopyTo(d.Data, 0);
+        s.Data.CopyTo(d.Data, s.Data.Length);
+    }
+
+    public void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
+    {
+        var d = B(dst).Data; var b = B(both).Data;
+        if (both.Rows != 2 * dst.Rows || both.Cols != dst.Cols) throw new ArgumentException($"guidance: [{both.Rows}, {both.Cols}] is not two halves of [{dst.Rows}, {dst.Cols}]");
+        int n = d.Length, cols = dst.Cols;
+        float cc = 1 + w;
+        ForRows(dst.Rows, cols, (r0, r1) =>
+        {
+            for (int i = r0 * cols; i < r1 * cols; i++) d[i] = cc * b[i] - w * b[n + i];
+        });
+    }
+
+    /// <summary>Labels [rows, 1] (classes as floats, -1 = null) as ints, checked to be whole numbers.</summary>
+    static int[] RowLabels(IDeviceBuffer labels, int rows)
+    {
+        var l = B(labels);
+        if (l.Data.Length != rows) throw new ArgumentException($"labels: {l.Data.Length} labels for {rows} rows");
+        var r = new int[rows];
+        for (int i = 0; i < rows; i++)
+        {
+            float v = l.Data[i];
+            if (!(v >= -1 && v < 1 << 24) || v != MathF.Floor(v)) throw new ArgumentException($"label of row {i} is {v}: labels are whole classes >= 0, or -1 for the null class");
+            r[i] = (int)v;
+        }
+        return r;
+    }
+
+    public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels)
     {
         var xb = B(x); var sb = B(score);
         SameShape(x, score, "score");
@@ -89,10 +127,18 @@ public sealed partial class CpuBackend : IBackend
         float[]? off = offsets is null ? null : B(offsets).Data;
         if (off is { Length: 0 }) throw new ArgumentException("time offsets buffer is empty");
         float TimeOf(int r) => off is null ? t0 : t0 - slope * off[r % off.Length];
+        int[]? lab = labels is null ? null : RowLabels(labels, xb.Rows);
+        if (lab is not null && model is not (CpuPerturbedScore or ICpuConditionalScore))
+            throw new ArgumentException($"class labels given, but {model.Model.Describe()} is not class-conditional");
         switch (model)
         {
+            case ICpuConditionalScore cond when lab is not null:
+                var ctimes = new float[xb.Rows];
+                for (int r = 0; r < ctimes.Length; r++) ctimes[r] = TimeOf(r);
+                cond.ScoreBatch(xb.Data, ctimes, lab, sb.Data);
+                break;
             case CpuPerturbedScore p:
-                Score(p.Inner, x, t0, slope, offsets, score);
+                Score(p.Inner, x, t0, slope, offsets, score, labels);
                 float amp = p.Perturbed.Amplitude, f = (float)p.Perturbed.Frequency;
                 ForRows(xb.Rows, xb.Cols, (r0, r1) =>
                 {
@@ -406,6 +452,13 @@ public sealed partial class CpuBackend : IBackend
     }
 
     public void Finish() { }
+
+    /// <summary>Host memory: the budget is the scheduler's (SchedulerOptions.CpuMemoryBytes); allocations are bounded by .NET arrays.</summary>
+    public DeviceMemory Memory => new(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, (long)Array.MaxLength * sizeof(float), IsHost: true);
+
+    /// <summary>A stream with its own worker thread (<see cref="CpuStream"/>).</summary>
+    public IBackendStream OpenStream() => new CpuStream(this);
+
     public void Dispose() { }
 
     public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step)

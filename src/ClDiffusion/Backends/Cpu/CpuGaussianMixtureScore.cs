@@ -5,15 +5,34 @@ using ClDiffusion.Models;
 namespace ClDiffusion.Backends.Cpu;
 
 /// <summary>Exact mixture score on the CPU: float32 rows in and out, float64 log-sum-exp inside.</summary>
-sealed class CpuGaussianMixtureScore : ICpuScore
+sealed class CpuGaussianMixtureScore : ICpuScore, ICpuConditionalScore
 {
     readonly GaussianMixture g;
     readonly double[] logW;
+    readonly double[][] classLogW;   // per class (labelled mixtures): log w_k of its components, -infinity elsewhere
     public IScoreModel Model => g;
     public CpuGaussianMixtureScore(GaussianMixture g)
     {
         this.g = g;
         logW = g.Weights.Select(w => w > 0 ? Math.Log(w) : double.NegativeInfinity).ToArray();
+        var table = g.LogWeightTable();
+        classLogW = Enumerable.Range(0, g.NumClasses).Select(c => table.AsSpan(c * g.Components, g.Components).ToArray()).ToArray();
+    }
+
+    /// <summary>Rows conditioned on their classes: the same exact score over the components of the row's class (-1: all).</summary>
+    public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> score)
+    {
+        int d = g.Dim;
+        if (labels.Length != t.Length) throw new ArgumentException($"{labels.Length} labels for {t.Length} rows");
+        for (int r = 0; r < t.Length; r++)
+        {
+            int c = labels[r];
+            if (c != ClassLabels.Null && (c < 0 || c >= g.NumClasses))
+                throw new ArgumentException(g.NumClasses == 0 ? $"class {c} given, but {g.Describe()} has no component labels" : $"class {c} is outside 0..{g.NumClasses - 1}");
+            var tc = cache;
+            if (tc is null || !ReferenceEquals(tc.Owner, this)) cache = tc = new TableCache(this);
+            ScoreRow(x.Slice(r * d, d), tc.At(t[r]), score.Slice(r * d, d), tc.Xd, tc.Acc, c == ClassLabels.Null ? null : classLogW[c]);
+        }
     }
 
     /// <summary>
@@ -94,7 +113,8 @@ sealed class CpuGaussianMixtureScore : ICpuScore
     public Tables TablesAt(float t) => new(g, logW, t);
 
     /// <summary>The score of one row with precomputed tables (the same formula as <see cref="ScoreRow"/>, SIMD over coordinates).</summary>
-    public void ScoreRow(ReadOnlySpan<float> x, Tables tb, Span<float> score, double[] xd, double[] acc)
+    /// <param name="only">class-conditional rows: the class's log weights; components at -infinity there are left out</param>
+    public void ScoreRow(ReadOnlySpan<float> x, Tables tb, Span<float> score, double[] xd, double[] acc, double[]? only = null)
     {
         int d = g.Dim, K = g.Components, w = Vector<double>.Count;
         for (int j = 0; j < d; j++) xd[j] = x[j];
@@ -102,6 +122,7 @@ sealed class CpuGaussianMixtureScore : ICpuScore
         double maxLog = double.NegativeInfinity;
         for (int k = 0; k < K; k++)
         {
+            if (only is not null && double.IsNegativeInfinity(only[k])) { logp[k] = double.NegativeInfinity; continue; }
             var amu = tb.AMu[k]; var iv = tb.InvVar[k];
             var vs = Vector<double>.Zero; int j = 0;
             for (; j + w <= d; j += w)

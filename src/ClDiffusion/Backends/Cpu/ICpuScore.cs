@@ -15,6 +15,12 @@ public interface ICpuBatchScore : IPreparedScore
     void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score);
 }
 
+/// <summary>A prepared class-conditional score: labels[r] is row r's class (-1 = the null class).</summary>
+public interface ICpuConditionalScore : IPreparedScore
+{
+    void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> score);
+}
+
 /// <summary>Lets other parts of the library (the MLP) register CPU preparations without the backend knowing them.</summary>
 public static class CpuScoreRegistry
 {

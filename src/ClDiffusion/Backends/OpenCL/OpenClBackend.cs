@@ -26,9 +26,9 @@ public sealed record OpenClOptions
     public int MidpointVectors { get => midpointVectors ?? 0; init => midpointVectors = value; }
     /// <summary>More -D defines for every program (tuner candidates, test-only switches); they override the ones above.</summary>
     public IReadOnlyDictionary<string, string>? ExtraDefines { get; init; }
-    /// <summary>Compute the Shen-Lee coefficients and the tilted alphas in double when the device has cl_khr_fp64 (default), else float.</summary>
+    /// <summary>Compute the Shen-Lee coefficients and the tilted alphas in double (default): on the device when it has cl_khr_fp64, else the Shen-Lee coefficients on the host (one sync per step) and the alphas in float through log1p; false: both in float on the device.</summary>
     public bool UseFp64 { get; init; } = true;
-    /// <summary>Program binary cache folder (null: $CLDIFF_CACHE or ~/.cache/cldiffusion; "off" disables).</summary>
+    /// <summary>Program binary cache folder (null: $CLDIFF_CACHE or ~/.cache/cldiffusion; "off" or "none": no disk cache).</summary>
     public string? CacheDirectory { get; init; }
     /// <summary>Read tuned parameters from the tuning database (default true; false: the defaults above, as before tuning existed).</summary>
     public bool UseTuning { get; init; } = true;
@@ -108,7 +108,7 @@ public sealed partial class OpenClBackend : IBackend
         try
         {
             queue = new ClQueue(context, profiling);
-            cache = new ProgramCache(context, Options.CacheDirectory is "off" ? null : Options.CacheDirectory ?? ProgramCache.DefaultDirectory());
+            cache = new ProgramCache(context, ProgramCache.DirectoryFor(Options.CacheDirectory));
             sampling = Program("sampling.cl");
         }
         catch { Dispose(); throw; }
@@ -273,16 +273,37 @@ public sealed partial class OpenClBackend : IBackend
         _ => OpenClScoreRegistry.TryPrepare(this, model, PrepareCl) ?? throw new NotSupportedException($"the OpenCL backend cannot evaluate {model.Describe()}"),
     };
 
-    public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score)
+    public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score) =>
+        Score(model, x, t0, slope, offsets, score, null);
+
+    public void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
+    {
+        var d = B(dst); var s = B(src);
+        if (d.Rows != 2 * s.Rows || d.Cols != s.Cols) throw new ArgumentException($"duplicate rows: [{s.Rows}, {s.Cols}] twice does not fit [{d.Rows}, {d.Cols}]");
+        if (s.Length > 0) Launch(K("duplicate_rows").Set(0, d.Mem).Set(1, s.Mem).Set(2, (int)s.Length), s.Length);
+    }
+
+    public void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
+    {
+        var d = B(dst); var b = B(both);
+        if (b.Rows != 2 * d.Rows || b.Cols != d.Cols) throw new ArgumentException($"guidance: [{b.Rows}, {b.Cols}] is not two halves of [{d.Rows}, {d.Cols}]");
+        if (d.Length > 0) Launch(K("guidance_combine").Set(0, d.Mem).Set(1, b.Mem).Set(2, w).Set(3, (int)d.Length), d.Length);
+    }
+
+    public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels)
     {
         var xb = B(x); var sb = B(score);
+        var lb = labels is null ? null : B(labels);
+        if (lb is not null && lb.Length != xb.Rows) throw new ArgumentException($"labels: {lb.Length} labels for {xb.Rows} rows");
         SameShape(x, score, "score");
         if (model.Model.Dim != xb.Cols) throw new ArgumentException($"model dimension {model.Model.Dim} does not match state dimension {xb.Cols}");
         var off = offsets is null ? null : B(offsets);
         if (off is { Length: 0 }) throw new ArgumentException("time offsets buffer is empty");
         if (model is not IOpenClScore m) throw new ArgumentException($"score model prepared by another backend ({model.GetType().Name})");
         if (xb.Rows == 0) return;
-        m.Enqueue(this, xb, t0, slope, off, sb);
+        if (lb is null) m.Enqueue(this, xb, t0, slope, off, sb);
+        else if (m is IOpenClConditionalScore c) c.Enqueue(this, xb, t0, slope, off, sb, lb);
+        else throw new ArgumentException($"class labels given, but {model.Model.Describe()} is not class-conditional");
     }
 
     public void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms)
@@ -399,10 +420,35 @@ public sealed partial class OpenClBackend : IBackend
             shenLeeCoef?.Dispose();
             shenLeeCoef = (OpenClBuffer)Allocate(Math.Max(a.Rows, 1), 10);
         }
+        if (Options.UseFp64 && !Fp64) return HostShenLeeCoefficients(a, gamma, h, shenLeeCoef);
         var k = K("shenlee_coeffs").Set(0, a.Mem).Set(1, shenLeeCoef.Mem).Set(2, a.Rows);
         SetReal(k, 3, gamma); SetReal(k, 4, h);
         Launch(k, a.Rows);
         return shenLeeCoef;
+    }
+
+    /// <summary>
+    /// The Shen-Lee coefficients in double on the host, for devices without cl_khr_fp64 (Mesa's llvmpipe): the float
+    /// Cholesky of the nearly singular 3x3 covariance is off by up to 1e-3 there, the double one agrees with the CPU
+    /// backend to float rounding. Costs one read of the alphas and one write of 10 floats per row per call.
+    /// </summary>
+    unsafe OpenClBuffer HostShenLeeCoefficients(OpenClBuffer a, float gamma, float h, OpenClBuffer coef)
+    {
+        var al = new float[a.Rows];
+        Download(a, al);
+        var c = new float[a.Rows * 10];
+        for (int r = 0; r < a.Rows; r++)
+        {
+            double ah = al[r] * (double)h, b = (1 - al[r]) * (double)h;
+            var ch = LangevinCoefficients.ShenLeeCholesky(gamma, h, al[r]);
+            var o = c.AsSpan(r * 10, 10);
+            o[0] = (float)LangevinCoefficients.OneMinusExpOverGamma(gamma, ah); o[1] = (float)LangevinCoefficients.DriftToPosition(gamma, ah);
+            o[2] = (float)ch.m31; o[3] = (float)(h * LangevinCoefficients.OneMinusExpOverGamma(gamma, b)); o[4] = (float)(h * Math.Exp(-gamma * b));
+            o[5] = (float)ch.m11; o[6] = (float)ch.m21; o[7] = (float)ch.m22; o[8] = (float)ch.m32; o[9] = (float)ch.m33;
+        }
+        fixed (float* p = c)
+            OpenClException.Check(ClApi.Api.EnqueueWriteBuffer(queue.Handle, coef.Mem.Handle, true, 0, (nuint)(c.Length * 4L), p, 0, null, null), "clEnqueueWriteBuffer");
+        return coef;
     }
 
     public void ShenLeeMidpoint(IDeviceBuffer xMid, IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer s0, IDeviceBuffer alpha,
@@ -503,6 +549,10 @@ public sealed partial class OpenClBackend : IBackend
         markNonFinite ??= Program("nonfinite.cl").Kernel("mark_nonfinite");
         Launch(markNonFinite.Set(0, a.Mem).Set(1, f.Mem).Set(2, a.Rows).Set(3, a.Cols).Set(4, step), a.Rows);
     }
+    public DeviceMemory Memory => new(Device.GlobalMemory, Device.MaxAlloc, IsHost: false);
+
+    /// <summary>A stream on its own command queue in this backend's context (<see cref="OpenClStream"/>).</summary>
+    public IBackendStream OpenStream() => new OpenClStream(this);
 
     public void Dispose()
     {

@@ -1,7 +1,7 @@
 namespace ClDiffusion.Backends.OpenCL;
 
 /// <summary>An OpenCL call failed: names the call and the error code (CL_OUT_OF_RESOURCES, ...).</summary>
-public class OpenClException : Exception
+public class OpenClException : BackendException
 {
     public int Code { get; }
     public string Call { get; }

@@ -19,12 +19,27 @@ public sealed class ProgramCache : IDisposable
     public string? Directory { get; }
     /// <summary>How the last programs were obtained (for tests and diagnostics): "memory", "disk", "source".</summary>
     public string LastOrigin { get; private set; } = "";
+    /// <summary>
+    /// Why the last program built from source was not written to disk, or null when it was (or the cache is off): the
+    /// implementation returned no binary (programs are then rebuilt from source in every process), or the folder
+    /// could not be written. Never an error: the cache only saves build time.
+    /// </summary>
+    public string? DiskSkipped { get; private set; }
 
-    public ProgramCache(ClContext context, string? directory = null)
+    /// <summary>A cache on disk under `directory`; null: memory only (no disk cache).</summary>
+    public ProgramCache(ClContext context, string? directory)
     {
         this.context = context;
-        Directory = directory ?? DefaultDirectory();
+        Directory = directory;
     }
+
+    /// <summary>The disk cache folder a <see cref="OpenClOptions.CacheDirectory"/> value means: null -> <see cref="DefaultDirectory"/>, "off"/"none" -> null (no disk cache).</summary>
+    public static string? DirectoryFor(string? option) => option switch
+    {
+        null => DefaultDirectory(),
+        "off" or "none" => null,
+        _ => option,
+    };
 
     public static string? DefaultDirectory()
     {
@@ -77,6 +92,8 @@ public sealed class ProgramCache : IDisposable
             try
             {
                 var bin = p.Binary();
+                DiskSkipped = bin.Length > 0 ? null
+                    : $"{context.Device.Name} ({context.Device.Platform.Name}) returned no program binary: {name} is rebuilt from source in every process";
                 if (bin.Length > 0)
                 {
                     System.IO.Directory.CreateDirectory(Directory);
@@ -92,7 +109,7 @@ public sealed class ProgramCache : IDisposable
                     File.Move(tmp, path, overwrite: true);
                 }
             }
-            catch (Exception) { /* a cache we cannot write is only slower */ }
+            catch (Exception e) { DiskSkipped = $"program cache {Directory} not written: {e.Message}"; /* only slower */ }
         }
         return p;
     }

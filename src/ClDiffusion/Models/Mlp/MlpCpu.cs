@@ -52,7 +52,7 @@ public enum CpuGemm
 /// <see cref="BlasMinWork"/> multiply-adds per row where it measured faster, and $CLDIFF_CPU_GEMM=managed gives
 /// bit-reproducible batches everywhere.
 /// </summary>
-public sealed class MlpCpuScore : ICpuBatchScore
+public sealed class MlpCpuScore : ICpuBatchScore, ICpuConditionalScore
 {
     public const int BlockRows = 64;
     public const int BlasRows = 256;
@@ -114,7 +114,7 @@ public sealed class MlpCpuScore : ICpuBatchScore
         wt = new float[m.Layers.Count][];
         for (int l = 0; l < wt.Length; l++)
         {
-            var L = m.Layers[l];
+            var L = l == 0 ? m.FirstLayerWithClasses() : m.Layers[l];   // a conditional model's class embedding as one-hot input columns
             wt[l] = new float[L.Weight.Length];
             Sgemm.Transpose(L.Weight, L.Out, L.In, wt[l]);
         }
@@ -130,22 +130,27 @@ public sealed class MlpCpuScore : ICpuBatchScore
             : $"BLAS {this.blas!.Description} for layers {Layers(true)}; {managed} for layers {Layers(false)}";
     }
 
-    public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score)
+    public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score) => ScoreBatch(x, t, default, score);
+
+    /// <summary>Rows with their classes (labels empty: every row gets the null class).</summary>
+    public void ScoreBatch(ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> score)
     {
         int d = m.Dim, n = t.Length;
         if (x.Length != (long)n * d || score.Length != (long)n * d) throw new ArgumentException($"score batch: {x.Length} inputs / {score.Length} outputs do not match {n} rows of {d}");
+        if (!labels.IsEmpty && labels.Length != n) throw new ArgumentException($"score batch: {labels.Length} labels for {n} rows");
+        foreach (var c in labels) m.ClassIndex(c);   // rejects labels outside the model's classes
         int rowsPer = anyBlas ? BlasRows : BlockRows;
         int blocks = (n + rowsPer - 1) / rowsPer;
         if (blocks <= 1 || threads == 1)
         {
             var ws = new Workspace(m, rowsPer);
-            for (int b = 0; b < blocks; b++) Block(b, rowsPer, x, t, score, ws);
+            for (int b = 0; b < blocks; b++) Block(b, rowsPer, x, t, labels, score, ws);
             return;
         }
         // Spans cannot enter lambdas: copy in and out through arrays (cheap next to the matrix products).
-        var xa = x.ToArray(); var ta = t.ToArray(); var sa = new float[score.Length];
+        var xa = x.ToArray(); var ta = t.ToArray(); var la = labels.ToArray(); var sa = new float[score.Length];
         Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new Workspace(m, rowsPer),
-            (b, _, ws) => { Block(b, rowsPer, xa, ta, sa, ws); return ws; }, _ => { });
+            (b, _, ws) => { Block(b, rowsPer, xa, ta, la, sa, ws); return ws; }, _ => { });
         sa.CopyTo(score);
     }
 
@@ -154,15 +159,15 @@ public sealed class MlpCpuScore : ICpuBatchScore
         public readonly float[] a, b;
         public Workspace(MlpModel m, int rows)
         {
-            int w = Math.Max(m.InputWidth, m.Layers.Max(l => l.Out));
+            int w = Math.Max(m.FeatureWidth, m.Layers.Max(l => l.Out));
             a = new float[rows * w]; b = new float[rows * w];
         }
     }
 
-    unsafe void Block(int block, int rowsPer, ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> score, Workspace ws)
+    unsafe void Block(int block, int rowsPer, ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> score, Workspace ws)
     {
         int d = m.Dim, r0 = block * rowsPer, rows = Math.Min(rowsPer, t.Length - r0);
-        int F = m.TimeFreqs.Length, inW = m.InputWidth;
+        int F = m.TimeFreqs.Length, inW = m.FeatureWidth, classCols = inW - m.InputWidth;
         var cur = ws.a; var next = ws.b;
         for (int r = 0; r < rows; r++)
         {
@@ -174,22 +179,29 @@ public sealed class MlpCpuScore : ICpuBatchScore
                 cur[r * inW + d + i] = MathF.Sin(arg);
                 cur[r * inW + d + F + i] = MathF.Cos(arg);
             }
+            if (classCols > 0)
+            {
+                var onehot = cur.AsSpan(r * inW + m.InputWidth, classCols);
+                onehot.Clear();
+                onehot[m.ClassIndex(labels.IsEmpty ? ClassLabels.Null : labels[r0 + r])] = 1;
+            }
         }
         int gemmRows = rows;
         int layers = m.Layers.Count;
         for (int l = 0; l < layers; l++)
         {
             var L = m.Layers[l];
+            int lin = l == 0 ? inW : L.In;   // a conditional model's first layer has the one-hot class columns too
             var z = next.AsSpan(0, gemmRows * L.Out);
             bool hidden = l < layers - 1;
             if (useBlas[l])
             {
-                fixed (float* pa = cur, pb = wt[l], pc = next) blas!.Multiply(pa, pb, pc, gemmRows, L.In, L.Out);
+                fixed (float* pa = cur, pb = wt[l], pc = next) blas!.Multiply(pa, pb, pc, gemmRows, lin, L.Out);
                 BiasSilu(z, L.Bias, hidden);
             }
             else
             {
-                Sgemm.Multiply(cur, wt[l], next, gemmRows, L.In, L.Out, L.Bias);
+                Sgemm.Multiply(cur, wt[l], next, gemmRows, lin, L.Out, L.Bias);
                 if (hidden) Silu(z);
             }
             (cur, next) = (next, cur);

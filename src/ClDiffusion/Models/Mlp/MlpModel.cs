@@ -30,7 +30,7 @@ public sealed record MlpLayer(int In, int Out, float[] Weight, float[] Bias);
 /// normalised space as usual, and sampling code maps final samples back with <see cref="ToDataSpace"/>
 /// (x = mean + std * y). Nothing in the network itself normalises its input.
 /// </summary>
-public sealed class MlpModel : IScoreModel, IDataSpaceModel
+public sealed class MlpModel : IScoreModel, IDataSpaceModel, IClassConditional
 {
     public const string FormatName = "cldiffusion-mlp";
     public const int FormatVersion = 1;
@@ -45,12 +45,27 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
     /// <summary>Free-form metadata carried through load and save (training command, seed, ...).</summary>
     public IReadOnlyDictionary<string, string> Info { get; }
 
+    /// <summary>Number K of classes of a class-conditional model (0: unconditional). Class K itself is the null class.</summary>
+    public int NumClasses { get; }
+    /// <summary>
+    /// Class embedding [K + 1, Layers[0].Out] row-major (the torch.nn.Embedding layout; row K = the null class), added to
+    /// the first layer's pre-activation; null for an unconditional model.
+    /// </summary>
+    public float[]? ClassEmbedding { get; }
+
     public int TimeFeatures => 2 * TimeFreqs.Length;
+    /// <summary>Width of concat(y, time features), the input of net.0.</summary>
     public int InputWidth => Dim + TimeFeatures;
-    public long ParameterCount => Layers.Sum(l => (long)l.Weight.Length + l.Bias.Length);
+    /// <summary>
+    /// Width of the first layer's input as the backends evaluate it: concat(y, time features, one-hot class of K + 1)
+    /// for a conditional model (see <see cref="FirstLayerWithClasses"/>), else <see cref="InputWidth"/>.
+    /// </summary>
+    public int FeatureWidth => InputWidth + (NumClasses > 0 ? NumClasses + 1 : 0);
+    public long ParameterCount => Layers.Sum(l => (long)l.Weight.Length + l.Bias.Length) + (ClassEmbedding?.LongLength ?? 0);
 
     public MlpModel(IReadOnlyList<MlpLayer> layers, float[] timeFreqs, float[] dataMean, float[] dataStd,
-        MlpPrediction prediction = MlpPrediction.Eps, IReadOnlyDictionary<string, string>? info = null)
+        MlpPrediction prediction = MlpPrediction.Eps, IReadOnlyDictionary<string, string>? info = null,
+        float[]? classEmbedding = null)
     {
         if (layers is null || layers.Count == 0) throw new InvalidDataException("MLP has no layers");
         if (timeFreqs is null || dataMean is null || dataStd is null) throw new InvalidDataException("MLP needs time_freqs, data_mean and data_std");
@@ -76,6 +91,15 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
             expectIn = L.Out;
         }
         if (expectIn != d) throw new InvalidDataException($"net.{2 * (layers.Count - 1)}.weight: output width {expectIn}, expected the data dimension {d}");
+        if (classEmbedding is not null)
+        {
+            int w0 = layers[0].Out;
+            if (classEmbedding.Length == 0 || classEmbedding.Length % w0 != 0 || classEmbedding.Length / w0 < 2)
+                throw new InvalidDataException($"{ClassEmbeddingName}: {classEmbedding.Length} values are not [K + 1, {w0}] with K >= 1 classes and the null class");
+            Check(ClassEmbeddingName, classEmbedding);
+            NumClasses = classEmbedding.Length / w0 - 1;
+            ClassEmbedding = classEmbedding;
+        }
         Layers = layers; TimeFreqs = timeFreqs; DataMean = dataMean; DataStd = dataStd; Dim = d; Prediction = prediction;
         Info = info ?? new Dictionary<string, string>();
     }
@@ -87,7 +111,41 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
     }
 
     public string Describe() =>
-        $"mlp(d={Dim}, widths=[{string.Join(",", Layers.Select(l => l.Out))}], F={TimeFreqs.Length}, {PredictionName(Prediction)}, {ParameterCount} params)";
+        $"mlp(d={Dim}, widths=[{string.Join(",", Layers.Select(l => l.Out))}], F={TimeFreqs.Length}, {PredictionName(Prediction)}{(NumClasses > 0 ? $", {NumClasses} classes" : "")}, {ParameterCount} params)";
+
+    /// <summary>Tensor name of the class embedding (a torch.nn.Embedding attribute called class_embed).</summary>
+    public const string ClassEmbeddingName = "class_embed.weight";
+
+    /// <summary>
+    /// The first layer as the backends evaluate it: W [Out, InputWidth + K + 1] = [net.0.weight | class_embed.weight^T]
+    /// on the input concat(y, time features, onehot(class)), which adds embedding row `class` to the pre-activation
+    /// exactly (the null class is column K). Unconditional models: Layers[0] itself.
+    /// </summary>
+    public MlpLayer FirstLayerWithClasses()
+    {
+        var L = Layers[0];
+        if (ClassEmbedding is null) return L;
+        int inW = L.In, c = NumClasses + 1, w = inW + c;
+        var weight = new float[(long)L.Out * w];
+        for (int r = 0; r < L.Out; r++)
+        {
+            L.Weight.AsSpan(r * inW, inW).CopyTo(weight.AsSpan(r * w));
+            for (int k = 0; k < c; k++) weight[r * w + inW + k] = ClassEmbedding[k * L.Out + r];
+        }
+        return new MlpLayer(w, L.Out, weight, L.Bias);
+    }
+
+    /// <summary>
+    /// The embedding row a label selects: -1 (or <see cref="ClassLabels.Null"/>) is the null class K; labels outside
+    /// [-1, K) are rejected. An unconditional model accepts only the null label.
+    /// </summary>
+    public int ClassIndex(int label)
+    {
+        if (label == ClassLabels.Null) return NumClasses;
+        if (label < 0 || label >= NumClasses)
+            throw new ArgumentException(NumClasses == 0 ? $"class {label} given, but the model is not class-conditional" : $"class {label} is outside 0..{NumClasses - 1} (-1 = unconditional)");
+        return label;
+    }
 
     public static string PredictionName(MlpPrediction p) => p switch { MlpPrediction.Eps => "eps", MlpPrediction.Score => "score", _ => "x0" };
 
@@ -127,8 +185,9 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
     // ----- reference evaluation (float64, one row) -----
 
     /// <summary>Network output for one normalised row in float64 (weights as stored); the reference for every backend.</summary>
-    public void ForwardReference(ReadOnlySpan<float> y, double t, Span<double> output)
+    public void ForwardReference(ReadOnlySpan<float> y, double t, Span<double> output, int label = ClassLabels.Null)
     {
+        int cls = ClassIndex(label);
         if (y.Length != Dim || output.Length != Dim) throw new ArgumentException("row length does not match the model dimension");
         var h = new double[InputWidth];
         for (int j = 0; j < Dim; j++) h[j] = y[j];
@@ -141,6 +200,7 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
             for (int r = 0; r < L.Out; r++)
             {
                 double acc = L.Bias[r];
+                if (l == 0 && ClassEmbedding is not null) acc += ClassEmbedding[(long)cls * L.Out + r];
                 for (int c = 0; c < L.In; c++) acc += (double)L.Weight[(long)r * L.In + c] * h[c];
                 o[r] = l < Layers.Count - 1 ? acc / (1 + Math.Exp(-acc)) : acc;
             }
@@ -150,9 +210,9 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
     }
 
     /// <summary>Reference score (normalised space) for one row in float64.</summary>
-    public void ScoreReference(ReadOnlySpan<float> y, double t, Span<double> score)
+    public void ScoreReference(ReadOnlySpan<float> y, double t, Span<double> score, int label = ClassLabels.Null)
     {
-        ForwardReference(y, t, score);
+        ForwardReference(y, t, score, label);
         ConvertOutput(Prediction, y, t, score);
     }
 
@@ -205,6 +265,13 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
 
         var layers = new List<MlpLayer>();
         var used = new HashSet<string> { "time_freqs", "data_mean", "data_std" };
+        float[]? embed = null;
+        if (f.Get(ClassEmbeddingName) is { } e)
+        {
+            if (e.Shape.Length != 2) throw new InvalidDataException($"tensor '{ClassEmbeddingName}': shape {e.ShapeText} must be [classes + 1, width of net.0]");
+            embed = e.Data;
+            used.Add(ClassEmbeddingName);
+        }
         for (int idx = 0; f.Get($"net.{idx}.weight") is { } w; idx += 2)
         {
             string wn = $"net.{idx}.weight", bn = $"net.{idx}.bias";
@@ -216,10 +283,14 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
             used.Add(wn); used.Add(bn);
         }
         if (layers.Count == 0) throw new InvalidDataException("tensor 'net.0.weight' is missing (layers are net.0, net.2, ... as in a torch.nn.Sequential of Linear and SiLU)");
+        if (embed is not null && f.Get(ClassEmbeddingName)!.Shape[1] != layers[0].Out)
+            throw new InvalidDataException($"tensor '{ClassEmbeddingName}': shape {f.Get(ClassEmbeddingName)!.ShapeText}, expected [classes + 1, {layers[0].Out}] (the output width of net.0)");
+        if (embed is not null && meta.TryGetValue("num_classes", out var nc) && nc != (f.Get(ClassEmbeddingName)!.Shape[0] - 1).ToString(CultureInfo.InvariantCulture))
+            throw new InvalidDataException($"metadata num_classes = '{nc}' does not match '{ClassEmbeddingName}' {f.Get(ClassEmbeddingName)!.ShapeText} (classes + the null class)");
         foreach (var t in f.Tensors)
             if (!used.Contains(t.Name)) throw new InvalidDataException($"tensor '{t.Name}' is not part of the MLP format (layers must be net.0, net.2, ... without gaps)");
-        var info = meta.Where(kv => kv.Key is not ("format" or "format_version" or "prediction" or "activation")).ToDictionary(kv => kv.Key, kv => kv.Value);
-        return new MlpModel(layers, freqs, mean, std, prediction, info);
+        var info = meta.Where(kv => kv.Key is not ("format" or "format_version" or "prediction" or "activation" or "num_classes")).ToDictionary(kv => kv.Key, kv => kv.Value);
+        return new MlpModel(layers, freqs, mean, std, prediction, info, embed);
     }
 
     public IReadOnlyDictionary<string, string> FileMetadata()
@@ -231,6 +302,7 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
             ["prediction"] = PredictionName(Prediction),
             ["activation"] = "silu",
         };
+        if (NumClasses > 0) m["num_classes"] = NumClasses.ToString(CultureInfo.InvariantCulture);
         foreach (var kv in Info) m.TryAdd(kv.Key, kv.Value);
         return m;
     }
@@ -243,6 +315,7 @@ public sealed class MlpModel : IScoreModel, IDataSpaceModel
             yield return ($"net.{2 * l}.weight", new long[] { L.Out, L.In }, L.Weight);
             yield return ($"net.{2 * l}.bias", new long[] { L.Out }, L.Bias);
         }
+        if (ClassEmbedding is not null) yield return (ClassEmbeddingName, new long[] { NumClasses + 1, Layers[0].Out }, ClassEmbedding);
         yield return ("time_freqs", new long[] { TimeFreqs.Length }, TimeFreqs);
         yield return ("data_mean", new long[] { Dim }, DataMean);
         yield return ("data_std", new long[] { Dim }, DataStd);

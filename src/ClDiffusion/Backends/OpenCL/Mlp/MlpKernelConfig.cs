@@ -22,7 +22,7 @@ public sealed record MlpKernelConfig
     public bool DoubleBuffer { get; init; }
     /// <summary>
     /// Networks whose hidden layers all have this width or less run as one fused launch (cl/mlp_fused.cl; MLPF_MAXW):
-    /// 0 = never. The defaults <see cref="Gpu"/> and <see cref="Cpu"/> fuse up to 256.
+    /// 0 = never. <see cref="Gpu"/> fuses up to 256; <see cref="Cpu"/> never (PoCL runs the fused kernel slowly).
     /// </summary>
     public int FuseMaxWidth { get; init; }
     /// <summary>Rows per work group of the fused kernel (MLPF_RB).</summary>
@@ -39,7 +39,8 @@ public sealed record MlpKernelConfig
 
     /// <summary>
     /// A GPU-shaped default: 64x64 tiles, 4x4 per item, 256 items, double-buffered local memory, VWN = 4 loads of W^T;
-    /// networks of width &lt;= 256 fused. Not yet measured on a GPU (docs/MLP_KERNELS.md).
+    /// networks of width &lt;= 256 fused. Not yet measured on a GPU (docs/MLP_KERNELS.md); on PoCL the fused kernel
+    /// measured 0.1-0.2x the layered one, so <see cref="Cpu"/> does not fuse.
     /// </summary>
     public static MlpKernelConfig Gpu { get; } = new() { Vwn = 4, DoubleBuffer = true, FuseMaxWidth = 256 };
 
@@ -48,7 +49,7 @@ public sealed record MlpKernelConfig
     /// accumulators (AVX-512 FMAs on explicit vectors); the fastest of the configurations swept on PoCL 3.1 /
     /// AVX-512 (docs/MLP_KERNELS.md): about 2-4x the local-memory 64x64 tiles there.
     /// </summary>
-    public static MlpKernelConfig Cpu { get; } = new() { Mwg = 4, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 64, Vwn = 16, UseLocal = false, FuseMaxWidth = 256 };
+    public static MlpKernelConfig Cpu { get; } = new() { Mwg = 4, Nwg = 64, Kwg = 16, Mwi = 4, Nwi = 64, Vwn = 16, UseLocal = false };
 
     /// <summary>The default for a device: <see cref="Cpu"/> on CPU devices, else <see cref="Gpu"/>.</summary>
     public static MlpKernelConfig For(ClDevice device) => device.TypeName == "cpu" ? Cpu : Gpu;

@@ -12,7 +12,7 @@ namespace ClDiffusion.Backends.OpenCL.Mlp;
 /// per-row time. Weights are uploaded once here (transposed to [In, Out]); two activation buffers [rows, max hidden width] are kept and grown
 /// when a call has more rows. Nothing is read back.
 /// </summary>
-public sealed class OpenClMlpScore : IOpenClScore
+public sealed class OpenClMlpScore : IOpenClConditionalScore
 {
     readonly MlpModel m;
     readonly OpenClBuffer?[] weights, biases; // weights[l] = W_l^T [In, Out] (layer-by-layer launches)
@@ -47,7 +47,7 @@ public sealed class OpenClMlpScore : IOpenClScore
         else if (L < 2) reason = "one-layer network";
         else if (model.Layers.Take(L - 1).Any(l => l.Out != w)) reason = "hidden widths differ";
         else if (w > cfg.FuseMaxWidth) reason = $"width {w} > {cfg.FuseMaxWidth}";
-        else if (localBytes > 0 && cfg.FusedLocalBytes(model.InputWidth, w) > localBytes) reason = $"needs {cfg.FusedLocalBytes(model.InputWidth, w)} bytes of local memory, the device has {localBytes}";
+        else if (localBytes > 0 && cfg.FusedLocalBytes(model.FeatureWidth, w) > localBytes) reason = $"needs {cfg.FusedLocalBytes(model.FeatureWidth, w)} bytes of local memory, the device has {localBytes}";
         else if (cfg.FusedGroup > maxGroup) reason = $"fused work group {cfg.FusedGroup} > device maximum {maxGroup}";
         else { reason = $"fused: width {w} <= {cfg.FuseMaxWidth}, {cfg.FusedRows} rows per group"; return true; }
         return false;
@@ -71,11 +71,14 @@ public sealed class OpenClMlpScore : IOpenClScore
             var f = m.TimeFreqs.Length > 0 ? m.TimeFreqs : new float[1]; // OpenCL has no empty buffers
             freqs = (OpenClBuffer)b.Allocate(1, f.Length);
             b.Upload(freqs, f);
+            // a conditional model's first layer: the class embedding as K + 1 more input rows of W^T (one-hot columns)
+            MlpLayer LayerAt(int l) => l == 0 ? m.FirstLayerWithClasses() : m.Layers[l];
             if (fuse)
             {
                 var wAll = new List<float>(); var bAll = new List<float>();
-                foreach (var layer in m.Layers)
+                for (int l = 0; l < L; l++)
                 {
+                    var layer = LayerAt(l);
                     var wt = new float[layer.Weight.Length];
                     Sgemm.Transpose(layer.Weight, layer.Out, layer.In, wt);
                     wAll.AddRange(wt); bAll.AddRange(layer.Bias);
@@ -88,13 +91,13 @@ public sealed class OpenClMlpScore : IOpenClScore
                     ["FD"] = S(m.Dim), ["FF"] = S(m.TimeFreqs.Length), ["FW"] = S(m.Layers[0].Out), ["FH"] = S(L - 2),
                     ["PRED"] = S(PredictionCode), ["MLPF_RB"] = S(Config.FusedRows), ["MLPF_WGS"] = S(Config.FusedGroup),
                 };
-                fused = b.Program("mlp_fused.cl", defs).Kernel("mlp_fused");
+                fused = b.Program("mlp_fused.cl", WithClasses(defs, "FC")).Kernel("mlp_fused");
             }
             else
             {
                 for (int l = 0; l < L; l++)
                 {
-                    var layer = m.Layers[l];
+                    var layer = LayerAt(l);
                     weights[l] = (OpenClBuffer)b.Allocate(layer.In, layer.Out); // W^T [In, Out]
                     var wt = new float[layer.Weight.Length];
                     Sgemm.Transpose(layer.Weight, layer.Out, layer.In, wt);
@@ -102,8 +105,8 @@ public sealed class OpenClMlpScore : IOpenClScore
                     biases[l] = (OpenClBuffer)b.Allocate(1, layer.Out);
                     b.Upload(biases[l]!, layer.Bias);
                 }
-                var prog = b.Program("mlp.cl", Config.Defines());
-                var progLast = LastConfig == Config ? prog : b.Program("mlp.cl", LastConfig.Defines());
+                var prog = b.Program("mlp.cl", WithClasses(Config.Defines()));
+                var progLast = LastConfig == Config ? prog : b.Program("mlp.cl", WithClasses(LastConfig.Defines()));
                 hidden = prog.Kernel("mlp_hidden"); first = prog.Kernel("mlp_first");
                 last = progLast.Kernel("mlp_last"); single = progLast.Kernel("mlp_single");
             }
@@ -111,6 +114,13 @@ public sealed class OpenClMlpScore : IOpenClScore
         catch { Dispose(); throw; }
         // a one-layer network needs a scratch [rows, d] only when score aliases x (see Enqueue)
         maxHidden = L > 1 ? m.Layers.Take(L - 1).Max(x => x.Out) : m.Dim;
+    }
+
+    /// <summary>The class count of a conditional model as a define (MLP_CLASSES in mlp.cl, FC in mlp_fused.cl).</summary>
+    Dictionary<string, string> WithClasses(Dictionary<string, string> defines, string name = "MLP_CLASSES")
+    {
+        if (m.NumClasses > 0) defines[name] = m.NumClasses.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return defines;
     }
 
     void Activations(OpenClBackend b, int rows)
@@ -121,8 +131,13 @@ public sealed class OpenClMlpScore : IOpenClScore
         act1 = (OpenClBuffer)b.Allocate(rows, maxHidden);
     }
 
-    public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score)
+    public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score) =>
+        Enqueue(b, x, t0, slope, offsets, score, null);
+
+    /// <summary>Rows conditioned on labels[r] (a float class, -1 = null); labels null: the null class (an unconditional model ignores it).</summary>
+    public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score, OpenClBuffer? labels)
     {
+        if (labels is not null && m.NumClasses == 0) throw new ArgumentException($"class labels given, but {m.Describe()} is not class-conditional");
         int rows = x.Rows, d = m.Dim, L = m.Layers.Count;
         if (rows == 0) return;
         if (fused is not null)
@@ -130,7 +145,8 @@ public sealed class OpenClMlpScore : IOpenClScore
             // one launch: each group reads its rows of x once (before any write), so score may alias x
             int groups = (rows + Config.FusedRows - 1) / Config.FusedRows;
             fused.Set(0, x.Mem).Set(1, score.Mem).Set(2, rows).Set(3, fusedW!.Mem).Set(4, fusedB!.Mem).Set(5, freqs.Mem)
-                .Set(6, (offsets ?? x).Mem).Set(7, offsets is null ? 0 : (int)offsets.Length).Set(8, t0).Set(9, slope);
+                .Set(6, (offsets ?? x).Mem).Set(7, offsets is null ? 0 : (int)offsets.Length).Set(8, t0).Set(9, slope)
+                .Set(10, (labels ?? x).Mem).Set(11, labels is null ? 0 : rows);
             fused.Launch(b.Queue, (long)groups * Config.FusedGroup, Config.FusedGroup);
             return;
         }
@@ -145,6 +161,7 @@ public sealed class OpenClMlpScore : IOpenClScore
         for (int l = 0; l < L; l++)
         {
             var layer = m.Layers[l];
+            int inWidth = l == 0 ? m.FeatureWidth : layer.In;
             bool isFirst = l == 0, isLast = l == L - 1;
             var k = (isFirst ? (isLast ? single : first) : (isLast ? last : hidden))!;
             var cfg = isLast ? LastConfig : Config;
@@ -152,9 +169,9 @@ public sealed class OpenClMlpScore : IOpenClScore
             int lda = isFirst ? d : maxHidden, ldc = isLast && !alias ? d : maxHidden;
             int groupsM = (rows + cfg.Mwg - 1) / cfg.Mwg, groupsN = (layer.Out + cfg.Nwg - 1) / cfg.Nwg;
             k.Set(0, input.Mem).Set(1, lda).Set(2, weights[l]!.Mem).Set(3, biases[l]!.Mem).Set(4, dst.Mem).Set(5, ldc)
-                .Set(6, rows).Set(7, layer.Out).Set(8, layer.In).Set(9, groupsM)
+                .Set(6, rows).Set(7, layer.Out).Set(8, inWidth).Set(9, groupsM)
                 .Set(10, freqs.Mem).Set(11, d).Set(12, m.TimeFreqs.Length).Set(13, offMem).Set(14, noff).Set(15, t0).Set(16, slope)
-                .Set(17, x.Mem).Set(18, pred);
+                .Set(17, x.Mem).Set(18, pred).Set(19, (labels ?? x).Mem).Set(20, labels is null ? 0 : rows);
             k.Launch(b.Queue, (long)groupsM * groupsN * cfg.WorkGroupSize, cfg.WorkGroupSize);
             input = output;
             output = ReferenceEquals(output, act0) ? act1! : act0!;

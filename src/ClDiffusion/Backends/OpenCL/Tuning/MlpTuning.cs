@@ -6,7 +6,7 @@ namespace ClDiffusion.Backends.OpenCL.Tuning;
 
 /// <summary>
 /// The MLP kernel family ("mlp"): the <see cref="MlpKernelConfig"/> tile parameters (MWG NWG KWG MWI NWI VWM VWN
-/// MLP_LOCAL MLP_DB, and the fused kernel's MLPF_RB MLPF_WGS) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
+/// MLP_LOCAL MLP_DB, and MLPF_MAXW turning the fused kernel on; its MLPF_RB and MLPF_WGS through ExtraDefines) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
 /// prepare-time choice: explicit <see cref="OpenClMlp.DefaultConfig"/> wins, else the tuning database entry for the
 /// device and width class (same chain as the other families, <see cref="TuningResolver.Find"/>), else
 /// <see cref="MlpKernelConfig.For"/> the device; tile defines set in <see cref="OpenClOptions.ExtraDefines"/> override single values.
@@ -70,9 +70,9 @@ public static class MlpTuning
             new TuningParameter("VWN", new[] { 1, 2, 4, 8, 16 }),
             new TuningParameter("MLP_LOCAL", new[] { 0, 1 }),
             new TuningParameter("MLP_DB", new[] { 0, 1 }),
-            // the fused kernel (networks of width <= MLPF_MAXW; MLPF_MAXW itself is a policy, set through ExtraDefines)
-            new TuningParameter("MLPF_RB", new[] { 8, 16, 32 }),
-            new TuningParameter("MLPF_WGS", new[] { 64, 128 }),
+            // fused kernel on (networks of width <= 256) or off; its MLPF_RB and MLPF_WGS are set through ExtraDefines
+            // (each grid value multiplies the space, which the tuner and its tests enumerate)
+            new TuningParameter("MLPF_MAXW", new[] { 0, 256 }),
         },
         (c, d, width) => Fits(ToConfig(c), d))
     { Classes = WidthClass, PerModel = true };
