@@ -17,8 +17,14 @@
  *    CLD_ERR_INVALID_HANDLE; it is never dereferenced. (The encoding needs 64-bit pointers: linux-x64.)
  *  - Destroying NULL is allowed and returns CLD_OK. Destroying a handle twice returns CLD_ERR_INVALID_HANDLE.
  *  - Option structs start with `uint32_t struct_size`, which must be sizeof(the struct) as compiled from
- *    this header (CLD_ERR_INVALID_ARGUMENT otherwise). Fields that are 0 / NULL take the default noted
- *    next to them; cld_sample_options_init() fills in every default explicitly.
+ *    this header or from the header of an earlier ABI version (structs only grow, at the end; a field past
+ *    the caller's struct_size takes its default). Any other size: CLD_ERR_INVALID_ARGUMENT. Fields that are
+ *    0 / NULL take the default noted next to them; cld_sample_options_init() fills in every default.
+ *  - Every argument is checked before any work starts, against the limits listed under "Limits" below;
+ *    a value beyond one is CLD_ERR_INVALID_ARGUMENT with a message naming the field and the limit. The
+ *    .NET API and the cldiff CLI apply the same checks (one validator, SamplerOptions.Validate).
+ *  - No call succeeds with non-finite output: a sample that turned NaN or infinite is reported as
+ *    CLD_ERR_NON_FINITE, the message naming the sample and the step where it first went wrong.
  *  - Strings are UTF-8 and NUL-terminated. Counts of floats are counts of elements, not bytes.
  *  - Samples are reproducible: sample i of seed s is the same whatever the batch size, the number of
  *    threads, or how the range [first, first + n) is split over calls (counter-based randomness).
@@ -30,6 +36,55 @@
  *    same engine queue behind each other (each engine has its own lock). Use several engines to sample
  *    concurrently.
  *  - A model is immutable after loading and may be used by many calls on its engine at once.
+ *
+ * Callbacks (re-entrancy)
+ * ---------
+ *  A progress callback runs on a job's worker thread, inside the library; a score callback of
+ *  cld_model_from_callback runs inside the sampling call. From either:
+ *  - allowed, and never waiting for a job: cld_abi_version, cld_version_*, cld_last_error, cld_device_*,
+ *    cld_sampler_*, cld_engine_create, cld_engine_device_name, cld_model_load, cld_model_dim,
+ *    cld_sample_options_init, cld_sample_async (the new job queues behind the running one), cld_job_poll,
+ *    cld_job_cancel, cld_job_wait with timeout 0, cld_job_destroy of a finished job;
+ *  - cld_engine_destroy and cld_model_destroy (of any engine or model, the callback's own included) work
+ *    but do not wait: the handle is stale at once, the jobs using it are cancelled, and the engine is freed
+ *    when the last of them has stopped. Two jobs whose callbacks destroy each other's engine both end
+ *    cancelled; nothing deadlocks. Their job handles stay valid until cld_job_destroy as usual.
+ *  - refused at once with CLD_ERR_WOULD_BLOCK (they would wait for a job, perhaps the callback's own or one
+ *    whose callback waits back): cld_sample, cld_job_wait with a timeout other than 0, cld_job_destroy of
+ *    a job that has not finished.
+ *  A callback must not throw or longjmp across the library.
+ *
+ * Cancellation
+ * ------------
+ *  cld_job_cancel, cld_engine_destroy and cld_model_destroy reach every loop of every sampler (predictor
+ *  steps, corrector steps, Picard rounds, jobs queued behind others): the library checks before each round
+ *  of score evaluations and after each step, whatever the step counts, so a cancel takes effect within one
+ *  round of score evaluations over the batch's widest buffer (batch x 1, R, M or window rows).
+ *  native/tests/test_limits.c measures it (CPU, 4096 samples: median under 100 ms, asserted). On an OpenCL
+ *  device the kernels already queued for the current batch run to their end first: use a smaller batch
+ *  where a cancel must be quick.
+ *
+ * Unloading
+ * ---------
+ *  The library is a .NET NativeAOT image whose runtime starts threads (garbage collector, finalizer) that
+ *  cannot be stopped, so it is linked with -z nodelete: dlclose() returns 0 but leaves the library mapped,
+ *  and a later dlopen() returns the same, still working, instance (handles from before stay valid). Destroy
+ *  your engines before dlclose to free their memory. Unloading can never crash the host.
+ *
+ * Limits (CLD_ERR_INVALID_ARGUMENT beyond them, checked before any work)
+ * ------
+ *  steps, and grid steps after max_step splits them  <= 65535  (random-key step counter)
+ *  corrector_steps                                   <= 65535
+ *  sub_windows                                       1..1024
+ *  picard_rounds                                     <= 4096
+ *  window                                            <= 65535
+ *  score evaluations per sample implied by steps, corrector_steps, sub_windows, picard_rounds, window
+ *                                                    <= 1e7
+ *  batch x widest scratch rows per sample (1, R, M or window) x d
+ *                                                    <= 2^31 - 1 floats
+ *  horizon <= 50 (e^T inside float32); delta >= 1e-6; lipschitz <= 1e12; gamma <= 1e6;
+ *  corrector_time <= 1e6; tolerance >= 1e-12; block_length any positive finite value (shorter than a
+ *  step means a corrector after every step); threads <= the machine's cores.
  */
 #ifndef CLDIFFUSION_H
 #define CLDIFFUSION_H
@@ -47,10 +102,12 @@ extern "C" {
 #  define CLD_API
 #endif
 
-/* ABI version: bumped on any incompatible change of a signature, struct layout or meaning.
-   Compare with cld_abi_version() at run time: a host built against CLD_ABI_VERSION N needs
-   cld_abi_version() == N. */
-#define CLD_ABI_VERSION 1u
+/* ABI version: bumped when functions, status codes or struct fields are added (structs grow only at the end,
+   and the library accepts every earlier size), so a host built against CLD_ABI_VERSION N runs on a library
+   with cld_abi_version() >= N. ABI 2 added: cld_version_number, cld_sampler_count/_name,
+   cld_engine_device_name, cld_model_from_callback and CLD_ERR_CALLBACK, CLD_ERR_WOULD_BLOCK,
+   CLD_ERR_NON_FINITE, and cld_sample_options.max_step, .denoise, .fixed_corrector. */
+#define CLD_ABI_VERSION 2u
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Status codes                                                                                          */
@@ -66,7 +123,10 @@ typedef enum cld_status {
     CLD_ERR_CANCELLED = 7,         /* the job was cancelled (cld_job_cancel, or its engine/model destroyed) */
     CLD_ERR_INTERNAL = 8,          /* a bug in the library: please report the cld_last_error() text */
     CLD_ERR_BUFFER_TOO_SMALL = 9,  /* output buffer shorter than needed (the message says how long) */
-    CLD_ERR_TIMEOUT = 10           /* cld_job_wait: the job did not finish within the timeout */
+    CLD_ERR_TIMEOUT = 10,          /* cld_job_wait: the job did not finish within the timeout */
+    /* 11 is CLD_ERR_CALLBACK, defined with cld_model_from_callback below */
+    CLD_ERR_WOULD_BLOCK = 12,      /* called from a progress callback, the call would wait for a job (see Callbacks) */
+    CLD_ERR_NON_FINITE = 13        /* a sample came out NaN or infinite (message: which sample, at which step) */
 } cld_status;
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -83,9 +143,13 @@ typedef struct cld_job cld_job;       /* one asynchronous sampling run */
 /* The ABI version the library implements (CLD_ABI_VERSION of its header). Thread-safe, never fails. */
 CLD_API uint32_t cld_abi_version(void);
 
-/* Library version, e.g. "0.1.0 (abi 1)". Static storage: valid as long as the library is loaded.
+/* Library version, e.g. "0.1.0 (abi 2)". Static storage: valid as long as the library is loaded.
    Thread-safe, never fails. */
 CLD_API const char* cld_version_string(void);
+
+/* Library version as a number: major * 1000000 + minor * 1000 + patch (0.1.0 -> 1000). Thread-safe,
+   never fails. (ABI 2) */
+CLD_API uint32_t cld_version_number(void);
 
 /* Message of the last failed call on the calling thread ("" after a successful call). Thread-local:
    each thread sees its own. The pointer is owned by the library and valid until the calling thread's
@@ -105,6 +169,17 @@ CLD_API cld_status cld_device_count(uint32_t* count);
 CLD_API cld_status cld_device_name(uint32_t index, char* buf, size_t len);
 
 /* ---------------------------------------------------------------------------------------------------- */
+/* Samplers                                                                                              */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* Number of samplers the library knows (its own registry: any name it lists is accepted as
+   cld_sample_options.sampler). Thread-safe. (ABI 2) */
+CLD_API cld_status cld_sampler_count(uint32_t* count);
+
+/* Name of sampler `index` (0 <= index < count); buffer rules as cld_device_name. Thread-safe. (ABI 2) */
+CLD_API cld_status cld_sampler_name(uint32_t index, char* buf, size_t len);
+
+/* ---------------------------------------------------------------------------------------------------- */
 /* Engine                                                                                                */
 /* ---------------------------------------------------------------------------------------------------- */
 
@@ -117,7 +192,7 @@ typedef struct cld_engine_options {
                                 "cpu": the CPU backend. Otherwise a cld_device_name(). */
     const char* tuning_file; /* kernel tuning database (JSON) for device backends; NULL = none. Not used
                                 by the CPU backend, but if given it must exist (CLD_ERR_IO otherwise). */
-    int32_t threads;         /* CPU worker threads; 0 = all cores. Must be >= 0. */
+    int32_t threads;         /* CPU worker threads; 0 = all cores. 0 <= threads <= the machine's cores. */
     uint32_t reserved;       /* must be 0 */
 } cld_engine_options;
 
@@ -125,10 +200,14 @@ typedef struct cld_engine_options {
    failure *out is set to NULL. Unknown device: CLD_ERR_DEVICE. Thread-safe. */
 CLD_API cld_status cld_engine_create(const cld_engine_options* options, cld_engine** out);
 
+/* Name of the device the engine runs on, e.g. "cpu (2 threads)" or the OpenCL device and platform (what
+   "auto" chose); buffer rules as cld_device_name. Thread-safe. (ABI 2) */
+CLD_API cld_status cld_engine_device_name(cld_engine* engine, char* buf, size_t len);
+
 /* Destroys an engine: cancels its running and queued jobs and waits for them to stop, then destroys
    every model loaded on it (their handles become stale). Job handles stay valid (their status is
-   CLD_ERR_CANCELLED, or their own result if they had finished) until cld_job_destroy. Thread-safe;
-   must not be called from a progress callback of one of the engine's jobs (CLD_ERR_INVALID_ARGUMENT). */
+   CLD_ERR_CANCELLED, or their own result if they had finished) until cld_job_destroy. Thread-safe.
+   From a progress callback it does not wait (see Callbacks). */
 CLD_API cld_status cld_engine_destroy(cld_engine* engine);
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -144,8 +223,8 @@ CLD_API cld_status cld_model_load(cld_engine* engine, const char* path, cld_mode
 /* Dimension d of the model's samples (each sample is d consecutive floats). Thread-safe. */
 CLD_API cld_status cld_model_dim(cld_model* model, uint32_t* dim);
 
-/* Destroys a model: cancels and waits for the jobs that use it first. Thread-safe; must not be called
-   from a progress callback of a job that uses the model (CLD_ERR_INVALID_ARGUMENT). */
+/* Destroys a model: cancels and waits for the jobs that use it first. Thread-safe. From a progress
+   callback it does not wait (see Callbacks). */
 CLD_API cld_status cld_model_destroy(cld_model* model);
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -156,11 +235,11 @@ CLD_API cld_status cld_model_destroy(cld_model* model);
 #define CLD_PICARD_ROUNDS_NONE (-1)
 
 typedef struct cld_sample_options {
-    uint32_t struct_size;     /* = sizeof(cld_sample_options) (152 on LP64; 128, the size without the class
-                                 fields at the end, is still accepted and samples unconditionally) */
+    uint32_t struct_size;     /* = sizeof(cld_sample_options) (168 on LP64). Earlier sizes still accepted, the
+                                 fields past them at their defaults: 128 (ABI 1: no class fields, unconditional
+                                 sampling) and 152 (no max_step, denoise, fixed_corrector) */
     uint32_t steps;           /* predictor steps (windows for prm/prm-pc); 0 = 40 */
-    const char* sampler;      /* NULL/"" = "rm-pc". One of: ei, rm, ei-pc, rm-pc, prm, prm-pc, heun,
-                                 dpmpp-2m, picard, rm-x0, rm-x0-pc, prm-x0, prm-x0-pc */
+    const char* sampler;      /* NULL/"" = "rm-pc"; any name cld_sampler_name() lists (rm-pc, ei, heun, ...) */
     uint64_t seed;            /* random seed (0 is a valid seed) */
     uint64_t first;           /* index of the first sample: the call draws samples [first, first + n);
                                  first + n must be <= 2^32 */
@@ -188,6 +267,12 @@ typedef struct cld_sample_options {
                                  for an unconditional one). Copied before the call returns. */
     double guidance;          /* classifier-free guidance weight w >= 0: every score is
                                  (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling */
+    /* ---- a struct_size of 128 or 152 leaves these at their defaults ---- */
+    double max_step;          /* split grid steps longer than this; 0 = no cap */
+    uint32_t denoise;         /* nonzero: a last Tweedie step x0 = (x + sigma^2 s(x)) / alpha (one more score
+                                 evaluation; removes the noise early stopping leaves); 0 = off */
+    uint32_t fixed_corrector; /* nonzero: the corrector uses the fixed lipschitz L everywhere instead of the
+                                 local stiffness L_t = max(L, 1/sigma_t^2); 0 = adaptive */
 } cld_sample_options;
 
 /* The null class: an unconditional sample from a class-conditional model. */
@@ -206,10 +291,8 @@ CLD_API cld_status cld_sample(cld_engine* engine, cld_model* model, const cld_sa
 
 /* Progress callback of an asynchronous job: progress in [0, 1]. Called on the job's worker thread (not
    the thread that started the job), possibly many times per second, never after cld_job_destroy (or
-   cld_job_wait / cld_job_poll reporting done) has returned. It must return quickly, must not throw or
-   longjmp, and must not call cld_job_wait / cld_job_destroy on its own job nor destroy its engine or
-   model (those return CLD_ERR_INVALID_ARGUMENT there). Other cld_* calls, such as cld_job_cancel, are
-   allowed. */
+   cld_job_wait / cld_job_poll reporting done) has returned. It must return quickly and must not throw or
+   longjmp. Which cld_* calls it may make is listed under "Callbacks" at the top of this header. */
 typedef void (*cld_progress_fn)(void* user_data, float progress);
 
 /* Starts drawing n samples on a worker thread and returns at once with *job. Every argument is checked
@@ -229,19 +312,19 @@ CLD_API cld_status cld_sample_async(cld_engine* engine, cld_model* model, const 
 CLD_API cld_status cld_job_poll(cld_job* job, float* progress, int* done);
 
 /* Waits until the job has finished or timeout_ms milliseconds passed (CLD_WAIT_INFINITE: no limit) and
-   returns the job's result (CLD_OK, CLD_ERR_CANCELLED, or its error) or CLD_ERR_TIMEOUT. Thread-safe;
-   must not be called from the job's own progress callback (CLD_ERR_INVALID_ARGUMENT). */
+   returns the job's result (CLD_OK, CLD_ERR_CANCELLED, or its error) or CLD_ERR_TIMEOUT. Thread-safe.
+   From a progress callback only timeout 0 is allowed (else CLD_ERR_WOULD_BLOCK at once). */
 #define CLD_WAIT_INFINITE 0xFFFFFFFFu
 CLD_API cld_status cld_job_wait(cld_job* job, uint32_t timeout_ms);
 
-/* Asks the job to stop; returns at once. The job stops at its next sampler step and finishes with
-   CLD_ERR_CANCELLED (the output then holds partial data). Cancelling a finished job does nothing and
-   returns CLD_OK. Thread-safe, also from the job's progress callback. */
+/* Asks the job to stop; returns at once. The job stops at its next score evaluation or sampler step
+   (see Cancellation) and finishes with CLD_ERR_CANCELLED (the output then holds partial data).
+   Cancelling a finished job does nothing and returns CLD_OK. Thread-safe, also from a progress callback. */
 CLD_API cld_status cld_job_cancel(cld_job* job);
 
 /* Cancels the job if it still runs, waits for its worker to stop, and frees it. After this returns the
-   library no longer writes to the job's output buffer nor calls its callback. Thread-safe; must not be
-   called from the job's own progress callback (CLD_ERR_INVALID_ARGUMENT). */
+   library no longer writes to the job's output buffer nor calls its callback. Thread-safe. From a progress
+   callback only a finished job may be destroyed (else CLD_ERR_WOULD_BLOCK at once). */
 CLD_API cld_status cld_job_destroy(cld_job* job);
 
 /* ---------------------------------------------------------------------------------------------------- */

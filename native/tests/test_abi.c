@@ -38,14 +38,21 @@ ASSERT_OFFSET(cld_sample_options, conditional, 128);
 ASSERT_OFFSET(cld_sample_options, class_label, 132);
 ASSERT_OFFSET(cld_sample_options, labels, 136);
 ASSERT_OFFSET(cld_sample_options, guidance, 144);
-_Static_assert(sizeof(cld_sample_options) == 152, "cld_sample_options is 152 bytes");
+ASSERT_OFFSET(cld_sample_options, max_step, 152);
+ASSERT_OFFSET(cld_sample_options, denoise, 160);
+ASSERT_OFFSET(cld_sample_options, fixed_corrector, 164);
+_Static_assert(sizeof(cld_sample_options) == 168, "cld_sample_options is 168 bytes (ABI 2)");
 _Static_assert(sizeof(cld_status) == 4, "cld_status is an int");
 
 int main(void)
 {
     EXPECT(cld_abi_version() == CLD_ABI_VERSION);
     const char* v = cld_version_string();
-    EXPECT(v != NULL && strstr(v, "abi 1") != NULL);
+    EXPECT(v != NULL && strstr(v, "abi 2") != NULL);
+    /* the numeric version says the same as the string: "M.m.p" -> M * 1000000 + m * 1000 + p */
+    unsigned major = 0, minor = 0, patch = 0;
+    EXPECT(v != NULL && sscanf(v, "%u.%u.%u", &major, &minor, &patch) == 3);
+    EXPECT(cld_version_number() == major * 1000000u + minor * 1000u + patch);
     EXPECT(v == cld_version_string()); /* static storage */
     printf("version: %s\n", v);
     EXPECT(cld_last_error() != NULL && cld_last_error()[0] == 0);
@@ -75,6 +82,23 @@ int main(void)
     EXPECT(o.low_variance == 0);
     EXPECT(o.batch == 65536);
     EXPECT(o.conditional == 0 && o.class_label == CLD_CLASS_NONE && o.labels == NULL && o.guidance == 0);
+    EXPECT(o.max_step == 0);
+    EXPECT(o.denoise == 0);
+    EXPECT(o.fixed_corrector == 0);
+
+    /* the sampler list is the library's registry: the default and every name it lists are accepted */
+    uint32_t ns = 0;
+    EXPECT_STATUS(CLD_OK, cld_sampler_count(&ns));
+    EXPECT(ns >= 9);
+    int has_default = 0;
+    for (uint32_t i = 0; i < ns; i++) {
+        char name[32];
+        EXPECT_STATUS(CLD_OK, cld_sampler_name(i, name, sizeof name));
+        if (strcmp(name, "rm-pc") == 0) has_default = 1;
+    }
+    EXPECT(has_default);
+    EXPECT_STATUS(CLD_ERR_INVALID_ARGUMENT, cld_sampler_name(ns, NULL, 0));
+    EXPECT_STATUS(CLD_ERR_INVALID_ARGUMENT, cld_sampler_count(NULL));
 
     /* Fields read at the right offsets by the library: a value placed in each field must be seen. */
     cld_engine* e = NULL;
@@ -91,5 +115,19 @@ int main(void)
     EXPECT_STATUS(CLD_ERR_IO, cld_engine_create(&eo, &e));
     EXPECT(strstr(cld_last_error(), "tuning") != NULL);
     EXPECT(e == NULL);
+
+    /* the engine names its device */
+    eo.tuning_file = NULL;
+    eo.device = "cpu";
+    eo.threads = 1;
+    EXPECT_STATUS(CLD_OK, cld_engine_create(&eo, &e));
+    char dev[128];
+    EXPECT_STATUS(CLD_OK, cld_engine_device_name(e, dev, sizeof dev));
+    EXPECT(strstr(dev, "cpu") != NULL && strstr(dev, "1 thread") != NULL);
+    EXPECT_STATUS(CLD_ERR_BUFFER_TOO_SMALL, cld_engine_device_name(e, dev, 3));
+    EXPECT(strlen(dev) == 2);
+    EXPECT_STATUS(CLD_ERR_INVALID_ARGUMENT, cld_engine_device_name(NULL, dev, sizeof dev));
+    EXPECT_STATUS(CLD_OK, cld_engine_destroy(e));
+    EXPECT_STATUS(CLD_ERR_INVALID_HANDLE, cld_engine_device_name(e, dev, sizeof dev));
     return test_summary("test_abi");
 }

@@ -16,6 +16,9 @@ internal enum Status : int
     Internal = 8,
     BufferTooSmall = 9,
     Timeout = 10,
+    // 11: CLD_ERR_CALLBACK (ModelExports.CallbackFailed)
+    WouldBlock = 12,
+    NonFinite = 13,
 }
 
 /// <summary>cld_engine_options: explicit offsets, the C test asserts the same numbers with offsetof.</summary>
@@ -23,6 +26,8 @@ internal enum Status : int
 internal unsafe struct EngineOptions
 {
     public const int Size = 32;
+    /// <summary>struct_size values the library accepts (every ABI version's size; the struct only grows).</summary>
+    public static readonly uint[] KnownSizes = [32];
     [FieldOffset(0)] public uint StructSize;
     [FieldOffset(4)] public uint Flags;
     [FieldOffset(8)] public byte* Device;
@@ -35,9 +40,13 @@ internal unsafe struct EngineOptions
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 internal unsafe struct SampleOptions
 {
-    public const int Size = 152;
-    /// <summary>The size before the class-conditional fields: still accepted, as unconditional sampling.</summary>
+    public const int Size = 168;
+    /// <summary>The size before the class-conditional fields (ABI 1): still accepted, as unconditional sampling.</summary>
     public const int SizeWithoutClasses = 128;
+    /// <summary>The size with the class fields but without max_step, denoise, fixed_corrector.</summary>
+    public const int SizeWithClasses = 152;
+    /// <summary>struct_size values the library accepts. Fields past a caller's size read as 0, their documented default.</summary>
+    public static readonly uint[] KnownSizes = [SizeWithoutClasses, SizeWithClasses, Size];
     [FieldOffset(0)] public uint StructSize;
     [FieldOffset(4)] public uint Steps;
     [FieldOffset(8)] public byte* Sampler;
@@ -63,8 +72,31 @@ internal unsafe struct SampleOptions
     [FieldOffset(132)] public int ClassLabel;
     [FieldOffset(136)] public int* Labels;
     [FieldOffset(144)] public double Guidance;
+    // ABI 2, after the class fields
+    [FieldOffset(152)] public double MaxStep;
+    [FieldOffset(160)] public uint Denoise;
+    [FieldOffset(164)] public uint FixedCorrector;
 
     public const int PicardRoundsNone = -1;
+}
+
+/// <summary>Reads an option struct that grows by its size field (ONNX Runtime style).</summary>
+internal static unsafe class SizedStruct
+{
+    /// <summary>
+    /// Copies the caller's struct_size bytes (which must be one of `known`) into a zeroed T: fields a caller built
+    /// against an older header does not have read as 0, their default.
+    /// </summary>
+    public static T Read<T>(T* p, uint[] known, string name) where T : unmanaged
+    {
+        uint size = *(uint*)p;
+        if (Array.IndexOf(known, size) < 0)
+            throw new CldException(Status.InvalidArgument,
+                $"{name}.struct_size is {size}, expected sizeof({name}) = {sizeof(T)} (sizes of earlier ABI versions also accepted: {string.Join(", ", known)})");
+        T copy = default;
+        Buffer.MemoryCopy(p, &copy, sizeof(T), Math.Min(size, (uint)sizeof(T)));
+        return copy;
+    }
 }
 
 /// <summary>The library's own failure, carrying the status it maps to.</summary>

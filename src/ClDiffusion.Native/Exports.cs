@@ -11,7 +11,7 @@ namespace ClDiffusion.Native;
 /// </summary>
 internal static unsafe class Exports
 {
-    public const uint AbiVersion = 1;
+    public const uint AbiVersion = 2;
 
     static byte[] Pinned(string s)
     {
@@ -44,6 +44,20 @@ internal static unsafe class Exports
         try { return Ptr(VersionText); } catch { return null; }
     }
 
+    /// <summary>major * 1000000 + minor * 1000 + patch of <see cref="ClDiffusion.Version.Text"/> (SQLite's scheme).</summary>
+    internal static uint VersionNumber()
+    {
+        var parts = ClDiffusion.Version.Text.Split('-', '+')[0].Split('.');
+        uint Part(int i) => i < parts.Length && uint.TryParse(parts[i], out var v) ? v : 0;
+        return Part(0) * 1000000 + Part(1) * 1000 + Part(2);
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "cld_version_number")]
+    public static uint CldVersionNumber()
+    {
+        try { return VersionNumber(); } catch { return 0; }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "cld_last_error")]
     public static byte* CldLastError()
     {
@@ -72,17 +86,53 @@ internal static unsafe class Exports
         {
             var devices = Seams.ListDevices();
             if (index >= devices.Count) throw Arg($"device index {index} out of range (there are {devices.Count} devices)");
-            if (buf is null && len > 0) throw Arg("buf is NULL but len is not 0");
-            var bytes = Encoding.UTF8.GetBytes(devices[(int)index]);
-            if (len > 0)
-            {
-                int copy = (int)Math.Min((ulong)bytes.Length, (ulong)len - 1);
-                bytes.AsSpan(0, copy).CopyTo(new Span<byte>(buf, copy));
-                buf[copy] = 0;
-            }
-            if ((ulong)len < (ulong)bytes.Length + 1)
-                return Fail(Status.BufferTooSmall, $"device name needs {bytes.Length + 1} bytes, buffer has {len}");
+            return CopyOut(devices[(int)index], buf, len, "device name");
+        }
+        catch (Exception e) { return (int)Errors.From(e); }
+    }
+
+    /// <summary>
+    /// Copies text as NUL-terminated UTF-8 into buf[0 .. len): truncated (still terminated when len &gt; 0) with
+    /// CLD_ERR_BUFFER_TOO_SMALL naming the size needed when it does not fit.
+    /// </summary>
+    static int CopyOut(string text, byte* buf, nuint len, string what)
+    {
+        if (buf is null && len > 0) throw Arg("buf is NULL but len is not 0");
+        var bytes = Encoding.UTF8.GetBytes(text);
+        if (len > 0)
+        {
+            int copy = (int)Math.Min((ulong)bytes.Length, (ulong)len - 1);
+            bytes.AsSpan(0, copy).CopyTo(new Span<byte>(buf, copy));
+            buf[copy] = 0;
+        }
+        if ((ulong)len < (ulong)bytes.Length + 1)
+            return Fail(Status.BufferTooSmall, $"{what} needs {bytes.Length + 1} bytes, buffer has {len}");
+        return Ok();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Samplers: the library's own registry, so a host sees every sampler the .NET side knows
+
+    [UnmanagedCallersOnly(EntryPoint = "cld_sampler_count")]
+    public static int CldSamplerCount(uint* count)
+    {
+        try
+        {
+            if (count is null) throw Arg("count is NULL");
+            *count = (uint)Sampler.Names.Count();
             return Ok();
+        }
+        catch (Exception e) { return (int)Errors.From(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "cld_sampler_name")]
+    public static int CldSamplerName(uint index, byte* buf, nuint len)
+    {
+        try
+        {
+            var names = Sampler.Names.ToArray();
+            if (index >= names.Length) throw Arg($"sampler index {index} out of range (there are {names.Length} samplers)");
+            return CopyOut(names[index], buf, len, "sampler name");
         }
         catch (Exception e) { return (int)Errors.From(e); }
     }
@@ -101,11 +151,10 @@ internal static unsafe class Exports
             int threads = 0;
             if (options is not null)
             {
-                if (options->StructSize != EngineOptions.Size)
-                    throw Arg($"cld_engine_options.struct_size is {options->StructSize}, expected {EngineOptions.Size} (ABI {AbiVersion})");
-                if (options->Flags != 0 || options->Reserved != 0) throw Arg("cld_engine_options.flags and .reserved must be 0");
-                if (options->Threads < 0) throw Arg($"cld_engine_options.threads must be >= 0, got {options->Threads}");
-                device = Utf8(options->Device); tuning = Utf8(options->TuningFile); threads = options->Threads;
+                var eo = SizedStruct.Read(options, EngineOptions.KnownSizes, "cld_engine_options");
+                if (eo.Flags != 0 || eo.Reserved != 0) throw Arg("cld_engine_options.flags and .reserved must be 0");
+                ClDiffusion.Backends.Cpu.CpuBackend.CheckThreads(eo.Threads, "cld_engine_options.threads");
+                device = Utf8(eo.Device); tuning = Utf8(eo.TuningFile); threads = eo.Threads;
             }
             var engine = new Engine { Backend = Seams.OpenBackend(device, threads, tuning) };
             try { engine.Handle = Handles.Add(engine, HandleKind.Engine); }
@@ -116,15 +165,26 @@ internal static unsafe class Exports
         catch (Exception e) { return (int)Errors.From(e); }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "cld_engine_device_name")]
+    public static int CldEngineDeviceName(nint engineHandle, byte* buf, nuint len)
+    {
+        try
+        {
+            var engine = Handles.Get<Engine>(engineHandle, HandleKind.Engine);
+            return CopyOut(engine.Backend.DeviceName, buf, len, "engine device name");
+        }
+        catch (Exception e) { return (int)Errors.From(e); }
+    }
+
     [UnmanagedCallersOnly(EntryPoint = "cld_engine_destroy")]
     public static int CldEngineDestroy(nint handle)
     {
         try
         {
             if (handle == 0) return Ok();
-            var engine = Handles.Get<Engine>(handle, HandleKind.Engine);
-            engine.CheckNotOwnWorker(_ => true, "cannot destroy an engine from a progress callback of one of its jobs (it would wait for itself)");
-            Handles.Remove<Engine>(handle, HandleKind.Engine).Close();
+            // from a progress callback (of any engine's job) the engine is closed without waiting: its jobs are
+            // cancelled and the last one to stop frees it, so two callbacks destroying each other's engine cannot deadlock
+            Handles.Remove<Engine>(handle, HandleKind.Engine).Close(wait: !Callbacks.Active);
             return Ok();
         }
         catch (Exception e) { return (int)Errors.From(e); }
@@ -173,11 +233,10 @@ internal static unsafe class Exports
         try
         {
             if (modelHandle == 0) return Ok();
-            var model = Handles.Get<Model>(modelHandle, HandleKind.Model);
-            model.Engine.CheckNotOwnWorker(r => r.Model == model, "cannot destroy a model from a progress callback of a job that uses it (it would wait for itself)");
-            Handles.Remove<Model>(modelHandle, HandleKind.Model);
+            var model = Handles.Remove<Model>(modelHandle, HandleKind.Model);
             model.Engine.CloseModel(model);
-            model.Engine.StopRuns(r => r.Model == model);
+            if (Callbacks.Active) model.Engine.CancelRuns(r => r.Model == model);   // no wait from a callback (see cld_engine_destroy)
+            else model.Engine.StopRuns(r => r.Model == model);
             return Ok();
         }
         catch (Exception e) { return (int)Errors.From(e); }
@@ -189,51 +248,52 @@ internal static unsafe class Exports
     /// <summary>Everything a sampling call needs, copied out of the caller's structs.</summary>
     sealed record Request(string Sampler, SamplerOptions Options, ulong Seed, long First, int N, int Batch);
 
-    static Request Parse(SampleOptions* o, ulong n)
+    static Request Parse(SampleOptions* options, ulong n)
     {
         if (n < 1 || n > int.MaxValue) throw Arg($"n must be in 1..{int.MaxValue}, got {n}");
-        if (o is null)
+        if (options is null)
         {
             var d = SamplerOptions.Defaults;
             return new Request(SamplerOptions.DefaultSampler, d, 0, 0, (int)n, SampleRun.DefaultBatch);
         }
-        if (o->StructSize is not (SampleOptions.Size or SampleOptions.SizeWithoutClasses))
-            throw Arg($"cld_sample_options.struct_size is {o->StructSize}, expected {SampleOptions.Size} (or {SampleOptions.SizeWithoutClasses} without the class fields; ABI {AbiVersion})");
-        string sampler = Utf8(o->Sampler) is { Length: > 0 } s ? s : SamplerOptions.DefaultSampler;
+        var o = SizedStruct.Read(options, SampleOptions.KnownSizes, "cld_sample_options");
+        string sampler = Utf8(o.Sampler) is { Length: > 0 } s ? s : SamplerOptions.DefaultSampler;
         Sampler.Check(sampler);
-        if (o->First > (1UL << 32) || o->First + n > (1UL << 32))
-            throw Arg($"sample indices [first, first + n) = [{o->First}, {o->First + n}) must lie in [0, 2^32)");
-        static int Int(uint v, string name) => v <= int.MaxValue ? (int)v : throw Arg($"{name} = {v} is too large");
-        int picard = o->PicardRounds switch
+        if (o.First > (1UL << 32) || o.First + n > (1UL << 32))
+            throw Arg($"sample indices [first, first + n) = [{o.First}, {o.First + n}) must lie in [0, 2^32)");
+        static int Int(uint v, string name) => v <= int.MaxValue ? (int)v : throw Arg($"{name} = {v} is too large (limit {int.MaxValue})");
+        int picard = o.PicardRounds switch
         {
             0 => SamplerOptions.Defaults.PicardRounds,
             SampleOptions.PicardRoundsNone => 0,
-            < 0 => throw Arg($"picard_rounds must be >= 0 or CLD_PICARD_ROUNDS_NONE, got {o->PicardRounds}"),
+            < 0 => throw Arg($"picard_rounds must be >= 0 or CLD_PICARD_ROUNDS_NONE, got {o.PicardRounds}"),
             var k => k,
         };
         var def = SamplerOptions.Defaults;
         var opts = def with
         {
-            Horizon = o->Horizon != 0 ? o->Horizon : def.Horizon,
-            Delta = o->Delta != 0 ? o->Delta : def.Delta,
-            Steps = o->Steps != 0 ? Int(o->Steps, "steps") : def.Steps,
-            Grid = Utf8(o->Grid) is { Length: > 0 } g ? g : def.Grid,
-            Lipschitz = o->Lipschitz != 0 ? o->Lipschitz : def.Lipschitz,
-            BlockLength = o->BlockLength != 0 ? o->BlockLength : null,
-            CorrectorSteps = o->CorrectorSteps != 0 ? Int(o->CorrectorSteps, "corrector_steps") : def.CorrectorSteps,
-            CorrectorTime = o->CorrectorTime != 0 ? o->CorrectorTime : null,
-            Gamma = o->Gamma != 0 ? o->Gamma : null,
-            Corrector = Utf8(o->Corrector) is { Length: > 0 } c ? c : def.Corrector,
-            LowVariance = o->LowVariance != 0,
-            SubWindows = o->SubWindows != 0 ? Int(o->SubWindows, "sub_windows") : def.SubWindows,
+            Horizon = o.Horizon != 0 ? o.Horizon : def.Horizon,
+            Delta = o.Delta != 0 ? o.Delta : def.Delta,
+            Steps = o.Steps != 0 ? Int(o.Steps, "steps") : def.Steps,
+            Grid = Utf8(o.Grid) is { Length: > 0 } g ? g : def.Grid,
+            Lipschitz = o.Lipschitz != 0 ? o.Lipschitz : def.Lipschitz,
+            BlockLength = o.BlockLength != 0 ? o.BlockLength : null,
+            CorrectorSteps = o.CorrectorSteps != 0 ? Int(o.CorrectorSteps, "corrector_steps") : def.CorrectorSteps,
+            CorrectorTime = o.CorrectorTime != 0 ? o.CorrectorTime : null,
+            Gamma = o.Gamma != 0 ? o.Gamma : null,
+            Corrector = Utf8(o.Corrector) is { Length: > 0 } c ? c : def.Corrector,
+            LowVariance = o.LowVariance != 0,
+            SubWindows = o.SubWindows != 0 ? Int(o.SubWindows, "sub_windows") : def.SubWindows,
             PicardRounds = picard,
-            Window = o->Window != 0 ? Int(o->Window, "window") : def.Window,
-            Tolerance = o->Tolerance != 0 ? o->Tolerance : def.Tolerance,
+            Window = o.Window != 0 ? Int(o.Window, "window") : def.Window,
+            Tolerance = o.Tolerance != 0 ? o.Tolerance : def.Tolerance,
+            MaxStep = o.MaxStep != 0 ? o.MaxStep : def.MaxStep,
+            Denoise = o.Denoise != 0 || def.Denoise,
+            AdaptiveCorrector = o.FixedCorrector == 0 && def.AdaptiveCorrector,
         };
-        if (o->StructSize >= SampleOptions.Size) opts = ClassConditioning.Apply(opts, o, n);
-        opts.Validate();
-        int batch = o->Batch != 0 ? Int(o->Batch, "batch") : SampleRun.DefaultBatch;
-        return new Request(sampler, opts, o->Seed, (long)o->First, (int)n, batch);
+        if (*(uint*)options >= SampleOptions.SizeWithClasses) opts = ClassConditioning.Apply(opts, &o, n);
+        int batch = o.Batch != 0 ? Int(o.Batch, "batch") : SampleRun.DefaultBatch;
+        return new Request(sampler, opts, o.Seed, (long)o.First, (int)n, batch);
     }
 
     [UnmanagedCallersOnly(EntryPoint = "cld_sample_options_init")]
@@ -256,6 +316,7 @@ internal static unsafe class Exports
                 Grid = Ptr(DefaultGridText), Lipschitz = d.Lipschitz, BlockLength = d.BlockLengthOrDefault,
                 Corrector = Ptr(DefaultCorrectorText), LowVariance = 0, Batch = SampleRun.DefaultBatch,
                 Conditional = 0, ClassLabel = -1, Labels = null, Guidance = 0,
+                MaxStep = d.MaxStep ?? 0, Denoise = d.Denoise ? 1u : 0u, FixedCorrector = d.AdaptiveCorrector ? 0u : 1u,
             };
             return Ok();
         }
@@ -269,6 +330,7 @@ internal static unsafe class Exports
         var model = Handles.Get<Model>(modelHandle, HandleKind.Model);
         if (model.Engine != engine) throw Arg("the model was loaded on another engine");
         var req = Parse(options, n);
+        req.Options.Validate(req.Sampler, Math.Min(req.Batch, req.N), model.Score.Dim);
         if (output is null) throw Arg("out is NULL");
         try { req.Options.Labels?.Validate(model.Score, req.First, req.N); }
         catch (ArgumentException e) { throw Arg(e.Message); }
@@ -315,6 +377,7 @@ internal static unsafe class Exports
         try
         {
             var (engine, model, req) = Prepare(engineHandle, modelHandle, options, n, output, outLen);
+            Callbacks.RefuseWait("cld_sample");
             var run = new Run { Model = model };
             run.ThreadId = Environment.CurrentManagedThreadId;
             engine.Register(run);
@@ -398,8 +461,7 @@ internal static unsafe class Exports
         try
         {
             var job = Handles.Get<Job>(jobHandle, HandleKind.Job);
-            if (job.Run.ThreadId == Environment.CurrentManagedThreadId && !job.Finished)
-                throw Arg("cld_job_wait called from the job's own progress callback (it would wait for itself)");
+            if (timeoutMs != 0 && !job.Run.Done.IsSet) Callbacks.RefuseWait("cld_job_wait with a timeout");
             int ms = timeoutMs == uint.MaxValue ? Timeout.Infinite : (int)Math.Min(timeoutMs, (uint)int.MaxValue);
             if (!job.Run.Done.Wait(ms)) return Fail(Status.Timeout, $"job not finished after {timeoutMs} ms");
             return JobStatus(job);
@@ -426,8 +488,7 @@ internal static unsafe class Exports
         {
             if (jobHandle == 0) return Ok();
             var job = Handles.Get<Job>(jobHandle, HandleKind.Job);
-            if (job.Run.ThreadId == Environment.CurrentManagedThreadId && !job.Finished)
-                throw Arg("cld_job_destroy called from the job's own progress callback (it would wait for itself)");
+            if (!job.Run.Done.IsSet) Callbacks.RefuseWait("cld_job_destroy of an unfinished job");
             Handles.Remove<Job>(jobHandle, HandleKind.Job);
             job.Run.Cancel.Cancel();
             job.Run.Done.Wait();

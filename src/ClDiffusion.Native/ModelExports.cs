@@ -23,10 +23,15 @@ internal static unsafe class ModelExports
         {
             var fn = (delegate* unmanaged<void*, int, int, float*, float*, float*, int>)function;
             int rc;
-            fixed (float* px = x)
-            fixed (float* pt = t)
-            fixed (float* po = output)
-                rc = fn((void*)userData, rows, dim, px, pt, po);
+            Callbacks.Enter();   // the re-entrancy rules of progress callbacks hold here too (cldiffusion.h, Callbacks)
+            try
+            {
+                fixed (float* px = x)
+                fixed (float* pt = t)
+                fixed (float* po = output)
+                    rc = fn((void*)userData, rows, dim, px, pt, po);
+            }
+            finally { Callbacks.Leave(); }
             if (rc != 0)
                 throw new CldException(CallbackFailed, $"score callback of model '{name}' (d = {dim}) returned {rc} for a batch of {rows} rows");
             if (HostScoreModel.FirstNonFinite(output) is var bad and >= 0)

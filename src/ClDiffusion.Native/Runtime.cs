@@ -46,6 +46,7 @@ internal static unsafe class Errors
     public static (Status, string) Classify(Exception e) => e switch
     {
         CldException c => (c.Status, ""),
+        ClDiffusion.Samplers.NonFiniteSampleException => (Status.NonFinite, ""),
         OperationCanceledException => (Status.Cancelled, ""),
         OutOfMemoryException or InsufficientExecutionStackException => (Status.OutOfMemory, "out of memory: "),
         InvalidDataException or JsonException or FormatException => (Status.Format, ""),
@@ -144,6 +145,29 @@ internal static class Handles
     }
 }
 
+/// <summary>
+/// Re-entrancy (the header's "Callbacks" section): the library knows when the calling thread is inside a progress
+/// callback. There, a call that would wait for a job (which may be the callback's own, or one whose callback waits
+/// back) fails at once with CLD_ERR_WOULD_BLOCK, and destroying an engine or model does not wait: it cancels
+/// their jobs and the last of them to stop frees the engine.
+/// </summary>
+internal static class Callbacks
+{
+    [ThreadStatic] static int depth;
+    public static bool Active => depth > 0;
+    public static void Enter() => depth++;
+    public static void Leave() => depth--;
+
+    /// <summary>Throws CLD_ERR_WOULD_BLOCK when called from a progress callback.</summary>
+    public static void RefuseWait(string call)
+    {
+        if (Active)
+            throw new CldException(Status.WouldBlock,
+                $"{call} from a progress callback would wait for a job (possibly its own, or one whose callback waits back): " +
+                "start work with cld_sample_async and check it with cld_job_poll or cld_job_wait(job, 0) instead");
+    }
+}
+
 /// <summary>One sampling call in flight (sync or async), registered with its engine so destroy can stop it.</summary>
 internal sealed class Run
 {
@@ -163,7 +187,7 @@ internal sealed class Engine
     readonly List<Model> models = new();
     readonly SemaphoreSlim exclusive = new(1, 1);
     volatile int holderThread;
-    bool closed;
+    bool closed, disposeWhenIdle, disposed;
 
     public void AddModel(Model m)
     {
@@ -184,7 +208,19 @@ internal sealed class Engine
         }
     }
 
-    public void Unregister(Run r) { lock (gate) runs.Remove(r); }
+    /// <summary>Forgets a finished run; the last run of an engine closed from a callback frees the engine's backend.</summary>
+    public void Unregister(Run r)
+    {
+        bool last;
+        lock (gate) { runs.Remove(r); last = disposeWhenIdle && runs.Count == 0; }
+        if (last) DisposeBackend();
+    }
+
+    void DisposeBackend()
+    {
+        lock (gate) { if (disposed) return; disposed = true; }
+        Backend.Dispose();
+    }
 
     /// <summary>Runs body while holding the engine (one sampling call at a time), honouring cancellation.</summary>
     public void Exclusive(CancellationToken cancel, Action body)
@@ -208,23 +244,36 @@ internal sealed class Engine
         foreach (var r in victims) r.Done.Wait();
     }
 
-    public void Close()
+    /// <summary>
+    /// Closes the engine: no new run, every run cancelled, models stale. With wait, returns once the runs stopped and
+    /// the backend is freed; without (from a progress callback), returns at once and the last run frees the backend.
+    /// </summary>
+    public void Close(bool wait)
     {
         lock (gate) closed = true;
-        StopRuns(_ => true);
         Model[] ms;
         lock (gate) { ms = models.ToArray(); models.Clear(); }
         foreach (var m in ms) { m.Closed = true; Handles.RemoveIf(m.Handle, m); }
-        Backend.Dispose();
+        if (wait)
+        {
+            StopRuns(_ => true);
+            DisposeBackend();
+            return;
+        }
+        bool idle;
+        lock (gate)
+        {
+            foreach (var r in runs) r.Cancel.Cancel();
+            idle = runs.Count == 0;
+            disposeWhenIdle = !idle;
+        }
+        if (idle) DisposeBackend();
     }
 
-    /// <summary>Throws (before anything is removed) when the calling thread is the worker of a matching run.</summary>
-    public void CheckNotOwnWorker(Func<Run, bool> which, string message)
+    /// <summary>Cancels the runs matching the filter without waiting for them (a destroy from a progress callback).</summary>
+    public void CancelRuns(Func<Run, bool> which)
     {
-        int me = Environment.CurrentManagedThreadId;
-        lock (gate)
-            if (runs.Any(r => which(r) && r.ThreadId == me && !r.Done.IsSet))
-                throw new CldException(Status.InvalidArgument, message);
+        lock (gate) foreach (var r in runs.Where(which)) r.Cancel.Cancel();
     }
 
     /// <summary>Marks the model closed (no new run may start on it) and forgets it.</summary>
@@ -259,11 +308,14 @@ internal sealed unsafe class Job
         set => Volatile.Write(ref progressBits, BitConverter.SingleToInt32Bits(value));
     }
 
-    /// <summary>Calls the host's progress callback (on the worker thread).</summary>
+    /// <summary>Calls the host's progress callback (on the worker thread), marked as a callback for the re-entrancy rules.</summary>
     public void Notify(float p)
     {
         var cb = Callback;
-        if (cb != null) cb(UserData, p);
+        if (cb == null) return;
+        Callbacks.Enter();
+        try { cb(UserData, p); }
+        finally { Callbacks.Leave(); }
     }
 
     /// <summary>After destroy: never call back again.</summary>

@@ -196,6 +196,13 @@ public interface IBackend : IDisposable
     /// zero over the midpoint law (a control variate); slope may be null. dst may alias x.
     /// </summary>
     void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd);
+
+    /// <summary>
+    /// firstBad[r] = step for every row r of x that holds a NaN or an infinity while firstBad[r] is still negative
+    /// (firstBad is [x.Rows, 1], filled with -1 by the caller). Enqueued like any primitive, no host wait: the
+    /// samplers call it after each step, so a non-finite sample is caught and named with the step it went wrong.
+    /// </summary>
+    void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step);
 }
 
 /// <summary>Memory of a device: global memory and the largest single allocation; IsHost for backends that compute in host memory.</summary>

@@ -78,11 +78,17 @@ public sealed class TimeGrid
     /// <summary>Marks the corrector after the first step that reaches each multiple of blockLength, and after the last step.</summary>
     public TimeGrid WithCorrectorEvery(double blockLength)
     {
-        if (!(blockLength > 0)) throw new ArgumentException($"corrector block length must be positive, got {blockLength}");
+        if (!(blockLength > 0) || double.IsInfinity(blockLength)) throw new ArgumentException($"corrector block length must be positive and finite, got {blockLength}");
         var flags = new bool[Steps];
         double next = blockLength;
         for (int n = 0; n < Steps; n++)
-            if (Tau[n + 1] >= next - 1e-12) { flags[n] = true; while (next <= Tau[n + 1] + 1e-12) next += blockLength; }
+            if (Tau[n + 1] >= next - 1e-12)
+            {
+                flags[n] = true;
+                // the first multiple of blockLength beyond this point, in O(1): a block far shorter than the steps
+                // (1e-300) must not step through every multiple up to T
+                next = (Math.Floor((Tau[n + 1] + 1e-12) / blockLength) + 1) * blockLength;
+            }
         flags[^1] = true;
         return new TimeGrid(Horizon, Tau, flags);
     }

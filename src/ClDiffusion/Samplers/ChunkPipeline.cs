@@ -12,11 +12,10 @@ public sealed record SamplingJob(IScoreModel Model, string Sampler, SamplerOptio
     /// <summary>The time grid of <see cref="Options"/>, made once per run (after validation).</summary>
     public TimeGrid Grid => grid ??= Options.MakeGrid();
 
-    /// <summary>Checks the sampler name and the options; throws an ArgumentException naming the problem.</summary>
+    /// <summary>Checks the sampler name and the options (<see cref="SamplerOptions.Validate(string?, int, int)"/>); throws an ArgumentException naming the problem.</summary>
     public SamplingJob Validated()
     {
-        Samplers.Sampler.Check(Sampler);
-        Options.Validate();
+        Options.Validate(Sampler, 1, Model.Dim);
         return this;
     }
 }
@@ -69,6 +68,7 @@ public static class ChunkPipeline
         ctx.Callback = callback; ctx.Cancellation = cancel;
         using var x = Enqueue(ctx, job);
         backend.Download(x, output[..(count * ctx.Dim)]);
+        ctx.ThrowIfNonFinite(output[..(count * ctx.Dim)]);   // never a NaN as a result: name the sample and step
         ToDataSpace(job.Model, output[..(count * ctx.Dim)]);
         return (ctx.Nfe, ctx.Rounds);
     }

@@ -24,6 +24,7 @@ public static class SampleRun
         var job = new SamplingJob(model, sampler, o, seed, first).Validated();
         if (n < 1) throw new ArgumentException($"number of samples must be at least 1, got {n}");
         if (batch < 1) throw new ArgumentException($"batch size must be at least 1, got {batch}");
+        o.Validate(sampler, Math.Min(batch, n), model.Dim);
         int d = model.Dim;
         if (output.Length < (long)n * d) throw new ArgumentException($"output holds {output.Length} floats, needs n*d = {(long)n * d}");
         o.Labels?.Validate(model, first, n);

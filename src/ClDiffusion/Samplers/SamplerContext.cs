@@ -24,6 +24,8 @@ public readonly record struct StepInfo(int Step, int Steps, double Tau, SamplerP
 public sealed class SamplerContext : IDisposable
 {
     readonly Dictionary<(string, int, int), IDeviceBuffer> scratch = new();
+    readonly List<StepInfo> reports = new();
+    IDeviceBuffer? firstBad;
     readonly HashSet<(int rows, bool guided)> labelsUploaded = new();
     ClassLabels? labels;
     public IBackend Backend { get; }
@@ -34,7 +36,10 @@ public sealed class SamplerContext : IDisposable
     public long FirstSample { get; }
     public double Horizon { get; }
     public Action<StepInfo>? Callback { get; set; }
+    /// <summary>Checked at every score call and every step report, so a cancel stops any sampler loop within one step.</summary>
     public CancellationToken Cancellation { get; set; }
+    /// <summary>Flag rows that turn NaN/Inf at each reported step (one device pass over x per step; see <see cref="ThrowIfNonFinite"/>).</summary>
+    public bool TrackNonFinite { get; init; } = true;
 
     /// <summary>Score evaluations per sample so far.</summary>
     public double Nfe { get; private set; }
@@ -108,6 +113,48 @@ public sealed class SamplerContext : IDisposable
         Rounds++;
     }
 
+    /// <summary>After each sampler step: honours cancellation, flags non-finite rows on the device, calls the callback.</summary>
+    public void Report(int step, int steps, double tau, SamplerPhase phase, IDeviceBuffer x)
+    {
+        Cancellation.ThrowIfCancellationRequested();
+        var info = new StepInfo(step, steps, tau, phase, x);
+        if (TrackNonFinite && x.Rows == N)
+        {
+            if (firstBad is null)
+            {
+                firstBad = Backend.Allocate(N, 1);
+                var minusOne = new float[N];
+                Array.Fill(minusOne, -1f);
+                Backend.Upload(firstBad, minusOne);
+            }
+            Backend.MarkNonFinite(x, firstBad, reports.Count);   // report index: exact in float32 up to 2^24 steps
+            reports.Add(info with { X = null! });
+        }
+        Callback?.Invoke(info);
+    }
+
+    /// <summary>
+    /// Throws <see cref="NonFiniteSampleException"/> naming the first sample of `samples` (this batch's rows, d floats
+    /// each, as read back) that holds a NaN or an infinity, with the step at which it first went wrong.
+    /// </summary>
+    public void ThrowIfNonFinite(ReadOnlySpan<float> samples)
+    {
+        int bad = NonFiniteSampleException.FirstNonFiniteRow(samples, Dim);
+        if (bad < 0) return;
+        string when = "after the last step (final denoise or data-space map)";
+        if (firstBad is not null)
+        {
+            var flags = new float[N];
+            Backend.Download(firstBad, flags);
+            if (flags[bad] >= 0 && (int)flags[bad] < reports.Count)
+            {
+                var r = reports[(int)flags[bad]];
+                when = $"at {r.Phase} step {r.Step + 1} of {r.Steps} (sampler time tau = {r.Tau:g6})";
+            }
+        }
+        throw new NonFiniteSampleException(FirstSample + bad, when);
+    }
+
     /// <summary>The labels of a score call's rows ([rows, 1], or [2 rows, 1] = [labels; null] when guided), uploaded once per shape.</summary>
     IDeviceBuffer RowLabels(int rows, bool guided)
     {
@@ -125,12 +172,24 @@ public sealed class SamplerContext : IDisposable
         return buf;
     }
 
-    public void Report(int step, int steps, double tau, SamplerPhase phase, IDeviceBuffer x) =>
-        Callback?.Invoke(new StepInfo(step, steps, tau, phase, x));
-
     public void Dispose()
     {
+        firstBad?.Dispose(); firstBad = null;
         foreach (var b in scratch.Values) b.Dispose();
         scratch.Clear();
     }
+}
+
+/// <summary>A sample came out NaN or infinite: never returned as a result (the C ABI maps it to CLD_ERR_NON_FINITE).</summary>
+public sealed class NonFiniteSampleException(long sample, string when)
+    : ArithmeticException($"sample {sample} is not finite (NaN or Inf) {when}; the model or the options (step size, " +
+        "corrector time, gamma) make the sampler diverge")
+{
+    /// <summary>Global index of the first non-finite sample.</summary>
+    public long Sample { get; } = sample;
+    public string When { get; } = when;
+
+    /// <summary>Index of the first row of `data` (rows of d floats) holding a NaN or an infinity, or -1.</summary>
+    public static int FirstNonFiniteRow(ReadOnlySpan<float> data, int d) =>
+        Models.HostScoreModel.FirstNonFinite(data) is var i and >= 0 ? i / d : -1;
 }

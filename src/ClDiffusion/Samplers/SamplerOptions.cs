@@ -109,32 +109,64 @@ public sealed record SamplerOptions
 
     public double BlockLengthOrDefault => BlockLength ?? 1.0 / Lipschitz;
 
-    /// <summary>Throws an ArgumentException naming the first invalid parameter.</summary>
-    public void Validate()
+    /// <summary>Throws an ArgumentException naming the first invalid parameter (or the limit it exceeds).</summary>
+    public void Validate() => Validate(null);
+
+    /// <summary>
+    /// The one validator (CLI, .NET API, C ABI): every parameter against <see cref="SamplerLimits"/>, and, for a known
+    /// sampler, batch and model dimension, the work per sample and the largest scratch buffer. Throws an
+    /// ArgumentException naming the parameter and the limit; passes only options the samplers can compute.
+    /// </summary>
+    public void Validate(string? sampler, int batch = 1, int dim = 1)
     {
         static void Need(bool ok, string msg) { if (!ok) throw new ArgumentException(msg); }
         Need(double.IsFinite(Horizon) && Horizon > 0, $"T must be positive and finite, got {Horizon}");
+        Need(Horizon <= SamplerLimits.MaxHorizon, $"T = {Horizon} is above the limit {SamplerLimits.MaxHorizon} (e^T must stay inside float32)");
         Need(double.IsFinite(Delta) && Delta > 0, $"delta must be positive, got {Delta}");
+        Need(Delta >= SamplerLimits.MinDelta, $"delta = {Delta} is below the limit {SamplerLimits.MinDelta} (float32 resolution of forward times)");
         Need(Delta < Horizon, $"delta ({Delta}) must be smaller than T ({Horizon})");
         Need(Steps >= 1, $"steps must be at least 1, got {Steps}");
+        Need(Steps <= SamplerLimits.MaxSteps, $"steps = {Steps} is above the limit {SamplerLimits.MaxSteps} (random-key step counter)");
         Need(MaxStep is null || (double.IsFinite(MaxStep.Value) && MaxStep > 0), $"maximum step must be positive, got {MaxStep}");
+        double gridSteps = SamplerLimits.GridStepsBound(this);
+        Need(gridSteps <= SamplerLimits.MaxSteps,
+            $"maximum step {MaxStep} splits the grid into up to {gridSteps} steps, above the limit {SamplerLimits.MaxSteps} (random-key step counter)");
         Need(Grid is "uniform" or "shrinking" or "logsnr", $"unknown grid '{Grid}' (use uniform, shrinking or logsnr)");
         Need(MidpointOrder is 1 or 2, $"midpoint order must be 1 or 2, got {MidpointOrder}");
         Need(ParallelCorrector is "end" or "block", $"unknown parallel corrector placement '{ParallelCorrector}' (use end or block)");
         Need(CorrectorRounds is null or >= 1, $"corrector Picard rounds must be at least 1, got {CorrectorRounds}");
+        Need(CorrectorRounds is null || CorrectorRounds <= SamplerLimits.MaxPicardRounds, $"corrector Picard rounds = {CorrectorRounds} is above the limit {SamplerLimits.MaxPicardRounds}");
         Need(double.IsFinite(Lipschitz) && Lipschitz > 0, $"Lipschitz constant must be positive, got {Lipschitz}");
-        Need(BlockLength is null || (double.IsFinite(BlockLength.Value) && BlockLength > 0), $"block length must be positive, got {BlockLength}");
+        Need(Lipschitz <= SamplerLimits.MaxLipschitz, $"Lipschitz constant {Lipschitz} is above the limit {SamplerLimits.MaxLipschitz}");
+        Need(BlockLength is null || (double.IsFinite(BlockLength.Value) && BlockLength > 0), $"block length must be positive and finite, got {BlockLength}");
         Need(CorrectorSteps >= 1, $"corrector steps must be at least 1, got {CorrectorSteps}");
+        Need(CorrectorSteps <= SamplerLimits.MaxCorrectorSteps, $"corrector steps = {CorrectorSteps} is above the limit {SamplerLimits.MaxCorrectorSteps} (random-key step counter)");
         Need(CorrectorTime is null || (double.IsFinite(CorrectorTime.Value) && CorrectorTime > 0), $"corrector time must be positive, got {CorrectorTime}");
+        Need(CorrectorTime is null || CorrectorTime <= SamplerLimits.MaxCorrectorTime, $"corrector time {CorrectorTime} is above the limit {SamplerLimits.MaxCorrectorTime}");
         Need(Gamma is null || (double.IsFinite(Gamma.Value) && Gamma > 0), $"gamma must be positive, got {Gamma}");
+        Need(Gamma is null || Gamma <= SamplerLimits.MaxGamma, $"gamma = {Gamma} is above the limit {SamplerLimits.MaxGamma} (float32 friction)");
         Need(Corrector is "uld" or "rmuld", $"unknown corrector '{Corrector}' (use uld or rmuld)");
-        Need(SubWindows >= 1 && SubWindows <= 1024, $"R (sub-windows) must be in 1..1024, got {SubWindows}");
+        Need(SubWindows >= 1 && SubWindows <= SamplerLimits.MaxSubWindows, $"R (sub-windows) must be in 1..{SamplerLimits.MaxSubWindows}, got {SubWindows}");
         Need(PicardRounds >= 0, $"K (Picard rounds) must be >= 0, got {PicardRounds}");
+        Need(PicardRounds <= SamplerLimits.MaxPicardRounds, $"K (Picard rounds) = {PicardRounds} is above the limit {SamplerLimits.MaxPicardRounds}");
         Need(Window >= 1, $"Picard window must be at least 1 step, got {Window}");
+        Need(Window <= SamplerLimits.MaxSteps, $"Picard window = {Window} is above the limit {SamplerLimits.MaxSteps}");
         Need(double.IsFinite(Tolerance) && Tolerance > 0, $"tolerance must be positive, got {Tolerance}");
+        Need(Tolerance >= SamplerLimits.MinTolerance, $"tolerance {Tolerance} is below the limit {SamplerLimits.MinTolerance}");
         Need(double.IsFinite(LipschitzCap) && LipschitzCap > 0, $"Lipschitz cap must be positive, got {LipschitzCap}");
         Need(double.IsFinite(Guidance) && Guidance >= 0 && Guidance <= 1000, $"guidance weight must be in [0, 1000], got {Guidance}");
         Need(Guidance == 0 || Labels is not null, $"guidance {Guidance} needs class labels (--class K or a label file)");
+        Need(LipschitzCap <= SamplerLimits.MaxLipschitz, $"Lipschitz cap {LipschitzCap} is above the limit {SamplerLimits.MaxLipschitz}");
+        Need(batch >= 1, $"batch size must be at least 1, got {batch}");
+        Need(dim >= 1, $"dimension must be at least 1, got {dim}");
+        if (sampler is null) return;                  // the work and buffer limits depend on the sampler
+        Sampler.Check(sampler);
+        double work = SamplerLimits.ScoreEvaluationsPerSample(sampler, this, (int)gridSteps);
+        Need(work <= SamplerLimits.MaxScoreEvaluationsPerSample,
+            $"these options need up to {work:g4} score evaluations per sample (steps x per-step work x corrector steps), above the limit {SamplerLimits.MaxScoreEvaluationsPerSample:g4}");
+        double floats = (double)batch * SamplerLimits.WidestRowsPerSample(sampler, this) * dim;
+        Need(floats <= SamplerLimits.MaxBufferFloats,
+            $"a batch of {batch} samples of dimension {dim} needs a buffer of {floats:g4} floats (batch x widest rows x d), above the limit {SamplerLimits.MaxBufferFloats}; use a smaller batch");
     }
 
     public Diffusion.TimeGrid MakeGrid()

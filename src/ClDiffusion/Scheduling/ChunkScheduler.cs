@@ -71,6 +71,7 @@ public sealed class ChunkScheduler
         string names = string.Join(", ", devices.Select(d => d.DeviceName));
         if (n == 0) return new RunStats(sampler, names, 0, model.Dim, 0, 0, 0);
         int chunk = PlanChunkSize(model, sampler, o, n);
+        o.Validate(sampler, chunk, model.Dim);
         int window = options.ReorderChunks > 0 ? options.ReorderChunks : Math.Max(4, 2 * devices.Sum(StreamsOf));
         var state = new RunState(n, chunk, window, sink, model.Dim, progress, sw, ct);
         using (ct.Register(state.Wake))

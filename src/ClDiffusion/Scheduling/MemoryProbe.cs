@@ -91,6 +91,7 @@ public static class MemoryProbe
         public void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample) => perSample.Clear();
         public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask) { }
         public void Finish() { }
+        public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step) { }
         public DeviceMemory Memory => new(long.MaxValue, long.MaxValue, IsHost: true);
         public IBackendStream OpenStream() => throw new NotSupportedException("the memory probe has no streams");
         public void Dispose() { }

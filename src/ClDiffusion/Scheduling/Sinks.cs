@@ -49,9 +49,9 @@ public sealed class FiniteCheckSink(ISampleSink inner, int dim, long firstSample
 {
     public void Write(long offset, ReadOnlySpan<float> rows)
     {
-        for (int i = 0; i < rows.Length; i++)
-            if (!float.IsFinite(rows[i]))
-                throw new InvalidOperationException($"sample {firstSample + offset + i / dim} diverged (non-finite value); try more steps, a uniform grid or a smaller --block");
+        int bad = ClDiffusion.Samplers.NonFiniteSampleException.FirstNonFiniteRow(rows, dim);
+        if (bad >= 0)
+            throw new InvalidOperationException($"sample {firstSample + offset + bad} diverged (non-finite value); try more steps, a uniform grid or a smaller --block");
         inner.Write(offset, rows);
     }
 }

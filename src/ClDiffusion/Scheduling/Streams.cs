@@ -28,6 +28,7 @@ public sealed class ChunkStream : IDisposable
     readonly IHostBuffer? host;
     IStreamEvent? done;
     int count;
+    SamplerContext? inFlight;   // kept until Collect: its device flags name the step of a non-finite sample
 
     public ChunkStream(IBackend device, SamplingJob job, int capacity)
     {
@@ -45,14 +46,20 @@ public sealed class ChunkStream : IDisposable
     {
         if (done is not null) throw new InvalidOperationException("stream already holds a chunk in flight");
         if ((long)c.Count * job.Model.Dim > host!.Length) throw new ArgumentException($"chunk of {c.Count} samples exceeds the stream's capacity");
+        inFlight?.Dispose(); inFlight = null;
         stream.Enqueue(b =>
         {
-            using var ctx = ChunkPipeline.Context(b, prepared!, job, c.Offset, c.Count);
-            ctx.Cancellation = ct;
-            using var x = ChunkPipeline.Enqueue(ctx, job);
-            stream.DownloadAsync(x, host);
-            c.Nfe = ctx.Nfe; c.Rounds = ctx.Rounds;
-            // x and the scratch buffers are released here; a device keeps them alive until the queued commands ran
+            var ctx = ChunkPipeline.Context(b, prepared!, job, c.Offset, c.Count);
+            try
+            {
+                ctx.Cancellation = ct;
+                using var x = ChunkPipeline.Enqueue(ctx, job);
+                stream.DownloadAsync(x, host);
+                c.Nfe = ctx.Nfe; c.Rounds = ctx.Rounds;
+                inFlight = ctx;
+                // x is released here (a device keeps it alive until the queued commands ran); the context's buffers at Collect
+            }
+            catch { ctx.Dispose(); throw; }
         });
         done = stream.Record();
         count = c.Count;
@@ -65,6 +72,8 @@ public sealed class ChunkStream : IDisposable
         done = null;
         using (ev) ev.Wait();
         var rows = host!.Span[..(count * job.Model.Dim)];
+        var ctx = inFlight; inFlight = null;
+        using (ctx) ctx?.ThrowIfNonFinite(rows);   // never a NaN as a result: name the sample and step
         ChunkPipeline.ToDataSpace(job.Model, rows);
         return rows;
     }
@@ -76,6 +85,7 @@ public sealed class ChunkStream : IDisposable
             try { done.Wait(); } catch (Exception) { /* the run already failed or was cancelled */ }
             done.Dispose(); done = null;
         }
+        inFlight?.Dispose(); inFlight = null;
         host?.Dispose();
         prepared?.Dispose();
         stream.Dispose();

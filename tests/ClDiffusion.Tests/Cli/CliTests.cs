@@ -44,6 +44,12 @@ public class CliTests
     [TestCase(new[] { "--delta", "9", "-T", "8" }, "must be smaller than T")]
     [TestCase(new[] { "--device", "tpu" }, "unknown device 'tpu'")]
     [TestCase(new[] { "--grid", "cosine" }, "unknown grid 'cosine'")]
+    // issue 15: the CLI goes through the same validator as the .NET API and the C ABI
+    [TestCase(new[] { "--steps", "2147483647" }, "above the limit 65535")]
+    [TestCase(new[] { "--gamma", "1e300" }, "gamma")]
+    [TestCase(new[] { "--corrector-time", "1e300" }, "corrector time")]
+    [TestCase(new[] { "--lipschitz", "1e300" }, "Lipschitz")]
+    [TestCase(new[] { "--steps", "60000", "--corrector-steps", "60000" }, "score evaluations per sample")]
     public void BadOptionsAreRejectedByName(string[] extra, string mentions)
     {
         var outFile = Path.Combine(dir, "x.npy");

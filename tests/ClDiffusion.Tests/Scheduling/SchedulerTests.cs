@@ -58,7 +58,7 @@ public class SchedulerCpuTests
     {
         var ei = MemoryProbe.Measure("ei", O, 4);
         var prm = MemoryProbe.Measure("prm", O with { SubWindows = 8 }, 4);
-        Assert.That(ei.FloatsPerSample, Is.EqualTo(2 * 4));                 // x and the score
+        Assert.That(ei.FloatsPerSample, Is.EqualTo(2 * 4 + 1));             // x, the score, and the non-finite flag of each sample
         Assert.That(prm.FloatsPerSample, Is.GreaterThanOrEqualTo(2 * 8 * 4));
     }
 

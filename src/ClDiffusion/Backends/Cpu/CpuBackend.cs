@@ -15,8 +15,20 @@ public sealed partial class CpuBackend : IBackend
     public int Threads { get; }
     public string DeviceName => $"cpu ({Threads} threads)";
 
+    /// <summary>Worker threads an engine may ask for: what the machine has (more only adds contention, and 2^29
+    /// once overflowed the row split into no work at all).</summary>
+    public static int MaxThreads => Environment.ProcessorCount;
+
+    /// <summary>Throws an ArgumentException unless 0 (all cores) &lt;= threads &lt;= <see cref="MaxThreads"/>.</summary>
+    public static void CheckThreads(int threads, string name = "threads")
+    {
+        if (threads < 0 || threads > MaxThreads)
+            throw new ArgumentException($"{name} must be in 0..{MaxThreads} (0 = all cores; this machine has {MaxThreads}), got {threads}");
+    }
+
     public CpuBackend(int threads = 0)
     {
+        CheckThreads(threads);
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
         options = new ParallelOptions { MaxDegreeOfParallelism = Threads };
     }
@@ -448,4 +460,23 @@ public sealed partial class CpuBackend : IBackend
     public IBackendStream OpenStream() => new CpuStream(this);
 
     public void Dispose() { }
+
+    public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step)
+    {
+        var a = B(x); var f = B(firstBad);
+        if (f.Rows != a.Rows || f.Cols != 1) throw new ArgumentException($"mark non-finite: flags [{f.Rows}, {f.Cols}] do not match {a.Rows} rows");
+        int cols = a.Cols;
+        ForRows(a.Rows, cols, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                if (f.Data[r] >= 0) continue;
+                // x * 0 is 0 for finite x and NaN for NaN or +-Inf: one multiply-add per element, no branch
+                float acc = 0;
+                var row = a.Data.AsSpan(r * cols, cols);
+                for (int j = 0; j < row.Length; j++) acc += row[j] * 0f;
+                if (!(acc == 0)) f.Data[r] = step;
+            }
+        });
+    }
 }

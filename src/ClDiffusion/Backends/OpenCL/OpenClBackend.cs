@@ -539,6 +539,16 @@ public sealed partial class OpenClBackend : IBackend
 
     public void Finish() => queue.Finish();
 
+    ClKernel? markNonFinite;
+
+    public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step)
+    {
+        var a = B(x); var f = B(firstBad);
+        if (f.Rows != a.Rows || f.Cols != 1) throw new ArgumentException($"mark non-finite: flags [{f.Rows}, {f.Cols}] do not match {a.Rows} rows");
+        if (a.Rows == 0) return;
+        markNonFinite ??= Program("nonfinite.cl").Kernel("mark_nonfinite");
+        Launch(markNonFinite.Set(0, a.Mem).Set(1, f.Mem).Set(2, a.Rows).Set(3, a.Cols).Set(4, step), a.Rows);
+    }
     public DeviceMemory Memory => new(Device.GlobalMemory, Device.MaxAlloc, IsHost: false);
 
     /// <summary>A stream on its own command queue in this backend's context (<see cref="OpenClStream"/>).</summary>
@@ -551,6 +561,7 @@ public sealed partial class OpenClBackend : IBackend
         DisposeLogSnr();
         foreach (var k in kernels.Values) k.Dispose();
         kernels.Clear();
+        markNonFinite?.Dispose(); markNonFinite = null;
         if (ownsContext) cache?.Dispose();
         queue?.Dispose();
         if (ownsContext) context?.Dispose();
