@@ -85,6 +85,19 @@ kernel void lsnr_final_coefs(global float* coef, const global float* times, int 
     coef[3 * r] = (float)(alpha_t * (lsnr_phi2(h) - lsnr_phi1(h) * mean_k / R));
 }
 
+// the line through two earlier x0 values per row (rm-x0 multistep): c = 1 / (lambda_b - lambda_a), e = (lambda_s - lambda_b) c
+kernel void lsnr_line_coefs(global float* coef, const global float* times_a, const global float* times_b, int rows, real lam_s)
+{
+    int r = get_global_id(0);
+    if (r >= rows) return;
+    real la, lb, al, sg;
+    lsnr_point(times_a[r], &la, &al, &sg);
+    lsnr_point(times_b[r], &lb, &al, &sg);
+    real gap = lb - la, c = gap == 0 ? (real)0 : 1 / gap;
+    coef[3 * r] = (float)c;
+    coef[3 * r + 1] = (float)((lam_s - lb) * c);
+}
+
 // ---- element-wise passes (one work item per element of the output) ----
 
 kernel void lsnr_data_prediction(global float* dst, const global float* x, const global float* s, const global float* coef, int cols, int total)
@@ -135,3 +148,14 @@ kernel void lsnr_final(global float* dst, const global float* x, const global fl
     dst[gid] = v;
 }
 
+// slope = c (dB - dA), d_start = dB + e (dB - dA); d_start and slope distinct
+kernel void lsnr_line(global float* d_start, global float* slope, const global float* da, const global float* db, const global float* coef,
+                      int cols, int total)
+{
+    int gid = get_global_id(0);
+    if (gid >= total) return;
+    int r = gid / cols;
+    float b = db[gid], diff = b - da[gid];
+    slope[gid] = coef[3 * r] * diff;
+    d_start[gid] = b + coef[3 * r + 1] * diff;
+}

@@ -92,6 +92,7 @@ kernel void draw_alphas(global float* alpha, int rows, int R, uint k0, uint k1, 
     float u = uniform_j(k0, k1, step, purpose, first + (uint)r, i);
     float a;
     if (law == 0) a = ((float)i + u) * scale;
+    else if (law == 2) { a = u + scale; if (a >= 1.0f) a -= 1.0f; }   // rotated by the shift `scale`: frac(u + shift)
     else a = (float)(-log1p(-(real)u * c) / hr);   // log1p: 1 - u c cancels in float when u c is small
     alpha[gid] = a;
 }

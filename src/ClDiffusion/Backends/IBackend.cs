@@ -26,6 +26,12 @@ public enum AlphaLaw
     Stratified,
     /// <summary>R = 1 only: alpha h = -log(1 - U (1 - e^{-h})), density proportional to e^{h - u} (lower variance).</summary>
     ExpTilted,
+    /// <summary>
+    /// R = 1 only: alpha = frac(U + h), a Cranley-Patterson rotation of the sample's uniform by the shift h in [0, 1).
+    /// With the same key at every step and the shift frac(n phi) at step n (phi the golden ratio), each step's alpha is
+    /// uniform while consecutive steps stay spread out (rm-x0's multistep line needs its two points apart).
+    /// </summary>
+    Rotated,
 }
 
 /// <summary>
@@ -196,6 +202,14 @@ public interface IBackend : IDisposable
     /// zero over the midpoint law (a control variate); slope may be null. dst may alias x.
     /// </summary>
     void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd);
+
+    /// <summary>
+    /// The line in lambda through two earlier x0 values of each row, dA at forward time timesA[r] and dB at timesB[r]:
+    /// slope[r] = (dB - dA) / (lambda_b - lambda_a) and dStart[r] = dB + (lambda_s - lambda_b) slope[r], x0 extrapolated to
+    /// forward time tStart (rows whose two lambdas coincide get slope 0). rm-x0's multistep form reaches its midpoints
+    /// from it instead of evaluating x0 at the step start. dStart and slope must be distinct buffers.
+    /// </summary>
+    void LogSnrLine(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB, double tStart);
 
     /// <summary>
     /// firstBad[r] = step for every row r of x that holds a NaN or an infinity while firstBad[r] is still negative

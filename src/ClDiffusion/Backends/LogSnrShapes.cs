@@ -44,4 +44,12 @@ public static class LogSnrShapes
         if (times.Rows != x.Rows || d.Rows != x.Rows * R || d.Cols != x.Cols) throw new ArgumentException($"log-SNR final: d has {d.Rows} rows, expected {x.Rows} x R={R}");
         return R;
     }
+
+    public static void Line(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB)
+    {
+        Same(dStart, slope, "log-SNR line"); Same(dStart, dA, "log-SNR line"); Same(dStart, dB, "log-SNR line");
+        if (ReferenceEquals(dStart, slope)) throw new ArgumentException("log-SNR line: dStart and slope must be distinct buffers");
+        if (Length(timesA) != dA.Rows || Length(timesB) != dB.Rows)
+            throw new ArgumentException($"log-SNR line: {Length(timesA)} and {Length(timesB)} times for {dA.Rows} rows");
+    }
 }

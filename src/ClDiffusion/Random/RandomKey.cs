@@ -10,6 +10,8 @@ public enum Purpose : uint
     LangevinVelocity = 3,
     LangevinNoise = 4,
     ScoreError = 5,
+    /// <summary>rm-x0's multistep form: one uniform per sample, rotated by frac(n phi) at step n (AlphaLaw.Rotated).</summary>
+    MidpointShift = 6,
     Test = 99,
 }
 

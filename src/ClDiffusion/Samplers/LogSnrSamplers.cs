@@ -33,6 +33,28 @@ public sealed class X0History
 }
 
 /// <summary>
+/// What rm-x0's multistep form remembers: the last two x0 evaluations of every row with their forward times (each row's
+/// midpoints lie at its own times), the points of a line in lambda. Three slots rotate, so a new evaluation is written
+/// into the free one and nothing is copied. A corrector moves the state off the trajectory, so schedules forget after it.
+/// </summary>
+public sealed class X0Line
+{
+    int count, newest;
+    public int Count => count;
+    public void Forget() => count = 0;
+
+    static (IDeviceBuffer D, IDeviceBuffer Times) Slot(SamplerContext ctx, int i) =>
+        (ctx.Scratch("x0-line-" + i, ctx.N), ctx.Scratch("x0-line-t" + i, ctx.N, 1));
+
+    public (IDeviceBuffer D, IDeviceBuffer Times) Newest(SamplerContext ctx) => Slot(ctx, newest);
+    public (IDeviceBuffer D, IDeviceBuffer Times) Older(SamplerContext ctx) => Slot(ctx, (newest + 2) % 3);
+    /// <summary>The slot the next evaluation is written to (neither of the two remembered points).</summary>
+    public (IDeviceBuffer D, IDeviceBuffer Times) Free(SamplerContext ctx) => Slot(ctx, (newest + 1) % 3);
+    /// <summary>The free slot now holds the newest point.</summary>
+    public void Push() { newest = (newest + 1) % 3; count = Math.Min(count + 1, 2); }
+}
+
+/// <summary>
 /// The randomized midpoint in data-prediction form on the log-SNR axis (see <see cref="LogSnrSteps"/>): over a step
 /// from lambda_s to lambda_t, x_t = (sigma_t / sigma_s) x_s + sigma_t * integral e^lambda x0(x_lambda) d lambda, and a
 /// midpoint lambda_m drawn with density proportional to e^lambda makes alpha_t (1 - e^{-h}) x0(x_m, lambda_m) an unbiased
@@ -56,6 +78,74 @@ public static class LogSnrSamplers
             Window(ctx, x, grid, n, 1, 0, order, history);
             ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
         }
+    }
+
+    /// <summary>Golden-ratio step of the midpoint rotation: the shifts frac(n phi) of consecutive steps are 0.382 or 0.618 apart.</summary>
+    const double GoldenShift = 0.6180339887498949;
+
+    /// <summary>
+    /// rm-x0 (default, multistep form): one NFE per step, x0 evaluated only at the random midpoints. Each step draws
+    /// lambda_m from the density proportional to e^lambda (its uniform rotated by frac(n phi) at step n, so every step's
+    /// law is exact and consecutive midpoints stay apart), reaches x_m by the exponential step along the line in lambda
+    /// through the last two x0 evaluations, evaluates x0(x_m, lambda_m), and finishes with
+    /// x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e^{-h}) x0_m plus the line's slope as a zero-mean control variate.
+    /// The first step has no line yet: it evaluates x0 at the start noise and takes the exponential (DDIM) step; the first
+    /// step after a corrector evaluates x0 at its start and then takes the randomized step from it (2 NFE).
+    /// </summary>
+    public static void RandomizedMidpointX0Multistep(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid) =>
+        RandomizedMidpointX0Multistep(ctx, x, grid, 0, grid.Steps, new X0Line());
+
+    public static void RandomizedMidpointX0Multistep(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int from, int to, X0Line line)
+    {
+        for (int n = from; n < to; n++)
+        {
+            MultistepStep(ctx, x, grid, n, line);
+            ctx.Report(n, grid.Steps, grid.Tau[n + 1], SamplerPhase.Predictor, x);
+        }
+    }
+
+    static void MultistepStep(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int n, X0Line line)
+    {
+        var b = ctx.Backend;
+        double ts = grid.T(n), tt = grid.T(n + 1);
+        Point s = Point.At(ts), t = Point.At(tt);
+        double h = t.Lambda - s.Lambda;
+        var (dNew, timesNew) = line.Free(ctx);
+        var u = ctx.Scratch("alpha", ctx.N, 1);
+        b.DrawAlphas(u, ctx.Key(0, Purpose.MidpointShift), ctx.FirstSample, AlphaLaw.Rotated, (float)(n * GoldenShift % 1.0));
+        if (line.Count == 0)
+        {
+            var score = ctx.Scratch("s", ctx.N);
+            ctx.Score(x, grid.Tau[n], score);
+            b.Lincomb(dNew, [new((float)(1 / s.Alpha), x), new((float)(s.Sigma * s.Sigma / s.Alpha), score)]);
+            b.TiltedTimes(timesNew, u, s.Lambda, 0);   // h = 0 puts every row at lambda_s: the point's time on the device
+            line.Push();
+            if (n == 0)
+            {
+                // from the start noise x0 is nearly constant in lambda: the exponential (DDIM) step, so S steps cost S NFE
+                b.Lincomb(x, [new((float)(t.Sigma / s.Sigma), x), new((float)(t.Alpha * Phi1(h)), dNew)]);
+                return;
+            }
+            (dNew, timesNew) = line.Free(ctx);   // after a corrector: the randomized step from the fresh x0 (2 NFE this step)
+        }
+        b.TiltedTimes(timesNew, u, t.Lambda, h);
+        var (dB, timesB) = line.Newest(ctx);
+        IDeviceBuffer d0 = dB, slope = null!;
+        bool hasSlope = line.Count == 2;
+        if (hasSlope)
+        {
+            var (dA, timesA) = line.Older(ctx);
+            d0 = ctx.Scratch("x0-start", ctx.N);
+            slope = ctx.Scratch("x0-slope", ctx.N);
+            b.LogSnrLine(d0, slope, dA, timesA, dB, timesB, ts);
+        }
+        var xm = ctx.Scratch("x0-xi", ctx.N);
+        var sm = ctx.Scratch("x0-si", ctx.N);
+        b.LogSnrPredict(xm, x, d0, hasSlope ? slope : null, timesNew, ts);
+        ctx.ScoreAt(xm, 0f, -1f, timesNew, sm);   // forward time 0 - (-1) * times[r] = times[r]
+        b.DataPrediction(dNew, xm, sm, timesNew);
+        b.LogSnrFinal(x, x, dNew, hasSlope ? slope : null, timesNew, ts, tt);
+        line.Push();
     }
 
     /// <summary>

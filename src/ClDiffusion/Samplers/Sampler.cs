@@ -67,18 +67,24 @@ public static class Sampler
         new("picard", "ParaDiGMS-style Picard windows over the exponential integrator, with a tolerance", "window NFE/round until the tolerance",
             SamplerTraits.Parallel | SamplerTraits.HostReads, [nameof(SamplerOptions.Window), nameof(SamplerOptions.Tolerance)],
             (ctx, x, grid, o) => ParallelSamplers.Picard(ctx, x, grid, o.Window, o.Tolerance)),
-        new("rm-x0", "randomized midpoint in data-prediction form on the log-SNR axis", "2 NFE/step",
-            SamplerTraits.Stochastic, [nameof(SamplerOptions.MidpointOrder)],
-            (ctx, x, grid, o) => LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, o.MidpointOrder)),
-        new("rm-x0-pc", "rm-x0 + underdamped Langevin corrector", "2 NFE/step + corrector steps per block",
-            SamplerTraits.Stochastic | SamplerTraits.Corrector, [nameof(SamplerOptions.MidpointOrder), .. CorrectorOptions],
+        new("rm-x0", "randomized midpoint in data-prediction form on the log-SNR axis (multistep line by default)", "1 NFE/step (2 with --x0-start fresh)",
+            SamplerTraits.Stochastic, [nameof(SamplerOptions.X0Start), nameof(SamplerOptions.MidpointOrder)],
+            (ctx, x, grid, o) =>
+            {
+                if (o.X0Start == "line") LogSnrSamplers.RandomizedMidpointX0Multistep(ctx, x, grid);
+                else LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, o.MidpointOrder);
+            }),
+        new("rm-x0-pc", "rm-x0 + underdamped Langevin corrector", "1 NFE/step (2 with --x0-start fresh) + corrector steps per block",
+            SamplerTraits.Stochastic | SamplerTraits.Corrector, [nameof(SamplerOptions.X0Start), nameof(SamplerOptions.MidpointOrder), .. CorrectorOptions],
             (ctx, x, grid, o) =>
             {
                 var history = new X0History();
+                var line = new X0Line();
                 PredictorCorrector(ctx, x, grid, o, n =>
                 {
-                    LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, n, n + 1, o.MidpointOrder, history);
-                    if (grid.CorrectAfter[n]) history.Forget();   // the corrector moves x off the trajectory the history describes
+                    if (o.X0Start == "line") LogSnrSamplers.RandomizedMidpointX0Multistep(ctx, x, grid, n, n + 1, line);
+                    else LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, n, n + 1, o.MidpointOrder, history);
+                    if (grid.CorrectAfter[n]) { history.Forget(); line.Forget(); }   // the corrector moves x off the trajectory they describe
                 }, parallel: false);
             }),
         new("prm-x0", "parallel rm-x0: R midpoints stratified in the e^lambda measure, K Picard rounds per window", "(R (K + 1) + 1) NFE/window in K + 2 rounds",

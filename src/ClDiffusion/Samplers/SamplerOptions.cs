@@ -58,6 +58,12 @@ public sealed record SamplerOptions
     /// zero-mean control variate in the final step.
     /// </summary>
     public int MidpointOrder { get; init; } = 2;
+    /// <summary>
+    /// rm-x0, rm-x0-pc: "line" (default) evaluates x0 only at the random midpoints, reaching each along the line through
+    /// the last two evaluations (1 NFE per step); "fresh" evaluates x0 at every step start as well (2 NFE per step), and
+    /// <see cref="MidpointOrder"/> picks how the midpoint is reached. prm-x0 always evaluates at its window starts.
+    /// </summary>
+    public string X0Start { get; init; } = "line";
     /// <summary>Parallel sampler: sub-windows R per window.</summary>
     public int SubWindows { get; init; } = 4;
     /// <summary>Parallel sampler: Picard rounds K per window.</summary>
@@ -133,6 +139,7 @@ public sealed record SamplerOptions
             $"maximum step {MaxStep} splits the grid into up to {gridSteps} steps, above the limit {SamplerLimits.MaxSteps} (random-key step counter)");
         Need(Grid is "uniform" or "shrinking" or "logsnr", $"unknown grid '{Grid}' (use uniform, shrinking or logsnr)");
         Need(MidpointOrder is 1 or 2, $"midpoint order must be 1 or 2, got {MidpointOrder}");
+        Need(X0Start is "line" or "fresh", $"unknown x0 start '{X0Start}' (use line or fresh)");
         Need(ParallelCorrector is "end" or "block", $"unknown parallel corrector placement '{ParallelCorrector}' (use end or block)");
         Need(CorrectorRounds is null or >= 1, $"corrector Picard rounds must be at least 1, got {CorrectorRounds}");
         Need(CorrectorRounds is null || CorrectorRounds <= SamplerLimits.MaxPicardRounds, $"corrector Picard rounds = {CorrectorRounds} is above the limit {SamplerLimits.MaxPicardRounds}");

@@ -44,6 +44,7 @@ public class CliTests
     [TestCase(new[] { "--delta", "9", "-T", "8" }, "must be smaller than T")]
     [TestCase(new[] { "--device", "tpu" }, "unknown device 'tpu'")]
     [TestCase(new[] { "--grid", "cosine" }, "unknown grid 'cosine'")]
+    [TestCase(new[] { "--sampler", "rm-x0", "--x0-start", "midway" }, "unknown x0 start 'midway'")]
     // issue 15: the CLI goes through the same validator as the .NET API and the C ABI
     [TestCase(new[] { "--steps", "2147483647" }, "above the limit 65535")]
     [TestCase(new[] { "--gamma", "1e300" }, "gamma")]

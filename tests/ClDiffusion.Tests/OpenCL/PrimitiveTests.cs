@@ -107,6 +107,43 @@ public sealed class PrimitiveTests : OpenClTestBase
     }
 
     [Test]
+    public void RotatedAlphasAreBitIdentical([Values(0f, 0.381966f, 0.9999999f)] float shift)
+    {
+        var (a, b) = Pair(61, 1);
+        Cpu.DrawAlphas(a, Key, 3, AlphaLaw.Rotated, shift); Cl.DrawAlphas(b, Key, 3, AlphaLaw.Rotated, shift);
+        var x = Read(Cpu, a); var y = Read(Cl, b);
+        for (int i = 0; i < x.Length; i++) Assert.That(BitConverter.SingleToUInt32Bits(y[i]), Is.EqualTo(BitConverter.SingleToUInt32Bits(x[i])), $"alpha {i}");
+        var (c, _) = Pair(4, 2);
+        Assert.Throws<ArgumentException>(() => Cl.DrawAlphas(c, Key, 3, AlphaLaw.Rotated, shift), "R = 2");
+        Assert.Throws<ArgumentException>(() => Cl.DrawAlphas(a, Key, 3, AlphaLaw.Rotated, 1f), "a shift of 1");
+    }
+
+    [Test]
+    public void LogSnrLineMatches([Values(1, 17, 64)] int d)
+    {
+        // two earlier x0 values per row at their own times (one row with both at the same time: slope 0)
+        int rows = 23;
+        var rng = new System.Random(5);
+        float[] Vals(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+        var ta = Enumerable.Range(0, rows).Select(r => 0.8f + 0.01f * r).ToArray();
+        var tb = Enumerable.Range(0, rows).Select(r => r == 7 ? ta[r] : 0.5f - 0.01f * r).ToArray();
+        var da = Vals(rows * d); var db = Vals(rows * d);
+        var (ac, al) = Pair(rows, d, da); var (bc, bl) = Pair(rows, d, db);
+        var (tac, tal) = Pair(rows, 1, ta); var (tbc, tbl) = Pair(rows, 1, tb);
+        var (sc, sl) = Pair(rows, d); var (oc, ol) = Pair(rows, d);
+        Cpu.LogSnrLine(oc, sc, ac, tac, bc, tbc, 0.3);
+        Cl.LogSnrLine(ol, sl, al, tal, bl, tbl, 0.3);
+        Close(sc, sl, 1e-5, 1e-5, "slope");
+        Close(oc, ol, 1e-5, 1e-5, "x0 at the step start");
+        var slope = Read(Cl, sl); var start = Read(Cl, ol);
+        for (int j = 0; j < d; j++)
+        {
+            Assert.That(slope[7 * d + j], Is.EqualTo(0f), "coinciding times: slope 0");
+            Assert.That(start[7 * d + j], Is.EqualTo(db[7 * d + j]), "coinciding times: the newer value");
+        }
+    }
+
+    [Test]
     public void DrawAlphasMatch([Values(1, 3)] int R)
     {
         var (ac, al) = Pair(41, R);

@@ -47,7 +47,9 @@ public sealed class SamplerTests : OpenClTestBase
         var model = new PerturbedScore(GaussianMixture.Preset(5, 2, seed: 5), 0.2);
         foreach (var (name, o) in new[]
         {
-            ("rm-x0", new SamplerOptions { Steps = 7, MidpointOrder = 1, Grid = "logsnr" }),
+            ("rm-x0", new SamplerOptions { Steps = 7, MidpointOrder = 1, X0Start = "fresh", Grid = "logsnr" }),
+            ("rm-x0", new SamplerOptions { Steps = 7, MidpointOrder = 2, X0Start = "fresh" }),
+            ("rm-x0-pc", new SamplerOptions { Steps = 6, CorrectorSteps = 2 }),   // the line form, forgotten and restarted after each corrector
             ("prm-x0", new SamplerOptions { Steps = 5, SubWindows = 3, PicardRounds = 2, Grid = "logsnr" }),
             ("prm-x0-pc", new SamplerOptions { Steps = 5, SubWindows = 3, PicardRounds = 1, CorrectorSteps = 2, ParallelCorrector = "block" }),
         })
@@ -59,6 +61,7 @@ public sealed class SamplerTests : OpenClTestBase
     }
 
     [TestCase("rm-x0")]
+    [TestCase("rm-x0-pc")]
     [TestCase("prm-x0-pc")]
     public void LogSnrSamplersDoNotDependOnTheBatch(string name)
     {

@@ -64,6 +64,8 @@ public class FaultInjectionTests
             inner.LogSnrPicard(dst, x, d, times, tStart, tEnd);
         public void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd) =>
             inner.LogSnrFinal(dst, x, d, slope, times, tStart, tEnd);
+        public void LogSnrLine(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB, double tStart) =>
+            inner.LogSnrLine(dStart, slope, dA, timesA, dB, timesB, tStart);
         public void Dispose() { }   // the wrapped backend belongs to the test
     }
 

@@ -103,6 +103,8 @@ public class SamplerCliOptions : ModelOptions
     public string Grid { get; set; } = D.Grid;
     [Option("midpoint", HelpText = "rm-x0 family: 1 = first-order midpoint state; 2 = x0 extrapolated from the previous step (no extra NFE) with a zero-mean control variate.")]
     public int Midpoint { get; set; } = D.MidpointOrder;
+    [Option("x0-start", HelpText = "rm-x0, rm-x0-pc: line = x0 only at the random midpoints, reached along the line through the last two (1 NFE/step); fresh = x0 also at every step start (2 NFE/step, --midpoint picks the order).")]
+    public string X0Start { get; set; } = D.X0Start;
     [Option("parallel-corrector", HelpText = "prm-pc, prm-x0-pc: run the parallel corrector once at the end (end, the paper's algorithm) or after every block (block).")]
     public string ParallelCorrector { get; set; } = D.ParallelCorrector;
     [Option("corrector-rounds", HelpText = "Picard rounds of the parallel corrector (default: --corrector-steps, which equals the sequential corrector).")]
@@ -171,7 +173,7 @@ public class SamplerCliOptions : ModelOptions
         Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, MaxStep = MaxStep, Lipschitz = Lipschitz, BlockLength = Block,
         CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
         LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
-        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise, MidpointOrder = Midpoint, ParallelCorrector = ParallelCorrector,
+        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise, MidpointOrder = Midpoint, X0Start = X0Start, ParallelCorrector = ParallelCorrector,
         CorrectorRounds = CorrectorRounds,
     };
 }
@@ -184,7 +186,7 @@ public static class SamplerHelp
         ("--sampler", ""), ("--steps", nameof(SamplerOptions.Steps)), ("-T", nameof(SamplerOptions.Horizon)), ("--delta", nameof(SamplerOptions.Delta)),
         ("--grid", nameof(SamplerOptions.Grid)), ("--lipschitz", nameof(SamplerOptions.Lipschitz)), ("--corrector", nameof(SamplerOptions.Corrector)),
         ("--corrector-steps", nameof(SamplerOptions.CorrectorSteps)), ("-R", nameof(SamplerOptions.SubWindows)), ("-K", nameof(SamplerOptions.PicardRounds)),
-        ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)), ("--midpoint", nameof(SamplerOptions.MidpointOrder)),
+        ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)), ("--midpoint", nameof(SamplerOptions.MidpointOrder)), ("--x0-start", nameof(SamplerOptions.X0Start)),
         ("--parallel-corrector", nameof(SamplerOptions.ParallelCorrector)),
     ];
 

@@ -214,15 +214,26 @@ public sealed partial class CpuBackend : IBackend
     {
         var a = B(alpha);
         int R = a.Cols;
-        if (law == AlphaLaw.ExpTilted && R != 1) throw new ArgumentException("the exponentially tilted midpoint law needs R = 1");
+        if (law != AlphaLaw.Stratified && R != 1) throw new ArgumentException($"the {law} midpoint law needs R = 1");
+        if (law == AlphaLaw.Rotated && !(h >= 0 && h < 1)) throw new ArgumentException($"rotated midpoint law: the shift must lie in [0, 1), got {h}");
         for (int r = 0; r < a.Rows; r++)
             for (int i = 0; i < R; i++)
             {
                 float u = key.Uniform(firstSample + r, i);
-                a.Data[r * R + i] = law == AlphaLaw.Stratified
-                    ? (i + u) * (1f / R)   // multiply, not divide: bit-identical on every OpenCL device
-                    : (float)(-Math.Log(1 - u * -Num.ExpM1(-(double)h)) / h);
+                a.Data[r * R + i] = law switch
+                {
+                    AlphaLaw.Stratified => (i + u) * (1f / R),   // multiply, not divide: bit-identical on every OpenCL device
+                    AlphaLaw.Rotated => Rotate(u, h),
+                    _ => (float)(-Math.Log(1 - u * -Num.ExpM1(-(double)h)) / h),
+                };
             }
+    }
+
+    /// <summary>frac(u + shift) in float32: one correctly rounded add and an exact subtraction, as in draw_alphas.</summary>
+    static float Rotate(float u, float shift)
+    {
+        float a = u + shift;
+        return a >= 1f ? a - 1f : a;
     }
 
     public void MidpointPredict(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer s0, IDeviceBuffer alpha, float h)

@@ -108,4 +108,34 @@ public sealed partial class CpuBackend
             }
         });
     }
+
+    /// <summary>Per-row weights of the line: c = 1 / (lambda_b - lambda_a) (0 where they coincide) and e = (lambda_s - lambda_b) c.</summary>
+    internal static (double c, double e) LineWeights(double lambdaA, double lambdaB, double lambdaS)
+    {
+        double gap = lambdaB - lambdaA;
+        double c = gap == 0 ? 0 : 1 / gap;
+        return (c, (lambdaS - lambdaB) * c);
+    }
+
+    public void LogSnrLine(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB, double tStart)
+    {
+        LogSnrShapes.Line(dStart, slope, dA, timesA, dB, timesB);
+        var o = B(dStart); var sl = B(slope); var a = B(dA); var bb = B(dB); var ta = B(timesA); var tb = B(timesB);
+        double lambdaS = Point.At(tStart).Lambda;
+        ForRows(o.Rows, o.Cols, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                var (c, e) = LineWeights(Point.At(ta.Data[r]).Lambda, Point.At(tb.Data[r]).Lambda, lambdaS);
+                float fc = (float)c, fe = (float)e;
+                var orow = o.Row(r); var srow = sl.Row(r); var arow = a.Row(r); var brow = bb.Row(r);
+                for (int j = 0; j < orow.Length; j++)
+                {
+                    float diff = brow[j] - arow[j], bj = brow[j];
+                    srow[j] = fc * diff;
+                    orow[j] = bj + fe * diff;
+                }
+            }
+        });
+    }
 }

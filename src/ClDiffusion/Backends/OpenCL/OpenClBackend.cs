@@ -349,10 +349,12 @@ public sealed partial class OpenClBackend : IBackend
     {
         var a = B(alpha);
         int R = a.Cols;
-        if (law == AlphaLaw.ExpTilted && R != 1) throw new ArgumentException("the exponentially tilted midpoint law needs R = 1");
+        if (law != AlphaLaw.Stratified && R != 1) throw new ArgumentException($"the {law} midpoint law needs R = 1");
+        if (law == AlphaLaw.Rotated && !(h >= 0 && h < 1)) throw new ArgumentException($"rotated midpoint law: the shift must lie in [0, 1), got {h}");
         if (a.Length == 0) return;
+        int code = law switch { AlphaLaw.Stratified => 0, AlphaLaw.ExpTilted => 1, _ => 2 };
         var k = K("draw_alphas").Set(0, a.Mem).Set(1, a.Rows).Set(2, R).Set(3, key.Key0).Set(4, key.Key1).Set(5, key.Step)
-            .Set(6, (uint)key.Purpose).Set(7, (uint)firstSample).Set(8, law == AlphaLaw.Stratified ? 0 : 1).Set(9, 1f / R);
+            .Set(6, (uint)key.Purpose).Set(7, (uint)firstSample).Set(8, code).Set(9, law == AlphaLaw.Rotated ? h : 1f / R);
         SetReal(k, 10, -Num.ExpM1(-(double)h));
         SetReal(k, 11, h);
         Launch(k, a.Length);

@@ -103,4 +103,16 @@ public sealed partial class OpenClBackend
             .Set(5, (float)(t.Sigma / s.Sigma)).Set(6, (float)(t.Alpha * Phi1(h) / R)).Set(7, R).Set(8, o.Cols).Set(9, (int)o.Length)
             .Set(10, slope is null ? 0 : 1), o.Length);
     }
+
+    public void LogSnrLine(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB, double tStart)
+    {
+        LogSnrShapes.Line(dStart, slope, dA, timesA, dB, timesB);
+        var o = B(dStart); var sl = B(slope); var a = B(dA); var bb = B(dB);
+        if (o.Length == 0) return;
+        var c = Coefs(o.Rows);
+        var kc = KL("lsnr_line_coefs").Set(0, c.Mem).Set(1, B(timesA).Mem).Set(2, B(timesB).Mem).Set(3, o.Rows);
+        SetReal(kc, 4, Point.At(tStart).Lambda);
+        Launch(kc, o.Rows);
+        Launch(KL("lsnr_line").Set(0, o.Mem).Set(1, sl.Mem).Set(2, a.Mem).Set(3, bb.Mem).Set(4, c.Mem).Set(5, o.Cols).Set(6, (int)o.Length), o.Length);
+    }
 }
