@@ -168,12 +168,16 @@ public sealed class GmmRowsTests : OpenClTestBase
     [Test]
     public void BackendPicksTheRowKernelFromGrd()
     {
-        // defaults: GRD = 256, and the default group (64 items, K = 5) fits every device's local memory at these d
-        using (var p = (OpenClGaussianMixtureScore)Cl.Prepare(GaussianMixture.Preset(64, 5))) Assert.That(p.Kernel, Is.Not.EqualTo(GmmKernel.Rows), "d = 64");
-        using (var p = (OpenClGaussianMixtureScore)Cl.Prepare(GaussianMixture.Preset(1024, 5))) Assert.That(p.Kernel, Is.EqualTo(GmmKernel.Rows), "d = 1024");
-        using (var p = (OpenClGaussianMixtureScore)Cl.Prepare(GaussianMixture.Preset(256, 20))) Assert.That(p.Kernel, Is.EqualTo(GmmKernel.Rows), "d = 256, K = 20");
-        using var b = new OpenClBackend(Cl.Device, new OpenClOptions { ExtraDefines = new Dictionary<string, string> { ["GRD"] = "2048" } });
-        using (var p = (OpenClGaussianMixtureScore)b.Prepare(GaussianMixture.Preset(1024, 5))) Assert.That(p.Kernel, Is.EqualTo(GmmKernel.PerRow), "GRD = 2048, d = 1024");
+        // default GRD: 256 on GPUs, never on CPU devices (the per-row kernel measured faster there)
+        bool cpu = Cl.Device.TypeName == "cpu";
+        using (var p = (OpenClGaussianMixtureScore)Cl.Prepare(GaussianMixture.Preset(1024, 5)))
+            Assert.That(p.Kernel, cpu ? Is.EqualTo(GmmKernel.PerRow) : Is.EqualTo(GmmKernel.Rows), $"default, d = 1024 on a {Cl.Device.TypeName}");
+        // GRD = 256 set: d = 64 per row, d = 256 and 1024 the row kernel, also past the per-row kernels' K <= 16
+        using var b = new OpenClBackend(Cl.Device, new OpenClOptions { ExtraDefines = new Dictionary<string, string> { ["GRD"] = "256" } });
+        using (var p = (OpenClGaussianMixtureScore)b.Prepare(GaussianMixture.Preset(64, 5))) Assert.That(p.Kernel, Is.EqualTo(GmmKernel.PerRow), "d = 64");
+        using (var p = (OpenClGaussianMixtureScore)b.Prepare(GaussianMixture.Preset(1024, 5))) Assert.That(p.Kernel, Is.EqualTo(GmmKernel.Rows), "d = 1024");
+        using (var p = (OpenClGaussianMixtureScore)b.Prepare(GaussianMixture.Preset(256, 20))) Assert.That(p.Kernel, Is.EqualTo(GmmKernel.Rows), "d = 256, K = 20");
+        using (var p = (OpenClGaussianMixtureScore)b.Prepare(GaussianMixture.Preset(255, 20))) Assert.That(p.Kernel, Is.EqualTo(GmmKernel.OnePass), "d = 255, K = 20");
     }
 
     [TestCase("GRW", "48")]

@@ -53,7 +53,7 @@ public enum GmmKernel
 }
 
 /// <summary>
-/// Exact mixture score on the device: float log-sum-exp. From d = GRD (<see cref="GmmRowsConfig"/>) a work group per row
+/// Exact mixture score on the device: float log-sum-exp. From d = GRD (<see cref="GmmRowsConfig"/>; GPUs 256, CPUs never) a work group per row
 /// (cl/gmm_rows.cl), below it one work item per row (cl/gmm.cl: two-pass vectorised where K &lt;= 16 and GVW divides d,
 /// else one pass). The two-pass kernels share gmm_logdet (the sum of log variances per distinct time).
 /// </summary>
@@ -80,7 +80,7 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
         b.Upload(means, g.Means.SelectMany(m => m.Select(v => (float)v)).ToArray());
         b.Upload(vars, g.Variances.SelectMany(m => m.Select(v => (float)v)).ToArray());
         b.Upload(logw, table.Select(w => (float)w).ToArray());
-        rowsConfig = GmmRowsConfig.Of(b.Defines());
+        rowsConfig = GmmRowsConfig.Of(b);
         bool rowsFit = rowsConfig.GroupSize <= b.Device.MaxWorkGroupSize && rowsConfig.LocalBytes(K, d) <= b.Device.LocalMemory;
         bool vecFits = K <= 16 && d % b.Options.ScoreVectorWidth == 0;
         Kernel = force ?? (rowsFit && d >= rowsConfig.FromDim ? GmmKernel.Rows : vecFits ? GmmKernel.PerRow : GmmKernel.OnePass);

@@ -122,7 +122,7 @@ public static class TuningResolver
     static Dictionary<string, int> RowsOf(OpenClOptions o)
     {
         var c = GmmRowsConfig.Of(o.ExtraDefines ?? new Dictionary<string, string>());
-        return new() { ["GRW"] = c.ItemsPerRow, ["GRV"] = c.VectorWidth, ["GRR"] = c.RowsPerGroup, ["GRD"] = c.FromDim };
+        return new() { ["GRW"] = c.ItemsPerRow, ["GRV"] = c.VectorWidth, ["GRR"] = c.RowsPerGroup };   // GRD depends on the device type (GmmRowsConfig)
     }
 
     /// <summary>The effective parameters per family for display (`cldiff devices`): tuned, explicit or default values.</summary>
