@@ -80,8 +80,11 @@ kernel void gmm_logdet(global float* logdet, const global float* var, const glob
     float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
     const global float* vk = var + (size_t)k * d;
     floatg acc = 0.0f;
-    for (int v = 0; v < d / GVW; v++) acc += log(a2 * LOADG(v, vk) + s2);
-    logdet[gid] = HSUM(acc);
+    int nv = d / GVW;
+    for (int v = 0; v < nv; v++) acc += log(a2 * LOADG(v, vk) + s2);
+    float sum = HSUM(acc);
+    for (int j = nv * GVW; j < d; j++) sum += log(a2 * vk[j] + s2);   // the d % GVW tail: gmm_score_rows takes any d
+    logdet[gid] = sum;
 }
 
 kernel void gmm_score_vec(const global float* x, global float* score, const global float* mu, const global float* var,

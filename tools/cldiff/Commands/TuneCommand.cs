@@ -11,7 +11,7 @@ public sealed class TuneOptions
 {
     [Option("device", Default = "opencl", HelpText = "OpenCL device to tune (opencl | opencl:P:D | opencl:NAME).")]
     public string Device { get; set; } = "opencl";
-    [Option("kernel", Default = "all", HelpText = "Kernel family: gmm | midpoint | langevin | lincomb | mlp | all (comma-separated list allowed).")]
+    [Option("kernel", Default = "all", HelpText = "Kernel family: gmm | gmm-rows | midpoint | langevin | lincomb | mlp | all (comma-separated list allowed).")]
     public string Kernel { get; set; } = "all";
     [Option("shapes", HelpText = "Comma-separated ROWSxD shapes (one database entry per kernel and shape class of d; for mlp ROWSxW: batch x hidden width, class by width). Default: 8192x64,2048x256; mlp 4096x256,4096x1024.")]
     public string? Shapes { get; set; }

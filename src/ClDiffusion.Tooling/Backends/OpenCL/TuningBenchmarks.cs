@@ -161,7 +161,7 @@ public abstract class TuningBenchmark
 /// <summary>The benchmarks of the tuned kernel families (gmm, midpoint, langevin, lincomb, mlp) and any registered later.</summary>
 public static class TuningBenchmarks
 {
-    static readonly List<TuningBenchmark> all = new() { new GmmBenchmark(), new MidpointBenchmark(), new LangevinBenchmark(), new LincombBenchmark(), new MlpBenchmark() };
+    static readonly List<TuningBenchmark> all = new() { new GmmBenchmark(), new GmmRowsBenchmark(), new MidpointBenchmark(), new LangevinBenchmark(), new LincombBenchmark(), new MlpBenchmark() };
     public static IReadOnlyList<TuningBenchmark> All { get { lock (all) return all.ToArray(); } }
     /// <summary>Extension point (an MLP kernel family): replaces a benchmark of the same kernel name.</summary>
     public static void Register(TuningBenchmark b) { lock (all) { all.RemoveAll(x => x.Kernel == b.Kernel); all.Add(b); } }
@@ -177,6 +177,12 @@ public sealed class GmmBenchmark : TuningBenchmark
     public override KernelSpace Space => KernelSpace.Gmm;
     public override double Tolerance => 1e-3;
     public override double Bytes(TuningShape s) => 2.0 * s.Rows * s.Dim * 4 + 2.0 * Components * s.Dim * 4;
+    /// <summary>The per-row kernels at every d (GRD past any d): the work-group-per-row kernel is the "gmm-rows" family.</summary>
+    public override OpenClOptions Options(IReadOnlyDictionary<string, int> c, OpenClOptions? baseOptions = null)
+    {
+        var o = base.Options(c, baseOptions);
+        return o with { ExtraDefines = new Dictionary<string, string>(o.ExtraDefines ?? new Dictionary<string, string>()) { ["GRD"] = int.MaxValue.ToString() } };
+    }
     public override TuningCase Prepare(OpenClBackend cl, CpuBackend cpu, TuningShape s, int seed)
     {
         var own = new List<IDisposable>();

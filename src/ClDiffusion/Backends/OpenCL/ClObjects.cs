@@ -88,6 +88,8 @@ public sealed unsafe class ClDevice
     public long GlobalMemory => (long)Scalar<ulong>(DeviceInfo.GlobalMemSize);
     public long MaxAlloc => (long)Scalar<ulong>(DeviceInfo.MaxMemAllocSize);
     public long MaxWorkGroupSize => (long)Scalar<nuint>(DeviceInfo.MaxWorkGroupSize);
+    /// <summary>Local memory per work group in bytes (0 when the driver does not say).</summary>
+    public long LocalMemory { get { try { return (long)Scalar<ulong>(DeviceInfo.LocalMemSize); } catch (OpenClException) { return 0; } } }
     public ulong TypeBits => Scalar<ulong>(DeviceInfo.Type);
     public bool HasFp64 => Extensions.Contains("cl_khr_fp64");
     /// <summary>The reported maximum clock (MHz; the FP32 peak of `cldiff mlpbench`).</summary>

@@ -175,6 +175,10 @@ public sealed partial class OpenClBackend : IBackend
     public void Launch(ClKernel k, long items) =>
         k.Launch(queue, Math.Max(items, 1), WorkGroupOf(k.Name), ProfileEvents is not null, ProfileEvents);
 
+    /// <summary>Launches a 1-D kernel over `items` work items with a fixed work-group size (kernels built with reqd_work_group_size).</summary>
+    public void Launch(ClKernel k, long items, int workGroup) =>
+        k.Launch(queue, Math.Max(items, 1), workGroup, ProfileEvents is not null, ProfileEvents);
+
     /// <summary>The work-group size a kernel launches with: its family's tuned size, else <see cref="WorkGroup"/>.</summary>
     public int WorkGroupOf(string kernel) =>
         Tuning.TuningResolver.FamilyOf(kernel) is { } f && FamilyWorkGroups.TryGetValue(f, out var w) ? w : WorkGroup;

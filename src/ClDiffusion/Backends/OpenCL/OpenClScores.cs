@@ -41,18 +41,36 @@ public static class OpenClScoreRegistry
     }
 }
 
-/// <summary>Exact mixture score on the device (cl/gmm.cl): float log-sum-exp, one work item per row.</summary>
+/// <summary>Which kernel evaluates a mixture on the device.</summary>
+public enum GmmKernel
+{
+    /// <summary>gmm_score (cl/gmm.cl): one work item per row, one pass (K > 16 or d not a multiple of GVW, below the row kernel's d).</summary>
+    OnePass,
+    /// <summary>gmm_score_vec (cl/gmm.cl): one work item per row, two passes over GVW-wide vectors.</summary>
+    PerRow,
+    /// <summary>gmm_score_rows (cl/gmm_rows.cl): a work group per row (large d; <see cref="GmmRowsConfig"/>).</summary>
+    Rows,
+}
+
+/// <summary>
+/// Exact mixture score on the device: float log-sum-exp. From d = GRD (<see cref="GmmRowsConfig"/>; GPUs 256, CPUs never) a work group per row
+/// (cl/gmm_rows.cl), below it one work item per row (cl/gmm.cl: two-pass vectorised where K &lt;= 16 and GVW divides d,
+/// else one pass). The two-pass kernels share gmm_logdet (the sum of log variances per distinct time).
+/// </summary>
 sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
 {
     readonly GaussianMixture g;
     readonly OpenClBuffer means, vars, logw;
     readonly ClKernel kernel, logdetKernel;
-    readonly bool vectorised;
+    readonly GmmRowsConfig rowsConfig;
     OpenClBuffer? logdet;
     public IScoreModel Model => g;
+    /// <summary>The kernel this preparation launches.</summary>
+    public GmmKernel Kernel { get; }
     internal (OpenClBuffer Means, OpenClBuffer Vars, OpenClBuffer LogW) Parameters => (means, vars, logw);
 
-    public OpenClGaussianMixtureScore(OpenClBackend b, GaussianMixture g)
+    /// <summary>Prepares the mixture; <paramref name="force"/> (benchmarks, tests) picks the kernel instead of the backend's rule and throws where it cannot run.</summary>
+    public OpenClGaussianMixtureScore(OpenClBackend b, GaussianMixture g, GmmKernel? force = null)
     {
         this.g = g;
         int K = g.Components, d = g.Dim;
@@ -62,10 +80,21 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
         b.Upload(means, g.Means.SelectMany(m => m.Select(v => (float)v)).ToArray());
         b.Upload(vars, g.Variances.SelectMany(m => m.Select(v => (float)v)).ToArray());
         b.Upload(logw, table.Select(w => (float)w).ToArray());
-        // two-pass vectorised kernel where it applies (K <= KMAX = 16, d a multiple of the vector width), else one pass per row
-        vectorised = K <= 16 && d % b.Options.ScoreVectorWidth == 0;
+        rowsConfig = GmmRowsConfig.Of(b);
+        bool rowsFit = rowsConfig.GroupSize <= b.Device.MaxWorkGroupSize && rowsConfig.LocalBytes(K, d) <= b.Device.LocalMemory;
+        bool vecFits = K <= 16 && d % b.Options.ScoreVectorWidth == 0;
+        Kernel = force ?? (rowsFit && d >= rowsConfig.FromDim ? GmmKernel.Rows : vecFits ? GmmKernel.PerRow : GmmKernel.OnePass);
+        if (Kernel == GmmKernel.Rows && !rowsFit)
+            throw new ArgumentException($"gmm_score_rows: a group of {rowsConfig.GroupSize} items with {rowsConfig.LocalBytes(K, d)} bytes of local memory does not fit {b.Device.Name}");
+        if (Kernel == GmmKernel.PerRow && !vecFits)
+            throw new ArgumentException($"gmm_score_vec needs K <= 16 and d a multiple of GVW = {b.Options.ScoreVectorWidth} (K = {K}, d = {d})");
         var prog = b.Program("gmm.cl");
-        kernel = prog.Kernel(vectorised ? "gmm_score_vec" : "gmm_score");
+        kernel = Kernel switch
+        {
+            GmmKernel.Rows => b.Program("gmm_rows.cl", rowsConfig.Defines()).Kernel("gmm_score_rows"),
+            GmmKernel.PerRow => prog.Kernel("gmm_score_vec"),
+            _ => prog.Kernel("gmm_score"),
+        };
         logdetKernel = prog.Kernel("gmm_logdet");
     }
 
@@ -75,20 +104,22 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
     public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score, OpenClBuffer? labels)
     {
         if (labels is not null && g.NumClasses == 0) throw new ArgumentException($"class labels given, but {g.Describe()} has no component labels");
-        int rows = x.Rows, lab = vectorised ? 13 : 12;
+        int rows = x.Rows, lab = Kernel == GmmKernel.OnePass ? 12 : 13;
         kernel.Set(lab, (labels ?? x).Mem).Set(lab + 1, labels is null ? 0 : rows).Set(lab + 2, g.NumClasses);
         kernel.Set(0, x.Mem).Set(1, score.Mem).Set(2, means.Mem).Set(3, vars.Mem).Set(4, logw.Mem)
             .Set(5, (offsets ?? x).Mem).Set(6, offsets is null ? 0 : offsets.Rows * offsets.Cols)
             .Set(7, t0).Set(8, slope).Set(9, rows).Set(10, g.Components).Set(11, g.Dim);
-        if (vectorised)
-        {
-            int noff = offsets is null ? 0 : offsets.Rows * offsets.Cols, nt = Math.Max(noff, 1) * g.Components;
-            if (logdet is null || logdet.Rows < nt) { logdet?.Dispose(); logdet = (OpenClBuffer)b.Allocate(nt, 1); }
-            logdetKernel.Set(0, logdet.Mem).Set(1, vars.Mem).Set(2, (offsets ?? x).Mem).Set(3, noff).Set(4, t0).Set(5, slope).Set(6, g.Components).Set(7, g.Dim);
-            b.Launch(logdetKernel, nt);
-            kernel.Set(12, logdet.Mem);
-        }
-        b.Launch(kernel, rows);
+        if (Kernel == GmmKernel.OnePass) { b.Launch(kernel, rows); return; }
+        int noff = offsets is null ? 0 : offsets.Rows * offsets.Cols, nt = Math.Max(noff, 1) * g.Components;
+        if (logdet is null || logdet.Rows < nt) { logdet?.Dispose(); logdet = (OpenClBuffer)b.Allocate(nt, 1); }
+        logdetKernel.Set(0, logdet.Mem).Set(1, vars.Mem).Set(2, (offsets ?? x).Mem).Set(3, noff).Set(4, t0).Set(5, slope).Set(6, g.Components).Set(7, g.Dim);
+        b.Launch(logdetKernel, nt);
+        kernel.Set(12, logdet.Mem);
+        if (Kernel == GmmKernel.PerRow) { b.Launch(kernel, rows); return; }
+        var c = rowsConfig;
+        kernel.SetLocal(16, 4L * c.RowsPerGroup * g.Dim).SetLocal(17, 4L * c.RowsPerGroup * g.Components * c.ItemsPerRow);
+        long groups = (rows + c.RowsPerGroup - 1) / c.RowsPerGroup;
+        b.Launch(kernel, groups * c.GroupSize, c.GroupSize);
     }
 
     public void Dispose() { means.Dispose(); vars.Dispose(); logw.Dispose(); logdet?.Dispose(); kernel.Dispose(); logdetKernel.Dispose(); }

@@ -27,7 +27,7 @@ public static class TuningResolver
 
     static readonly Dictionary<string, string> families = new()
     {
-        ["gmm_score"] = "gmm", ["gmm_score_vec"] = "gmm", ["gmm_logdet"] = "gmm",
+        ["gmm_score"] = "gmm", ["gmm_score_vec"] = "gmm", ["gmm_logdet"] = "gmm", ["gmm_score_rows"] = "gmm-rows",
         ["midpoint_predict"] = "midpoint", ["picard_sums"] = "midpoint", ["midpoint_final"] = "midpoint",
         ["langevin_blocks"] = "langevin", ["langevin_scan"] = "langevin", ["normal_blocks"] = "langevin",
         ["lincomb"] = "lincomb", ["copy_vec"] = "lincomb",
@@ -119,6 +119,12 @@ public static class TuningResolver
         return s;
     }
 
+    static Dictionary<string, int> RowsOf(OpenClOptions o)
+    {
+        var c = GmmRowsConfig.Of(o.ExtraDefines ?? new Dictionary<string, string>());
+        return new() { ["GRW"] = c.ItemsPerRow, ["GRV"] = c.VectorWidth, ["GRR"] = c.RowsPerGroup };   // GRD depends on the device type (GmmRowsConfig)
+    }
+
     /// <summary>The effective parameters per family for display (`cldiff devices`): tuned, explicit or default values.</summary>
     public static IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>> Effective(TuningResolution r)
     {
@@ -127,6 +133,7 @@ public static class TuningResolver
         return new Dictionary<string, IReadOnlyDictionary<string, int>>
         {
             ["gmm"] = new Dictionary<string, int> { ["WG"] = Wg("gmm"), ["GVW"] = o.ScoreVectorWidth },
+            ["gmm-rows"] = RowsOf(o),
             ["midpoint"] = new Dictionary<string, int> { ["WG"] = Wg("midpoint"), ["VW"] = o.VectorWidth, ["MW"] = o.MidpointVectors },
             ["langevin"] = new Dictionary<string, int> { ["WG"] = Wg("langevin"), ["NB"] = o.NoiseBlocks },
             ["lincomb"] = new Dictionary<string, int> { ["WG"] = Wg("lincomb"), ["VW"] = o.VectorWidth, ["WPT"] = o.WorkPerItem },

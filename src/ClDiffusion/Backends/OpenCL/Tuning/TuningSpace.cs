@@ -55,6 +55,13 @@ public sealed record KernelSpace(string Kernel, IReadOnlyList<TuningParameter> P
     /// <summary>gmm-score: WG, GVW (must divide d for the vectorised kernel; KMAX private floats).</summary>
     public static KernelSpace Gmm => new("gmm", new[] { new TuningParameter("WG", Pow2WG), new TuningParameter("GVW", Widths) },
         (c, d, dim) => WgFits(c, d) && dim % c["GVW"] == 0);
+    /// <summary>
+    /// gmm-rows (cl/gmm_rows.cl, the mixture score with a work group per row): GRW items per row, GRV vector width, GRR
+    /// rows per group; the group must fit the device, and its local memory (GRR (d + K GRW) floats, K = 8 as the
+    /// benchmark's mixture) the device's local memory where the device reports it.
+    /// </summary>
+    public static KernelSpace GmmRows => new("gmm-rows", new[] { new TuningParameter("GRW", new[] { 1, 2, 4, 8, 16, 32, 64, 128, 256 }), new TuningParameter("GRV", Widths), new TuningParameter("GRR", new[] { 1, 2, 4, 8 }) },
+        (c, d, dim) => c["GRW"] * c["GRR"] <= d.MaxWorkGroupSize && (d.LocalMemoryBytes <= 0 || 4L * c["GRR"] * (dim + 8L * c["GRW"]) <= d.LocalMemoryBytes));
     /// <summary>midpoint / lincomb family: WG, VW, MW (0 = whole row; MW VW columns must not exceed the row).</summary>
     public static KernelSpace Midpoint => new("midpoint", new[] { new TuningParameter("WG", Pow2WG), new TuningParameter("VW", Widths), new TuningParameter("MW", new[] { 0, 1, 2, 4, 8 }) },
         (c, d, dim) => WgFits(c, d) && dim % c["VW"] == 0 && c["MW"] * c["VW"] <= Math.Max(dim, 1));
@@ -70,7 +77,7 @@ public sealed record KernelSpace(string Kernel, IReadOnlyList<TuningParameter> P
     /// <summary>Adds the space of another kernel family (extension point: an MLP kernel registers its space here, with its benchmark in <see cref="TuningBenchmarks"/>).</summary>
     public static void Register(KernelSpace space) { lock (extra) { extra.RemoveAll(k => k.Kernel == space.Kernel); extra.Add(space); } }
 
-    public static IReadOnlyList<KernelSpace> All { get { lock (extra) return new[] { Gmm, Midpoint, Langevin, Lincomb }.Concat(extra).ToArray(); } }
+    public static IReadOnlyList<KernelSpace> All { get { lock (extra) return new[] { Gmm, GmmRows, Midpoint, Langevin, Lincomb }.Concat(extra).ToArray(); } }
     public static KernelSpace ByName(string name) => All.FirstOrDefault(k => k.Kernel == name) ?? throw new ArgumentException($"no tuning space for kernel '{name}' ({string.Join(" | ", All.Select(k => k.Kernel))})");
 
     /// <summary>The database key of one candidate: "kernel shape-class NAME=V ..." in the space's parameter order.</summary>
