@@ -129,10 +129,11 @@ public static class LogSnrSamplers
             (dNew, timesNew) = line.Free(ctx);   // after a corrector: the randomized step from the fresh x0 (2 NFE this step)
         }
         b.TiltedTimes(timesNew, u, t.Lambda, h);
+        // x0 on the step: the line through the last two evaluations, or the one evaluation (constant) if that is all
         var (dB, timesB) = line.Newest(ctx);
-        IDeviceBuffer d0 = dB, slope = null!;
-        bool hasSlope = line.Count == 2;
-        if (hasSlope)
+        IDeviceBuffer d0 = dB;
+        IDeviceBuffer? slope = null;
+        if (line.Count == 2)
         {
             var (dA, timesA) = line.Older(ctx);
             d0 = ctx.Scratch("x0-start", ctx.N);
@@ -141,10 +142,10 @@ public static class LogSnrSamplers
         }
         var xm = ctx.Scratch("x0-xi", ctx.N);
         var sm = ctx.Scratch("x0-si", ctx.N);
-        b.LogSnrPredict(xm, x, d0, hasSlope ? slope : null, timesNew, ts);
+        b.LogSnrPredict(xm, x, d0, slope, timesNew, ts);
         ctx.ScoreAt(xm, 0f, -1f, timesNew, sm);   // forward time 0 - (-1) * times[r] = times[r]
         b.DataPrediction(dNew, xm, sm, timesNew);
-        b.LogSnrFinal(x, x, dNew, hasSlope ? slope : null, timesNew, ts, tt);
+        b.LogSnrFinal(x, x, dNew, slope, timesNew, ts, tt);
         line.Push();
     }
 
