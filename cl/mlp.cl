@@ -66,6 +66,9 @@
 #ifndef MLP_FMA
 #define MLP_FMA 1
 #endif
+// The direct loops pass the accumulator array to helpers: they must be inlined, or the array lives in memory and
+// every multiply-add stores its result (PoCL 3.1 / LLVM 15 kept two of them out of line: half the FMA rate)
+#define MLP_INLINE inline __attribute__((always_inline))
 #if MLP_FMA
 #define MLP_MAD(a, b, c) fma(a, b, c)
 #else
@@ -210,7 +213,7 @@ inline void mlp_stage(const float* ra, const floatn* rb, local float* Alm, local
 // The direct K loop of a tile that lies wholly inside [M, N] (hidden and last layers): item rows through row
 // pointers into A (one scalar load, broadcast, per row and k), its columns of W^T as VWN-wide loads of row k
 // (neighbouring items' vectors are neighbours: column (jv NDIMC + tn) VWN), the K loop unrolled by KWG.
-inline void mlp_direct_step(const global float* const* ar, const global float* wk, int k, floatn* acc)
+MLP_INLINE void mlp_direct_step(const global float* const* ar, const global float* wk, int k, floatn* acc)
 {
     floatn b[NWIV];
     #pragma unroll
@@ -224,7 +227,7 @@ inline void mlp_direct_step(const global float* const* ar, const global float* w
     }
 }
 
-inline void mlp_direct_full(const global float* A, int lda, const global float* Wt, int N, int K, int m0, int n0,
+MLP_INLINE void mlp_direct_full(const global float* A, int lda, const global float* Wt, int N, int K, int m0, int n0,
                             int tm, int tn, floatn* acc)
 {
     const global float* ar[MWI];
@@ -242,7 +245,7 @@ inline void mlp_direct_full(const global float* A, int lda, const global float* 
 
 // One k step of the guarded direct loop: a[] the item's row values at this k, wk = row k of W^T. A column vector
 // that crosses N is assembled from clamped scalars (its lanes beyond N are discarded at the store).
-inline void mlp_guarded_step(const float* a, const global float* wk, const int* cn, int N, floatn* acc)
+MLP_INLINE void mlp_guarded_step(const float* a, const global float* wk, const int* cn, int N, floatn* acc)
 {
     floatn b[NWIV];
     #pragma unroll
@@ -267,7 +270,7 @@ inline void mlp_guarded_step(const float* a, const global float* wk, const int* 
 // at the store). Layer 0 runs its input columns in three parts: y (k < d); the time features, 16 frequencies at a
 // time as float16 sin and cos (every column tile recomputes the features of its rows, so with scalar calls layer 0
 // took longer than a 512x512 hidden layer on PoCL); then the one-hot class columns of a conditional model.
-inline void mlp_direct_guarded(const int FIRST, int m0, int n0, int tm, int tn, floatn* acc, MLP_ARGS)
+MLP_INLINE void mlp_direct_guarded(const int FIRST, int m0, int n0, int tm, int tn, floatn* acc, MLP_ARGS)
 {
     int rm[MWI], cn[NWIV];
     #pragma unroll
