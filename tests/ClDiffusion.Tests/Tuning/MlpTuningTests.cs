@@ -120,6 +120,9 @@ public class MlpTuningTests
             var shape = new TuningShape(8, 16);
             var rs = runner.Tune("mlp", shape);
             Assert.That(rs, Has.Count.EqualTo(2));
+            // the anneal starts at the device's built-in tiles (the defaults also name MLPF_RB and MLPF_WGS, which are not in the grid)
+            var start = MlpTuning.ToParameters(MlpKernelConfig.For(device));
+            Assert.That(rs[0].Parameters.All(p => start[p.Key] == p.Value), rs[0].ParameterText);
             Assert.That(rs.Any(r => r.Ok), string.Join("\n", rs.Select(r => $"{r.ParameterText}: {r.Status}")));
             var entry = db.Devices[runner.DeviceKey].Single(e => e.Kernel == "mlp");
             Assert.That(entry.Shape, Is.EqualTo("w<=256"));
