@@ -20,6 +20,12 @@
 //   MLP_DB        : with MLP_LOCAL, double-buffer the tiles: the next K tile is read from global memory into registers
 //                   (W^T with VWN-wide vector loads) while this one is multiplied from local memory, then stored into
 //                   the other half; one barrier per K step instead of two
+//   MLP_FMA       : 1 = multiply-adds as fma() (one instruction on every FMA unit; PoCL compiles mad() to a separate
+//                   multiply and add, since common.cl turns FP_CONTRACT off), 0 = mad() (devices without FMA units)
+// Without MLP_LOCAL (the direct variant) KWG is the unroll factor of the K loop, and a work group whose tile lies
+// wholly inside [M, N] (all but the last row and column of groups) runs an unguarded loop: row pointers into A,
+// VWN-wide loads of W^T, no clamping or tail branches inside the K loop (mlp_direct_full).
+// Full tiles of hidden layers apply bias + SiLU to whole floatVWN vectors (vector exp) and store them with vstore.
 // Derived: MDIMC = MWG / MWI, NDIMC = NWG / NWI work items per group along M and N, WGS = MDIMC * NDIMC.
 // Work item lid = tn + NDIMC * tm (tn fastest) owns rows (iv * MDIMC + tm) * VWM + v (iv < MWI / VWM, v < VWM) of
 // the tile and likewise columns, so neighbouring items read neighbouring words of Wt / Blm and share the A values
@@ -57,6 +63,17 @@
 #ifndef MLP_DB
 #define MLP_DB 0
 #endif
+#ifndef MLP_FMA
+#define MLP_FMA 1
+#endif
+// The direct loops pass the accumulator array to helpers: they must be inlined, or the array lives in memory and
+// every multiply-add stores its result (PoCL 3.1 / LLVM 15 kept two of them out of line: half the FMA rate)
+#define MLP_INLINE inline __attribute__((always_inline))
+#if MLP_FMA
+#define MLP_MAD(a, b, c) fma(a, b, c)
+#else
+#define MLP_MAD(a, b, c) mad(a, b, c)
+#endif
 
 #define MDIMC (MWG / MWI)
 #define NDIMC (NWG / NWI)
@@ -83,11 +100,13 @@
 #if VWN == 1
 #define LOADN(i, p) ((p)[i])
 #define SPREADN(v, dst) ((dst)[0] = (v))
+#define STOREN(v, i, p) ((p)[i] = (v))
 #define floatn float
 #else
 #define floatn CAT(float, VWN)
 #define LOADN(i, p) CAT(vload, VWN)(i, p)
 #define SPREADN(v, dst) CAT(vstore, VWN)(v, 0, dst)
+#define STOREN(v, i, p) CAT(vstore, VWN)(v, i, p)
 #endif
 
 #define MLP_ARGS const global float* A, int lda, const global float* Wt, const global float* bias, \
@@ -128,7 +147,7 @@ inline void mlp_tile(const local float* Alm, const local float* Blm, floatn* acc
         #pragma unroll
         for (int i = 0; i < MWI; i++)
             #pragma unroll
-            for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = mad((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
+            for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = MLP_MAD((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
     }
 }
 
@@ -190,12 +209,129 @@ inline void mlp_stage(const float* ra, const floatn* rb, local float* Alm, local
 }
 #endif
 
+#if !MLP_LOCAL
+// The direct K loop of a tile that lies wholly inside [M, N] (hidden and last layers): item rows through row
+// pointers into A (one scalar load, broadcast, per row and k), its columns of W^T as VWN-wide loads of row k
+// (neighbouring items' vectors are neighbours: column (jv NDIMC + tn) VWN), the K loop unrolled by KWG.
+MLP_INLINE void mlp_direct_step(const global float* const* ar, const global float* wk, int k, floatn* acc)
+{
+    floatn b[NWIV];
+    #pragma unroll
+    for (int jv = 0; jv < NWIV; jv++) b[jv] = LOADN(jv * NDIMC, wk);
+    #pragma unroll
+    for (int i = 0; i < MWI; i++)
+    {
+        floatn a = (floatn)(ar[i][k]);
+        #pragma unroll
+        for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = MLP_MAD(a, b[jv], acc[i * NWIV + jv]);
+    }
+}
+
+MLP_INLINE void mlp_direct_full(const global float* A, int lda, const global float* Wt, int N, int K, int m0, int n0,
+                            int tm, int tn, floatn* acc)
+{
+    const global float* ar[MWI];
+    #pragma unroll
+    for (int i = 0; i < MWI; i++) ar[i] = A + (size_t)(m0 + ((i / VWM) * MDIMC + tm) * VWM + (i % VWM)) * lda;
+    const global float* wc = Wt + n0 + tn * VWN;
+    int k = 0;
+    for (; k + KWG <= K; k += KWG)
+    {
+        #pragma unroll
+        for (int kk = 0; kk < KWG; kk++) mlp_direct_step(ar, wc + (size_t)(k + kk) * N, k + kk, acc);
+    }
+    for (; k < K; k++) mlp_direct_step(ar, wc + (size_t)k * N, k, acc);
+}
+
+// One k step of the guarded direct loop: a[] the item's row values at this k, wk = row k of W^T. A column vector
+// that crosses N is assembled from clamped scalars (its lanes beyond N are discarded at the store).
+MLP_INLINE void mlp_guarded_step(const float* a, const global float* wk, const int* cn, int N, floatn* acc)
+{
+    floatn b[NWIV];
+    #pragma unroll
+    for (int jv = 0; jv < NWIV; jv++)
+    {
+        if (cn[jv] + VWN <= N) b[jv] = LOADN(0, wk + cn[jv]);
+        else
+        {
+            float tmp[VWN];
+            #pragma unroll
+            for (int v = 0; v < VWN; v++) tmp[v] = wk[min(cn[jv] + v, N - 1)];
+            b[jv] = LOADN(0, tmp);
+        }
+    }
+    #pragma unroll
+    for (int i = 0; i < MWI; i++)
+        #pragma unroll
+        for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = MLP_MAD((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
+}
+
+// The direct K loop of a tile that crosses M or N, and of every layer-0 tile. Rows are clamped (results discarded
+// at the store). Layer 0 runs its input columns in three parts: y (k < d); the time features, 16 frequencies at a
+// time as float16 sin and cos (every column tile recomputes the features of its rows, so with scalar calls layer 0
+// took longer than a 512x512 hidden layer on PoCL); then the one-hot class columns of a conditional model.
+MLP_INLINE void mlp_direct_guarded(const int FIRST, int m0, int n0, int tm, int tn, floatn* acc, MLP_ARGS)
+{
+    int rm[MWI], cn[NWIV];
+    #pragma unroll
+    for (int i = 0; i < MWI; i++) rm[i] = min(m0 + ((i / VWM) * MDIMC + tm) * VWM + (i % VWM), M - 1);
+    #pragma unroll
+    for (int jv = 0; jv < NWIV; jv++) cn[jv] = n0 + (jv * NDIMC + tn) * VWN;
+    float a[MWI];
+    const int ky = FIRST ? min(d, K) : K;   // columns read from A (layer 0: y, lda = d)
+    for (int k = 0; k < ky; k++)
+    {
+        #pragma unroll
+        for (int i = 0; i < MWI; i++) a[i] = A[(size_t)rm[i] * lda + k];
+        mlp_guarded_step(a, Wt + (size_t)k * N, cn, N, acc);
+    }
+    if (!FIRST) return;
+    for (int f0 = 0; f0 < F; f0 += 16)
+    {
+        float16 fr;
+        if (f0 + 16 <= F) fr = vload16(0, freqs + f0);
+        else
+        {
+            float tmp[16];
+            #pragma unroll
+            for (int v = 0; v < 16; v++) tmp[v] = freqs[min(f0 + v, F - 1)];
+            fr = vload16(0, tmp);
+        }
+        float sn[MWI][16], cs[MWI][16];
+        #pragma unroll
+        for (int i = 0; i < MWI; i++)
+        {
+            float16 ang = row_time(rm[i], off, noff, t0, slope) * fr;
+            vstore16(sin(ang), 0, sn[i]);
+            vstore16(cos(ang), 0, cs[i]);
+        }
+        const int nf = min(16, F - f0);
+        for (int j = 0; j < nf; j++)
+        {
+            #pragma unroll
+            for (int i = 0; i < MWI; i++) a[i] = sn[i][j];
+            mlp_guarded_step(a, Wt + (size_t)(d + f0 + j) * N, cn, N, acc);
+            #pragma unroll
+            for (int i = 0; i < MWI; i++) a[i] = cs[i][j];
+            mlp_guarded_step(a, Wt + (size_t)(d + F + f0 + j) * N, cn, N, acc);
+        }
+    }
+    for (int k = d + 2 * F; k < K; k++)   // class columns (MLP_CLASSES > 0)
+    {
+        #pragma unroll
+        for (int i = 0; i < MWI; i++) a[i] = mlp_load_a(1, A, lda, rm[i], k, freqs, d, F, off, noff, t0, slope, lab, nlab);
+        mlp_guarded_step(a, Wt + (size_t)k * N, cn, N, acc);
+    }
+}
+#endif
+
 inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local float* Blm, MLP_ARGS)
 {
     const int g = get_group_id(0);
     const int lid = get_local_id(0);
     const int tn = lid % NDIMC, tm = lid / NDIMC;
     const int m0 = (g % groupsM) * MWG, n0 = (g / groupsM) * NWG;
+    const int full = m0 + MWG <= M && n0 + NWG <= N;   // the tile lies wholly inside C: no guards needed
 
     // Accumulators: MWI rows x NWIV vectors of VWN columns (explicit vectors, so a CPU compiler emits SIMD FMAs).
     floatn acc[MWI * NWIV];
@@ -242,38 +378,27 @@ inline void mlp_body(const int FIRST, const int LAST, local float* Alm, local fl
         mlp_tile(Alm, Blm, acc, tm, tn);
     }
 #else
-    // Direct: each item streams its rows of A and its columns of Wt from global memory. Rows are clamped (results
-    // discarded at the store); a column vector that crosses N is assembled from clamped scalars.
-    int rm[MWI], cn[NWIV];
-    #pragma unroll
-    for (int i = 0; i < MWI; i++) rm[i] = min(m0 + ((i / VWM) * MDIMC + tm) * VWM + (i % VWM), M - 1);
-    #pragma unroll
-    for (int jv = 0; jv < NWIV; jv++) cn[jv] = n0 + (jv * NDIMC + tn) * VWN;
-    for (int k = 0; k < K; k++)
+    // Direct: each item streams its rows of A and its columns of Wt from global memory.
+    if (!FIRST && full) mlp_direct_full(A, lda, Wt, N, K, m0, n0, tm, tn, acc);
+    else mlp_direct_guarded(FIRST, m0, n0, tm, tn, acc, MLP_PASS);
+#endif
+
+    // Epilogue of a whole tile of a hidden layer: bias + SiLU on floatVWN vectors, vector stores.
+    if (!LAST && full)
     {
-        float a[MWI];
-        floatn b[NWIV];
-        #pragma unroll
-        for (int i = 0; i < MWI; i++) a[i] = mlp_load_a(FIRST, A, lda, rm[i], k, freqs, d, F, off, noff, t0, slope, lab, nlab);
-        const global float* wk = Wt + (size_t)k * N;
-        #pragma unroll
-        for (int jv = 0; jv < NWIV; jv++)
-        {
-            if (cn[jv] + VWN <= N) b[jv] = LOADN(0, wk + cn[jv]);
-            else
-            {
-                float tmp[VWN];
-                #pragma unroll
-                for (int v = 0; v < VWN; v++) tmp[v] = wk[min(cn[jv] + v, N - 1)];
-                b[jv] = LOADN(0, tmp);
-            }
-        }
         #pragma unroll
         for (int i = 0; i < MWI; i++)
+        {
+            global float* c = C + (size_t)(m0 + ((i / VWM) * MDIMC + tm) * VWM + (i % VWM)) * ldc + n0 + tn * VWN;
             #pragma unroll
-            for (int jv = 0; jv < NWIV; jv++) acc[i * NWIV + jv] = mad((floatn)(a[i]), b[jv], acc[i * NWIV + jv]);
+            for (int jv = 0; jv < NWIV; jv++)
+            {
+                floatn z = acc[i * NWIV + jv] + LOADN(0, bias + n0 + (jv * NDIMC + tn) * VWN);
+                STOREN(z / (1.0f + exp(-z)), jv * NDIMC, c);
+            }
+        }
+        return;
     }
-#endif
 
     // Epilogue: bias, then SiLU (hidden) or the conversion to the score (last), guarded stores.
     #pragma unroll

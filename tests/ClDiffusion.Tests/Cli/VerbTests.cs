@@ -131,5 +131,27 @@ public class VerbTests
         }
         if (verb == "demo") Assert.That(stdout, Does.Contain("within noise").Or.Contain("above noise").And.Contain(Path.Combine(dir, "d.png")));
         if (verb == "scaling") Assert.That(Directory.GetFiles(dir).Except(before).Any(f => f.EndsWith(".csv")), "scaling wrote no CSV into --out");
+        // mlpbench times what the engine would run (the tuning database's choice, else the built-in default), verified first
+        if (verb == "mlpbench") Assert.That(stdout, Does.Match(@"config .* \((shipped|user file|built-in default)[^)]*\): worst relative error vs float64 reference .* OK"));
+    }
+
+    [Test]
+    public void TuneKeyPlatformStoresTheEntryForEveryDeviceOfThePlatform()
+    {
+        var device = OpenClTestBase.RequireDevice();
+        var path = Path.Combine(dir, "t.json");
+        var (code, stdout, stderr) = Run("tune", "--kernel", "lincomb", "--shapes", "256x8", "--budget", "1", "--reps", "1", "--compare", "0", "--key", "platform", "--out", path);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var desc = ClDiffusion.Backends.OpenCL.Tuning.DeviceDescription.From(device);
+        var db = ClDiffusion.Backends.OpenCL.Tuning.TuningDatabase.Load(path);
+        Assert.That(db.Devices.Keys, Is.EqualTo(new[] { desc.PlatformKey }), stdout);
+        Assert.That(db.Devices[desc.PlatformKey!].Single().Kernel, Is.EqualTo("lincomb"));
+        Assert.That(db.Tried.Keys, Is.EqualTo(new[] { desc.Key }), "the tried cache stays under the exact device");
+        Assert.That(db.Lookup(desc with { Name = "another model" }, "lincomb", 8, out var level), Is.Not.Null);
+        Assert.That(level, Is.EqualTo("platform default"));
+
+        (code, _, stderr) = Run("tune", "--kernel", "lincomb", "--shapes", "256x8", "--budget", "1", "--key", "vendor", "--out", path);
+        Assert.That(code, Is.Not.EqualTo(0));
+        Assert.That(stderr, Does.Contain("--key"));
     }
 }

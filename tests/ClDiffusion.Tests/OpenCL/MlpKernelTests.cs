@@ -32,7 +32,48 @@ public sealed class MlpKernelTests : OpenClTestBase
         new() { Mwg = 24, Nwg = 20, Kwg = 7, Mwi = 3, Nwi = 5, UseLocal = true, DoubleBuffer = true },
         new() { Mwg = 16, Nwg = 48, Kwg = 5, Mwi = 2, Nwi = 6, Vwn = 2, UseLocal = true, DoubleBuffer = true },
         MlpKernelConfig.Gpu with { DoubleBuffer = false, Vwn = 1, FuseMaxWidth = 0 },
+        // direct (CPU) tiles with several items per group: unguarded loop for whole tiles, K unrolled 4 / 3 with tails,
+        // float16 and float8 loads of W^T, mad() instead of fma()
+        new() { Mwg = 8, Nwg = 32, Kwg = 4, Mwi = 4, Nwi = 16, Vwn = 16, UseLocal = false },
+        new() { Mwg = 6, Nwg = 24, Kwg = 3, Mwi = 3, Nwi = 8, Vwn = 8, UseLocal = false, Fma = false },
     };
+
+    /// <summary>
+    /// The direct (CPU) variants in the shapes that reach every path: rows, widths and K that are not multiples of the
+    /// tiles or of the K unroll (whole tiles take the unguarded loop, the last row and column of groups the guarded
+    /// one), and 19 time frequencies (layer 0 computes them 16 at a time: one whole block and a tail of 3).
+    /// </summary>
+    public static IEnumerable<MlpKernelConfig> DirectConfigs()
+    {
+        yield return MlpKernelConfig.Cpu;
+        yield return new() { Mwg = 8, Nwg = 32, Kwg = 4, Mwi = 4, Nwi = 16, Vwn = 16, UseLocal = false };
+        yield return new() { Mwg = 16, Nwg = 128, Kwg = 8, Mwi = 8, Nwi = 32, Vwn = 16, UseLocal = false };
+        yield return new() { Mwg = 6, Nwg = 24, Kwg = 3, Mwi = 3, Nwi = 8, Vwm = 1, Vwn = 8, UseLocal = false, Fma = false };
+        yield return new() { Mwg = 8, Nwg = 16, Kwg = 5, Mwi = 4, Nwi = 4, Vwm = 2, Vwn = 4, UseLocal = false };
+        // what the shipped database gives any PoCL CPU (tuning/pocl-cpu.json, platform entries)
+        var pocl = new ClDiffusion.Backends.OpenCL.Tuning.DeviceDescription("any", "any cpu", "0", 2, 4096, 0, "Portable Computing Language", "cpu");
+        foreach (int w in new[] { 256, 1024 })
+            if (ClDiffusion.Backends.OpenCL.Tuning.TuningDatabase.Shipped.Lookup(pocl, "mlp", w) is { } e)
+                yield return ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.ToConfig(e.Parameters, MlpKernelConfig.Cpu);
+    }
+
+    [Test]
+    public void DirectVariantsMatchReferenceAtOddShapes()
+    {
+        foreach (var (width, F, depth) in new[] { (37, 19, 2), (130, 16, 1), (67, 3, 0) })
+        {
+            var m = MlpBench.Model(width, dim: 3, frequencies: F, depth: depth);
+            const int rows = 301;
+            var (x, off) = Inputs(rows, 3, width);
+            var local = ClScore(m, x, rows, 8f, 1f, off, Configs[0]);
+            foreach (var cfg in DirectConfigs())
+            {
+                var s = ClScore(m, x, rows, 8f, 1f, off, cfg);
+                Assert.That(WorstError(m, x, s, rows, r => 8f - off[r % 7]), Is.LessThan(2e-4), $"width {width}, F {F}: {cfg}");
+                Close(local, s, 1e-4, 1e-5, $"width {width}, F {F}: {cfg} vs {Configs[0]}");
+            }
+        }
+    }
 
     static (float[] x, float[] offsets) Inputs(int rows, int d, int seed)
     {

@@ -73,6 +73,37 @@ public class MlpTuningTests
     }
 
     [Test]
+    public void ThePlatformEntryServesEveryPoclCpuAndAnExactModelEntryWins()
+    {
+        const string pocl = "Portable Computing Language";
+        var amd = new DeviceDescription("AuthenticAMD", "pthread-znver5-AMD EPYC", "3.1+debian", 2, 4096, 0, pocl, "cpu");
+        var intel = amd with { Vendor = "GenuineIntel", Name = "pthread-skylake-avx512-Intel(R) Xeon(R) Processor" };
+        var db = new TuningDatabase();
+        db.Put(TuningDatabase.PlatformTypeKey(pocl, "cpu"), new("mlp", "w<=1024", new() { ["MWG"] = 8 }, 1));
+        db.Put(intel.Key, new("mlp", "w<=1024", new() { ["MWG"] = 4 }, 1));
+        db.Put(TuningDatabase.VendorKey("AuthenticAMD"), new("mlp", "w<=1024", new() { ["MWG"] = 16 }, 1));
+        Assert.That(amd.PlatformKey, Is.EqualTo("platform:Portable Computing Language|cpu"));
+        Assert.That(db.Lookup(amd, "mlp", 512, out var level)!.Parameters["MWG"], Is.EqualTo(8));
+        Assert.That(level, Is.EqualTo("platform default"), "the platform entry comes before the vendor's");
+        Assert.That(db.Lookup(intel, "mlp", 512, out level)!.Parameters["MWG"], Is.EqualTo(4));
+        Assert.That(level, Is.EqualTo("exact device"));
+        Assert.That(db.Lookup(amd with { Type = "gpu" }, "mlp", 512, out level)!.Parameters["MWG"], Is.EqualTo(16), "another device type of the platform: not the CPU entry");
+        Assert.That(db.Lookup(amd with { Vendor = "Other", Platform = "" }, "mlp", 512), Is.Null, "no platform known: no platform entry");
+
+        // the shipped database gives any PoCL CPU a measured direct (no local memory) configuration for both width classes
+        foreach (int w in new[] { 128, 512 })
+        {
+            var e = TuningDatabase.Shipped.Lookup(amd with { Name = "pthread-some-other-cpu" }, "mlp", w, out level);
+            Assert.That(e, Is.Not.Null, $"width {w}");
+            Assert.That(level, Is.EqualTo("platform default"));
+            var cfg = MlpTuning.ToConfig(e!.Parameters, MlpKernelConfig.Cpu);
+            Assert.That(cfg.UseLocal, Is.False, cfg.ToString());
+            Assert.That(cfg.FuseMaxWidth, Is.Zero, cfg.ToString());
+            Assert.DoesNotThrow(() => cfg.Validate());
+        }
+    }
+
+    [Test]
     public void ATinyRunIsReadBackByANewBackendAndUsedForAnMlpPrepare()
     {
         var device = OpenClTestBase.RequireDevice();
@@ -89,6 +120,9 @@ public class MlpTuningTests
             var shape = new TuningShape(8, 16);
             var rs = runner.Tune("mlp", shape);
             Assert.That(rs, Has.Count.EqualTo(2));
+            // the anneal starts at the device's built-in tiles (the defaults also name MLPF_RB and MLPF_WGS, which are not in the grid)
+            var start = MlpTuning.ToParameters(MlpKernelConfig.For(device));
+            Assert.That(rs[0].Parameters.All(p => start[p.Key] == p.Value), rs[0].ParameterText);
             Assert.That(rs.Any(r => r.Ok), string.Join("\n", rs.Select(r => $"{r.ParameterText}: {r.Status}")));
             var entry = db.Devices[runner.DeviceKey].Single(e => e.Kernel == "mlp");
             Assert.That(entry.Shape, Is.EqualTo("w<=256"));

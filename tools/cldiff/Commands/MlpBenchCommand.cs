@@ -2,6 +2,7 @@ using ClDiffusion.Tooling.OpenCL;
 using ClDiffusion.Backends;
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Backends.OpenCL.Mlp;
+using ClDiffusion.Backends.OpenCL.Tuning;
 using ClDiffusion.Models.Mlp;
 using CommandLine;
 
@@ -72,26 +73,40 @@ public static class MlpBenchCommand
                 new MlpKernelConfig { Mwg = 32, Nwg = 32, Kwg = 16, Mwi = 4, Nwi = 4, UseLocal = false },
             ]);
         int failures = 0;
+        var verified = new Dictionary<MlpKernelConfig, bool>();
+        // Each configuration is checked against the float64 reference once, before it is timed.
+        bool Verified(MlpKernelConfig cfg, string source)
+        {
+            if (verified.TryGetValue(cfg, out var known)) return known;
+            double err;
+            try { err = MlpKernelCheck.Run(cl!, cfg); }
+            catch (OpenClException e) { Console.WriteLine($"config {cfg} ({source}): FAILED ({e.Message.Split('\n')[0]})"); failures++; return verified[cfg] = false; }
+            bool ok = err < 2e-4;
+            Console.WriteLine($"config {cfg} ({source}): worst relative error vs float64 reference {err:E2} {(ok ? "OK" : "WRONG")}");
+            if (!ok) failures++;
+            return verified[cfg] = ok;
+        }
         foreach (var c in configs)
         {
-            if (cl is not null)
-            {
-                var cfg = c ?? MlpKernelConfig.For(cl.Device);
-                double err;
-                try { err = MlpKernelCheck.Run(cl, cfg); }
-                catch (OpenClException e) { Console.WriteLine($"config {cfg}: FAILED ({e.Message.Split('\n')[0]})"); failures++; continue; }
-                bool ok = err < 2e-4;
-                Console.WriteLine($"config {cfg}: worst relative error vs float64 reference {err:E2} {(ok ? "OK" : "WRONG")}");
-                if (!ok) { failures++; continue; }
-            }
             var lines = new List<MlpBenchLine>();
             foreach (var (name, model) in networks)
+            {
+                // the first entry is what the engine itself would run: the tuning database's choice for the device and
+                // the network's hidden width (MlpTuning.Choose), else the built-in default
+                MlpKernelConfig? cfg = c;
+                if (cl is not null)
+                {
+                    string source = "given";
+                    if (cfg is null) (cfg, source) = MlpTuning.Choose(cl.Device, cl.Options, MlpTuning.HiddenWidth(model));
+                    if (!Verified(cfg, source)) continue;
+                }
                 foreach (int n in batches)
                 {
-                    var r = MlpBench.Compare(model, n, cl, c, o.Reps, o.Rounds, peak, cpu && ReferenceEquals(c, configs[0]), $"{name} {MlpBench.Describe(model)}");
+                    var r = MlpBench.Compare(model, n, cl, cfg, o.Reps, o.Rounds, peak, cpu && ReferenceEquals(c, configs[0]), $"{name} {MlpBench.Describe(model)}");
                     Console.WriteLine(MlpBench.Format(r).Split('\n').Skip(lines.Count == 0 ? 0 : 1).Aggregate((a, b) => a + "\n" + b));
                     lines.AddRange(r);
                 }
+            }
         }
         if (cl?.Device.Vendor.Contains("NVIDIA", StringComparison.OrdinalIgnoreCase) == true)
             Console.WriteLine("# reference on NVIDIA: python3 tools/gpu/torch_mlp_bench.py (PyTorch fp32, TF32 off, same networks)");

@@ -27,6 +27,8 @@ public sealed class TuneOptions
     public int Seed { get; set; }
     [Option("reps", Default = 5, HelpText = "Timed runs per candidate (median).")]
     public int Reps { get; set; }
+    [Option("key", Default = "exact", HelpText = "Where the best entries go: exact (this device model, driver and core count) | platform (every device of this platform and type, e.g. any PoCL CPU; the exact entry of a model still wins there). The tried cache stays under the exact device.")]
+    public string Key { get; set; } = "exact";
     [Option("compare", Default = 3, HelpText = "After the search, measure best vs built-in defaults alternately this many rounds and keep the defaults when they are not slower (0: skip).")]
     public int Compare { get; set; }
 }
@@ -44,6 +46,11 @@ public static class TuneCommand
         if (o.Time is { } ts && !(ts > 0)) throw new ArgumentException("--time must be positive seconds");
         double? time = o.Time ?? (o.Budget is null ? 120 : null);   // a bounded run by default
         if (o.Reps < 1 || o.Compare < 0) throw new ArgumentException("--reps must be positive and --compare non-negative");
+        bool platformKey = o.Key.ToLowerInvariant() switch
+        {
+            "exact" => false, "platform" => true,
+            _ => throw new ArgumentException($"--key: '{o.Key}' is not exact | platform"),
+        };
         var kernels = o.Kernel.ToLowerInvariant() == "all" ? TuningBenchmarks.All.Select(b => b.Kernel).ToArray()
             : o.Kernel.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(k => TuningBenchmarks.ByName(k.ToLowerInvariant()).Kernel).ToArray();
         IReadOnlyList<TuningShape> ShapesOf(string k) => TuningShape.ParseList(o.Shapes ?? TuningBenchmarks.ByName(k).DefaultShapes);
@@ -56,7 +63,8 @@ public static class TuneCommand
         var total = Stopwatch.StartNew();
         var runner0 = new TuningRunner(dev, db, new TuningRunOptions { Strategy = strategy, Budget = o.Budget, Seed = o.Seed, Reps = o.Reps });
         Console.WriteLine($"# cldiff tune, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, device: {dev.Name} ({dev.Platform.Name})");
-        Console.WriteLine($"# database key: {runner0.DeviceKey}; strategy {strategy.ToString().ToLowerInvariant()}, budget {o.Budget?.ToString() ?? "-"} per kernel and shape, time {time?.ToString() ?? "-"} s; out {o.Out}");
+        string entryKey = platformKey ? runner0.Description.PlatformKey ?? throw new ArgumentException($"--key platform: the platform or type of {dev.Name} is unknown") : runner0.DeviceKey;
+        Console.WriteLine($"# database key: {entryKey}{(platformKey ? $" (tried cache under {runner0.DeviceKey})" : "")}; strategy {strategy.ToString().ToLowerInvariant()}, budget {o.Budget?.ToString() ?? "-"} per kernel and shape, time {time?.ToString() ?? "-"} s; out {o.Out}");
         var summary = new List<string>();
         int done = 0;
         foreach (var k in kernels)
@@ -100,6 +108,7 @@ public static class TuneCommand
                     }
                     summary.Add($"| {k} | {s} | {ps} | {defs} | {tt * 1e3:F3} ({gb(tt):F2} {unit}) | {td * 1e3:F3} ({gb(td):F2} {unit}) | {td / tt:F2} |");
                 }
+                if (platformKey) MoveEntry(db, runner.DeviceKey, entryKey, k, cls, o.Out);
             }
         if (summary.Count > 0)
         {
@@ -110,5 +119,16 @@ public static class TuneCommand
         }
         Console.WriteLine($"\nwrote {o.Out} ({total.Elapsed.TotalSeconds:F0} s)");
         return 0;
+    }
+
+    /// <summary>--key platform: the entry the run left under the exact device moves to the platform-and-type key.</summary>
+    static void MoveEntry(TuningDatabase db, string from, string to, string kernel, string cls, string path)
+    {
+        if (!db.Devices.TryGetValue(from, out var l) || l.FirstOrDefault(e => e.Kernel == kernel && e.Shape == cls) is not { } e) return;
+        l.Remove(e);
+        if (l.Count == 0) db.Devices.Remove(from);
+        db.Put(to, e);
+        db.Save(path);
+        Console.WriteLine($"entry {kernel} {cls} stored under {to}");
     }
 }

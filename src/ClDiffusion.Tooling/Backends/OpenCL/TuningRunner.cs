@@ -195,7 +195,8 @@ public sealed class TuningRunner
     {
         double Time(IReadOnlyDictionary<string, int> c) => Database.OutcomeOf(DeviceKey, key(c)) is { Ok: true } r ? r.Seconds : double.PositiveInfinity;
         var defaults = TuningBenchmarks.ByName(space.Kernel).Defaults(device);
-        var cur = all.FirstOrDefault(c => c.Count == defaults.Count && c.All(kv => defaults.TryGetValue(kv.Key, out var v) && v == kv.Value))
+        // a candidate holds the space's parameters only; the defaults may name more (the MLP family's MLPF_RB, MLPF_WGS)
+        var cur = all.FirstOrDefault(c => c.All(kv => defaults.TryGetValue(kv.Key, out var v) && v == kv.Value))
                   ?? all[rng.Next(all.Count)];
         if (!tried(cur)) { if (exhausted()) return; run(cur); }
         double tcur = Time(cur), T = 0.3;

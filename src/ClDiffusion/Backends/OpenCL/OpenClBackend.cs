@@ -7,7 +7,7 @@ namespace ClDiffusion.Backends.OpenCL;
 /// <summary>
 /// Tunables of the OpenCL backend (compiled into the kernels as -D defines). A value set here explicitly wins over the
 /// tuning database (<see cref="Tuning.TuningResolver"/>); a value left unset comes from the database entry for
-/// the device (user file, then shipped entries; exact device, vendor default, global default), else the default shown.
+/// the device (user file, then shipped entries; exact device, platform default, vendor default, global default), else the default shown.
 /// </summary>
 public sealed record OpenClOptions
 {

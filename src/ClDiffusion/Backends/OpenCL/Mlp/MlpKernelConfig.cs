@@ -21,6 +21,11 @@ public sealed record MlpKernelConfig
     /// <summary>With <see cref="UseLocal"/>: double-buffer the tiles (MLP_DB: prefetch the next K tile into registers while this one is multiplied).</summary>
     public bool DoubleBuffer { get; init; }
     /// <summary>
+    /// Multiply-adds as fma() (MLP_FMA = 1: one instruction on FMA hardware; PoCL turns mad() into a multiply and an
+    /// add) or as mad() (0: for devices without FMA units, where fma() is emulated).
+    /// </summary>
+    public bool Fma { get; init; } = true;
+    /// <summary>
     /// Networks whose hidden layers all have this width or less run as one fused launch (cl/mlp_fused.cl; MLPF_MAXW):
     /// 0 = never. <see cref="Gpu"/> fuses up to 256; <see cref="Cpu"/> never (PoCL runs the fused kernel slowly).
     /// </summary>
@@ -93,10 +98,12 @@ public sealed record MlpKernelConfig
         {
             ["MWG"] = S(Mwg), ["NWG"] = S(Nwg), ["KWG"] = S(Kwg), ["MWI"] = S(Mwi), ["NWI"] = S(Nwi),
             ["VWM"] = S(Vwm), ["VWN"] = S(Vwn), ["MLP_LOCAL"] = UseLocal ? "1" : "0", ["MLP_DB"] = DoubleBuffer ? "1" : "0",
+            ["MLP_FMA"] = Fma ? "1" : "0",
         };
     }
 
     public override string ToString() =>
         $"MWG={Mwg} NWG={Nwg} KWG={Kwg} MWI={Mwi} NWI={Nwi} VWM={Vwm} VWN={Vwn} local={(UseLocal ? 1 : 0)} db={(DoubleBuffer ? 1 : 0)}"
+        + (Fma ? "" : " fma=0")
         + (FuseMaxWidth > 0 ? $" fused<={FuseMaxWidth} RB={FusedRows} WGS={FusedGroup}" : "");
 }

@@ -6,7 +6,7 @@ namespace ClDiffusion.Backends.OpenCL.Tuning;
 
 /// <summary>
 /// The MLP kernel family ("mlp"): the <see cref="MlpKernelConfig"/> tile parameters (MWG NWG KWG MWI NWI VWM VWN
-/// MLP_LOCAL MLP_DB, and MLPF_MAXW turning the fused kernel on; its MLPF_RB and MLPF_WGS through ExtraDefines) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
+/// MLP_LOCAL MLP_DB MLP_FMA, and MLPF_MAXW turning the fused kernel on; its MLPF_RB and MLPF_WGS through ExtraDefines) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
 /// prepare-time choice: explicit <see cref="OpenClMlp.DefaultConfig"/> wins, else the tuning database entry for the
 /// device and width class (same chain as the other families, <see cref="TuningResolver.Find"/>), else
 /// <see cref="MlpKernelConfig.For"/> the device; tile defines set in <see cref="OpenClOptions.ExtraDefines"/> override single values.
@@ -15,7 +15,7 @@ public static class MlpTuning
 {
     public const string Family = "mlp";
     /// <summary>The define names, in space order (MLP_LOCAL is 0 / 1).</summary>
-    public static readonly string[] Names = { "MWG", "NWG", "KWG", "MWI", "NWI", "VWM", "VWN", "MLP_LOCAL", "MLP_DB", "MLPF_MAXW", "MLPF_RB", "MLPF_WGS" };
+    public static readonly string[] Names = { "MWG", "NWG", "KWG", "MWI", "NWI", "VWM", "VWN", "MLP_LOCAL", "MLP_DB", "MLP_FMA", "MLPF_MAXW", "MLPF_RB", "MLPF_WGS" };
     /// <summary>Largest register tile (MWI x NWI accumulators per work item) the space offers.</summary>
     public const int MaxRegisterTile = 256;
 
@@ -36,7 +36,7 @@ public static class MlpTuning
         {
             Mwg = G("MWG", c.Mwg), Nwg = G("NWG", c.Nwg), Kwg = G("KWG", c.Kwg), Mwi = G("MWI", c.Mwi), Nwi = G("NWI", c.Nwi),
             Vwm = G("VWM", c.Vwm), Vwn = G("VWN", c.Vwn), UseLocal = G("MLP_LOCAL", c.UseLocal ? 1 : 0) != 0,
-            DoubleBuffer = G("MLP_DB", c.DoubleBuffer ? 1 : 0) != 0, FuseMaxWidth = G("MLPF_MAXW", c.FuseMaxWidth),
+            DoubleBuffer = G("MLP_DB", c.DoubleBuffer ? 1 : 0) != 0, Fma = G("MLP_FMA", c.Fma ? 1 : 0) != 0, FuseMaxWidth = G("MLPF_MAXW", c.FuseMaxWidth),
             FusedRows = G("MLPF_RB", c.FusedRows), FusedGroup = G("MLPF_WGS", c.FusedGroup),
         };
     }
@@ -44,7 +44,7 @@ public static class MlpTuning
     public static Dictionary<string, int> ToParameters(MlpKernelConfig c) => new()
     {
         ["MWG"] = c.Mwg, ["NWG"] = c.Nwg, ["KWG"] = c.Kwg, ["MWI"] = c.Mwi, ["NWI"] = c.Nwi, ["VWM"] = c.Vwm, ["VWN"] = c.Vwn, ["MLP_LOCAL"] = c.UseLocal ? 1 : 0,
-        ["MLP_DB"] = c.DoubleBuffer ? 1 : 0, ["MLPF_MAXW"] = c.FuseMaxWidth, ["MLPF_RB"] = c.FusedRows, ["MLPF_WGS"] = c.FusedGroup,
+        ["MLP_DB"] = c.DoubleBuffer ? 1 : 0, ["MLP_FMA"] = c.Fma ? 1 : 0, ["MLPF_MAXW"] = c.FuseMaxWidth, ["MLPF_RB"] = c.FusedRows, ["MLPF_WGS"] = c.FusedGroup,
     };
 
     /// <summary>Whether a configuration satisfies <see cref="MlpKernelConfig.Validate"/> and the device's limits (work group, local memory).</summary>
@@ -70,6 +70,7 @@ public static class MlpTuning
             new TuningParameter("VWN", new[] { 1, 2, 4, 8, 16 }),
             new TuningParameter("MLP_LOCAL", new[] { 0, 1 }),
             new TuningParameter("MLP_DB", new[] { 0, 1 }),
+            new TuningParameter("MLP_FMA", new[] { 1, 0 }),
             // fused kernel on (networks of width <= 256) or off; its MLPF_RB and MLPF_WGS are set through ExtraDefines
             // (each grid value multiplies the space, which the tuner and its tests enumerate)
             new TuningParameter("MLPF_MAXW", new[] { 0, 256 }),

@@ -15,7 +15,7 @@ public sealed record TuningResolution(OpenClOptions Options, IReadOnlyDictionary
 /// How the engine reads the tuning database. For each kernel family (gmm, langevin, midpoint, lincomb, and any family
 /// registered with <see cref="KernelSpace.Register"/>) it looks the device up first in the user file
 /// (<see cref="OpenClOptions.TuningFile"/>, else $CLDIFF_TUNING), then in the shipped entries (tuning/*.json embedded in the
-/// assembly); inside each, exact device -> vendor default -> global default (<see cref="TuningDatabase.Lookup(DeviceDescription, string, int, out string)"/>).
+/// assembly); inside each, exact device -> platform default (platform and device type) -> vendor default -> global default (<see cref="TuningDatabase.Lookup(DeviceDescription, string, int, out string)"/>).
 /// Values set explicitly in <see cref="OpenClOptions"/> (or in ExtraDefines) always win. The sampling program is compiled
 /// once for all families, so VW is shared by the midpoint and lincomb families: the midpoint entry's VW wins (applied last).
 /// WG is per family (each launch uses its family's work-group size). Parameters that are not typed options go to ExtraDefines.
@@ -99,7 +99,7 @@ public static class TuningResolver
 
     /// <summary>
     /// The database entry of one family for a device and dimension, with the same chain as <see cref="Resolve(DeviceDescription, OpenClOptions)"/>:
-    /// user file (options.TuningFile, else $CLDIFF_TUNING), then shipped; exact device -> vendor -> global in each.
+    /// user file (options.TuningFile, else $CLDIFF_TUNING), then shipped; exact device -> platform and type -> vendor -> global in each.
     /// Null (and source "") when tuning is off or there is no entry. Used at prepare time by per-model families (MLP).
     /// </summary>
     public static TuningEntry? Find(DeviceDescription device, OpenClOptions o, string family, int dim, out string source)

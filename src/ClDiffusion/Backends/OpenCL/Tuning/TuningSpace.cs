@@ -3,18 +3,27 @@ using ClDiffusion.Backends.OpenCL;
 
 namespace ClDiffusion.Backends.OpenCL.Tuning;
 
-/// <summary>What the tuner needs to know about a device: its identity (database key) and its limits (constraints). No OpenCL needed.</summary>
-public sealed record DeviceDescription(string Vendor, string Name, string DriverVersion, int ComputeUnits, long MaxWorkGroupSize, long LocalMemoryBytes)
+/// <summary>
+/// What the tuner needs to know about a device: its identity (database key), its platform and type (the key of the
+/// entries for every device of that kind, e.g. every PoCL CPU) and its limits (constraints). No OpenCL needed.
+/// </summary>
+public sealed record DeviceDescription(string Vendor, string Name, string DriverVersion, int ComputeUnits, long MaxWorkGroupSize, long LocalMemoryBytes,
+    string Platform = "", string Type = "")
 {
     /// <summary>Exact identity: vendor | name | driver | compute units.</summary>
     public string Key => $"{Vendor}|{Name}|{DriverVersion}|{ComputeUnits}";
+
+    /// <summary>The platform-and-type key ("platform:Portable Computing Language|cpu"), null when either is unknown.</summary>
+    public string? PlatformKey => Platform.Length > 0 && Type.Length > 0 ? TuningDatabase.PlatformTypeKey(Platform, Type) : null;
 
     /// <summary>The description of an OpenCL device (queries its limits; no context is created).</summary>
     public static unsafe DeviceDescription From(ClDevice d)
     {
         ulong local = 0;
         try { ClApi.Api.GetDeviceInfo(d.Handle, Silk.NET.OpenCL.DeviceInfo.LocalMemSize, 8, &local, null); } catch (Exception) { local = 0; }
-        return new(d.Vendor, d.Name, d.DriverVersion, d.ComputeUnits, d.MaxWorkGroupSize, (long)local);
+        string platform;
+        try { platform = d.Platform.Name; } catch (OpenClException) { platform = ""; }
+        return new(d.Vendor, d.Name, d.DriverVersion, d.ComputeUnits, d.MaxWorkGroupSize, (long)local, platform, d.TypeName);
     }
 }
 
@@ -107,8 +116,11 @@ public sealed record KernelSpace(string Kernel, IReadOnlyList<TuningParameter> P
 public sealed record TuningEntry(string Kernel, string Shape, Dictionary<string, int> Parameters, double Seconds);
 
 /// <summary>
-/// The tuning database: per device key (vendor|name|driver|units), per vendor ("vendor:NAME") and global ("*") entries.
-/// Lookup falls back exact device -> vendor default -> global default. Also keeps the keys of tried candidates (resumable runs).
+/// The tuning database: per device key (vendor|name|driver|units), per platform and device type
+/// ("platform:PLATFORM|TYPE", e.g. every CPU that PoCL drives, whatever its model), per vendor ("vendor:NAME") and global
+/// ("*") entries. Lookup falls back exact device -> platform default -> vendor default -> global default, so an entry
+/// measured on one model is preferred on that model and the platform's entry serves the others. Also keeps the keys of
+/// tried candidates (resumable runs; always under the exact device that ran them).
 /// </summary>
 public sealed class TuningDatabase
 {
@@ -132,6 +144,8 @@ public sealed class TuningDatabase
         Outcomes.TryGetValue(deviceKey, out var o) && o.TryGetValue(candidateKey, out var r) ? r : null;
 
     public static string VendorKey(string vendor) => "vendor:" + vendor;
+    /// <summary>The key of the entries for every device of one type on one platform: "platform:Portable Computing Language|cpu".</summary>
+    public static string PlatformTypeKey(string platform, string type) => $"platform:{platform}|{type}";
     public const string GlobalKey = "*";
 
     public void Put(string deviceKey, TuningEntry e)
@@ -143,12 +157,12 @@ public sealed class TuningDatabase
 
     public TuningEntry? Lookup(DeviceDescription d, string kernel, int dim) => Lookup(d, kernel, dim, out _);
 
-    /// <summary>Lookup that also says which level matched: "exact device", "vendor default" or "global default".</summary>
+    /// <summary>Lookup that also says which level matched: "exact device", "platform default", "vendor default" or "global default".</summary>
     public TuningEntry? Lookup(DeviceDescription d, string kernel, int dim, out string level)
     {
         string shape = KernelSpace.ClassOf(kernel, dim);
-        foreach (var (key, lv) in new[] { (d.Key, "exact device"), (VendorKey(d.Vendor), "vendor default"), (GlobalKey, "global default") })
-            if (Devices.TryGetValue(key, out var l))
+        foreach (var (key, lv) in new[] { (d.Key, "exact device"), (d.PlatformKey, "platform default"), (VendorKey(d.Vendor), "vendor default"), (GlobalKey, "global default") })
+            if (key is not null && Devices.TryGetValue(key, out var l))
             {
                 var e = l.FirstOrDefault(x => x.Kernel == kernel && x.Shape == shape) ?? l.FirstOrDefault(x => x.Kernel == kernel);
                 if (e is not null) { level = lv; return e; }
