@@ -46,6 +46,25 @@ kernel void gmm_score(const global float* x, global float* score, const global f
     for (int j = 0; j < d; j++) sr[j] = sr[j] / z;
 }
 
+// Inverse variances (issue 18): 1 / (a_t^2 var_kj + s_t^2) is the same for every row at one time, so the host builds
+// a table of them per distinct time (gmm_inverse_var) where it is small enough (GIT, host-read, in
+// OpenClGaussianMixtureScore), and the two-pass kernels multiply instead of dividing: on CPUs they were bound by their
+// 2 d divisions per row and component. Rows with times of their own (the randomized-midpoint samplers: one time per
+// row) get no table; they take the reciprocal in the loop, exactly (GRCP = 0) or as native_recip refined by one
+// Newton step (GRCP = 1: within a few ulp, a multiply-only path where native_recip is a hardware estimate): OVER in common.cl.
+
+// ivar[(i K + k) d + j] = 1 / (a^2 var_kj + s2) at the time of offset i (t = t0 - slope off[i]; one time when noff = 0),
+// the expression the kernels below would divide by, rounded once: one work item per element.
+kernel void gmm_inverse_var(global float* ivar, const global float* var, const global float* off, int noff, float t0, float slope, int K, int d)
+{
+    long gid = get_global_id(0), kd = (long)K * d;
+    if (gid >= max(noff, 1) * kd) return;
+    int i = (int)(gid / kd);
+    float t = row_time(i, off, noff, t0, slope);
+    float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
+    ivar[gid] = 1.0f / (a2 * var[gid - i * kd] + s2);
+}
+
 #if GVW == 1
 #define floatg float
 #define LOADG(i, p) ((p)[i])
@@ -89,7 +108,7 @@ kernel void gmm_logdet(global float* logdet, const global float* var, const glob
 
 kernel void gmm_score_vec(const global float* x, global float* score, const global float* mu, const global float* var,
                           const global float* logw, const global float* off, int noff, float t0, float slope, int rows, int K, int d,
-                          const global float* logdet, const global float* lab, int nlab, int nclass)
+                          const global float* logdet, const global float* lab, int nlab, int nclass, const global float* ivar, int tab)
 {
     int r = get_global_id(0);
     if (r >= rows) return;
@@ -98,7 +117,8 @@ kernel void gmm_score_vec(const global float* x, global float* score, const glob
     float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
     const global float* xr = x + (size_t)r * d;
     global float* sr = score + (size_t)r * d;
-    int nv = d / GVW;
+    int nv = d / GVW, it = noff > 0 ? r % noff : 0;
+    const global float* ivr = ivar + (size_t)it * K * d;   // this row's time's table (read only when tab != 0)
     float lk[KMAX];
     float m = -INFINITY;
     for (int k = 0; k < K; k++)
@@ -109,12 +129,22 @@ kernel void gmm_score_vec(const global float* x, global float* score, const glob
         const global float* mk = mu + (size_t)k * d;
         const global float* vk = var + (size_t)k * d;
         floatg acc = 0.0f;
-        for (int v = 0; v < nv; v++)
+        if (tab)
         {
-            floatg vt = a2 * LOADG(v, vk) + s2, diff = LOADG(v, xr) - a * LOADG(v, mk);
-            acc += diff * diff / vt;
+            const global float* ik = ivr + (size_t)k * d;
+            for (int v = 0; v < nv; v++)
+            {
+                floatg diff = LOADG(v, xr) - a * LOADG(v, mk);
+                acc += diff * diff * LOADG(v, ik);
+            }
         }
-        float l = lw - 0.5f * (HSUM(acc) + logdet[(noff > 0 ? r % noff : 0) * K + k]);
+        else
+            for (int v = 0; v < nv; v++)
+            {
+                floatg vt = a2 * LOADG(v, vk) + s2, diff = LOADG(v, xr) - a * LOADG(v, mk);
+                acc += OVER(diff * diff, vt);
+            }
+        float l = lw - 0.5f * (HSUM(acc) + logdet[it * K + k]);
         lk[k] = l;
         m = fmax(m, l);
     }
@@ -127,7 +157,8 @@ kernel void gmm_score_vec(const global float* x, global float* score, const glob
         {
             float w = lk[k];
             if (w == 0.0f) continue;
-            acc += w * (a * LOADG(v, mu + (size_t)k * d) - xv) / (a2 * LOADG(v, var + (size_t)k * d) + s2);
+            floatg num = w * (a * LOADG(v, mu + (size_t)k * d) - xv);
+            acc += tab ? num * LOADG(v, ivr + (size_t)k * d) : OVER(num, a2 * LOADG(v, var + (size_t)k * d) + s2);
         }
         STOREG(acc / z, v, sr);
     }

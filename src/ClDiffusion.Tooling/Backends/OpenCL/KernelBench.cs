@@ -114,6 +114,39 @@ public static class KernelBench
             catch (ArgumentException) { continue; }   // not applicable here (d not a multiple of GVW, or the group does not fit)
             using (f) results.Add(Gmm(name, Time(() => b.Score(f, x, 0.5f, 0f, null, o)), note + ", same data"));
         }
+        // issue 18: the per-row kernel's division paths on the same data, each on a backend of its own defines: GIT = 0
+        // (no inverse-variance table: what every call did before), and a time per row (offsets for every row, as the
+        // randomized-midpoint samplers pass: never a table) dividing (GRCP = 0) or by native_recip + Newton (GRCP = 1)
+        var xHost = new float[(long)rows * dim];
+        b.Download(x, xHost);
+        var offHost = Enumerable.Range(0, rows).Select(r => (r * 0.618034f) % 1f).ToArray();   // t_r = 0.9 - 0.8 off_r in (0.1, 0.9]
+        var variants = new[]
+        {
+            ("gmm-vec-div", GmmKernel.PerRow, "GIT", "0", false, "two-pass per row, GIT = 0 (divides, as before issue 18's tables), same data"),
+            ("gmm-rows-dv", GmmKernel.Rows, "GIT", "0", false, "work group per row, GIT = 0 (divides), same data"),
+            ("gmm-vec-rt", GmmKernel.PerRow, "GRCP", "0", true, "two-pass per row, a time per row (no table; divides), same data"),
+            ("gmm-rt-rcp", GmmKernel.PerRow, "GRCP", "1", true, "two-pass per row, a time per row (no table; GRCP = 1: native_recip + Newton), same data"),
+        };
+        foreach (var (name, kind, define, value, perRowTimes, note) in variants)
+        {
+            var defs = new Dictionary<string, string>(b.Options.ExtraDefines ?? new Dictionary<string, string>()) { [define] = value };
+            using var vb = new OpenClBackend(b.Device, b.Options with { ExtraDefines = defs });
+            OpenClGaussianMixtureScore f;
+            try { f = new OpenClGaussianMixtureScore(vb, model, kind); }
+            catch (ArgumentException) { continue; }
+            using (f)
+            {
+                using var vx = vb.Allocate(rows, dim); using var vo = vb.Allocate(rows, dim); using var voff = vb.Allocate(rows, 1);
+                vb.Upload(vx, xHost); vb.Upload(voff, offHost);
+                var of = perRowTimes ? (OpenClBuffer)voff : null;
+                void Once() { vb.Score(f, vx, perRowTimes ? 0.9f : 0.5f, perRowTimes ? 0.8f : 0f, of, vo); vb.Finish(); }
+                Once();
+                var t = new double[reps];
+                for (int i = 0; i < reps; i++) { var sw = Stopwatch.StartNew(); Once(); t[i] = sw.Elapsed.TotalSeconds; }
+                Array.Sort(t);
+                results.Add(Gmm(name, t[reps / 2], note));
+            }
+        }
         return results;
     }
 
