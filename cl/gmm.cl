@@ -89,18 +89,30 @@ kernel void gmm_inverse_var(global float* ivar, const global float* var, const g
 // Pass 1 computes every component's log density (vector log and divide over coordinates), pass 2 the weighted
 // sum of the component scores with the normalised weights; no global read-modify-write of the score row.
 // logdet[i K + k] = sum_j log(a_t^2 var_kj + s2_t) at the time of offset i (t = t0 - slope off[i]; one time when noff = 0):
-// depends on the row only through its time, so it is computed once per distinct offset, not once per row.
-kernel void gmm_logdet(global float* logdet, const global float* var, const global float* off, int noff, float t0, float slope, int K, int d)
+// depends on the row only through its time, so it is computed once per distinct offset, not once per row. With a time
+// per row (the randomized-midpoint samplers) that is still d logs per row and component, more than the score itself,
+// so each lane multiplies up to min(GLC, chunk) of its factors before taking one log: the host passes in chunk how
+// many factors surely stay within float's normal range (a2 var + s2 lies between var and 1; OpenClGaussianMixtureScore).
+#ifndef GLC
+#define GLC 8          // most factors per log in gmm_logdet (1: a log per factor)
+#endif
+kernel void gmm_logdet(global float* logdet, const global float* var, const global float* off, int noff, float t0, float slope, int K, int d, int chunk)
 {
     int gid = get_global_id(0), nt = max(noff, 1);
     if (gid >= nt * K) return;
-    int i = gid / K, k = gid - i * K;
+    int i = gid / K, k = gid - i * K, c = min(chunk, GLC);
     float t = row_time(i, off, noff, t0, slope);
     float a = exp(-t), s2 = -expm1(-2.0f * t), a2 = a * a;
     const global float* vk = var + (size_t)k * d;
     floatg acc = 0.0f;
-    int nv = d / GVW;
-    for (int v = 0; v < nv; v++) acc += log(a2 * LOADG(v, vk) + s2);
+    int nv = d / GVW, v = 0;
+    for (; v + c <= nv; v += c)
+    {
+        floatg p = a2 * LOADG(v, vk) + s2;
+        for (int u = 1; u < c; u++) p *= a2 * LOADG(v + u, vk) + s2;
+        acc += log(p);
+    }
+    for (; v < nv; v++) acc += log(a2 * LOADG(v, vk) + s2);
     float sum = HSUM(acc);
     for (int j = nv * GVW; j < d; j++) sum += log(a2 * vk[j] + s2);   // the d % GVW tail: gmm_score_rows takes any d
     logdet[gid] = sum;

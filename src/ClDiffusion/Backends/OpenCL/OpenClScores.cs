@@ -67,6 +67,7 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
     readonly ClKernel inverseKernel;
     readonly GmmRowsConfig rowsConfig;
     readonly long tableLimit;
+    readonly int logChunk;
     OpenClBuffer? logdet, ivar;
     public IScoreModel Model => g;
     /// <summary>The kernel this preparation launches.</summary>
@@ -102,6 +103,23 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
         logdetKernel = prog.Kernel("gmm_logdet");
         inverseKernel = prog.Kernel("gmm_inverse_var");
         tableLimit = TableLimit(b.Defines());
+        logChunk = SafeLogChunk(g.Variances.SelectMany(v => v.Select(x => (float)x)));
+    }
+
+    /// <summary>
+    /// How many factors a2 var + s2 gmm_logdet may multiply before one log without leaving float's normal range: each
+    /// lies between var and 1 (a2 + s2 = 1), so a product of c of them lies within [m^-c, m^c], m the largest of
+    /// 1 / min var, max var and 1 (with the float variances), kept under 1e36 (float's range ends near 3.4e38 and 1.2e-38).
+    /// </summary>
+    public static int SafeLogChunk(IEnumerable<float> variances)
+    {
+        double worst = 1e-30;
+        foreach (var v in variances)
+        {
+            if (!(v > 0) || float.IsPositiveInfinity(v)) return 1;   // no bound: a log per factor
+            worst = Math.Max(worst, Math.Abs(Math.Log(v)));
+        }
+        return (int)Math.Clamp(Math.Floor(Math.Log(1e36) / worst), 1, 1 << 20);
     }
 
     /// <summary>GIT when not set: the most floats of the inverse-variance tables (16 MiB).</summary>
@@ -135,7 +153,7 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
         if (Kernel == GmmKernel.OnePass) { b.Launch(kernel, rows); return; }
         int noff = offsets is null ? 0 : offsets.Rows * offsets.Cols, nt = Math.Max(noff, 1) * g.Components;
         if (logdet is null || logdet.Rows < nt) { logdet?.Dispose(); logdet = (OpenClBuffer)b.Allocate(nt, 1); }
-        logdetKernel.Set(0, logdet.Mem).Set(1, vars.Mem).Set(2, (offsets ?? x).Mem).Set(3, noff).Set(4, t0).Set(5, slope).Set(6, g.Components).Set(7, g.Dim);
+        logdetKernel.Set(0, logdet.Mem).Set(1, vars.Mem).Set(2, (offsets ?? x).Mem).Set(3, noff).Set(4, t0).Set(5, slope).Set(6, g.Components).Set(7, g.Dim).Set(8, logChunk);
         b.Launch(logdetKernel, nt);
         kernel.Set(12, logdet.Mem);
         bool tab = UsesTable(rows, Math.Max(noff, 1));
