@@ -118,6 +118,25 @@ kernel void gmm_logdet(global float* logdet, const global float* var, const glob
     logdet[gid] = sum;
 }
 
+// Pass 1 sums d / GVW terms per component: one accumulator makes that a chain of dependent adds (no contraction, no
+// reassociation allowed), latency-bound once the divisions are gone; GAC independent partial sums break it.
+#ifndef GAC
+#define GAC 4          // partial sums per component in gmm_score_vec's pass 1 (1, 2 or 4)
+#endif
+#if GAC == 4
+#define SUM_TERMS(acc, nv, TERM) { floatg s0_ = 0.0f, s1_ = 0.0f, s2_ = 0.0f, s3_ = 0.0f; int v = 0; \
+    for (; v + 4 <= (nv); v += 4) { s0_ += TERM(v); s1_ += TERM(v + 1); s2_ += TERM(v + 2); s3_ += TERM(v + 3); } \
+    for (; v < (nv); v++) s0_ += TERM(v); \
+    acc = (s0_ + s1_) + (s2_ + s3_); }
+#elif GAC == 2
+#define SUM_TERMS(acc, nv, TERM) { floatg s0_ = 0.0f, s1_ = 0.0f; int v = 0; \
+    for (; v + 2 <= (nv); v += 2) { s0_ += TERM(v); s1_ += TERM(v + 1); } \
+    for (; v < (nv); v++) s0_ += TERM(v); \
+    acc = s0_ + s1_; }
+#else
+#define SUM_TERMS(acc, nv, TERM) { acc = 0.0f; for (int v = 0; v < (nv); v++) acc += TERM(v); }
+#endif
+
 kernel void gmm_score_vec(const global float* x, global float* score, const global float* mu, const global float* var,
                           const global float* logw, const global float* off, int noff, float t0, float slope, int rows, int K, int d,
                           const global float* logdet, const global float* lab, int nlab, int nclass, const global float* ivar, int tab)
@@ -140,22 +159,14 @@ kernel void gmm_score_vec(const global float* x, global float* score, const glob
         if (lw == -INFINITY) continue;
         const global float* mk = mu + (size_t)k * d;
         const global float* vk = var + (size_t)k * d;
-        floatg acc = 0.0f;
-        if (tab)
-        {
-            const global float* ik = ivr + (size_t)k * d;
-            for (int v = 0; v < nv; v++)
-            {
-                floatg diff = LOADG(v, xr) - a * LOADG(v, mk);
-                acc += diff * diff * LOADG(v, ik);
-            }
-        }
-        else
-            for (int v = 0; v < nv; v++)
-            {
-                floatg vt = a2 * LOADG(v, vk) + s2, diff = LOADG(v, xr) - a * LOADG(v, mk);
-                acc += OVER(diff * diff, vt);
-            }
+        const global float* ik = ivr + (size_t)k * d;
+        floatg acc;
+        // (x - a mu)^2 / (a^2 var + s2) for the vector at v: multiplied by the table, or divided (OVER)
+#define DIFF(v) (LOADG(v, xr) - a * LOADG(v, mk))
+#define TERM_TABLE(v) (DIFF(v) * DIFF(v) * LOADG(v, ik))
+#define TERM_DIVIDE(v) OVER(DIFF(v) * DIFF(v), a2 * LOADG(v, vk) + s2)
+        if (tab) SUM_TERMS(acc, nv, TERM_TABLE)
+        else SUM_TERMS(acc, nv, TERM_DIVIDE)
         float l = lw - 0.5f * (HSUM(acc) + logdet[it * K + k]);
         lk[k] = l;
         m = fmax(m, l);

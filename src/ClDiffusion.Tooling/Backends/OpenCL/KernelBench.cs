@@ -115,17 +115,20 @@ public static class KernelBench
             using (f) results.Add(Gmm(name, Time(() => b.Score(f, x, 0.5f, 0f, null, o)), note + ", same data"));
         }
         // issue 18: the per-row kernel's division paths on the same data, each on a backend of its own defines: GIT = 0
-        // (no inverse-variance table: what every call did before), and a time per row (offsets for every row, as the
-        // randomized-midpoint samplers pass: never a table) dividing (GRCP = 0) or by native_recip + Newton (GRCP = 1)
+        // (no inverse-variance table: what every call did before), GAC = 1 (pass 1 as one chain of adds), and a time per row (offsets for every row, as the
+        // randomized-midpoint samplers pass: never a table) dividing (GRCP = 0) or by native_recip + Newton (GRCP = 1),
+        // and with gmm_logdet's log per factor (GLC = 1) instead of per GLC factors
         var xHost = new float[(long)rows * dim];
         b.Download(x, xHost);
         var offHost = Enumerable.Range(0, rows).Select(r => (r * 0.618034f) % 1f).ToArray();   // t_r = 0.9 - 0.8 off_r in (0.1, 0.9]
         var variants = new[]
         {
             ("gmm-vec-div", GmmKernel.PerRow, "GIT", "0", false, "two-pass per row, GIT = 0 (divides, as before issue 18's tables), same data"),
+            ("gmm-vec-ac1", GmmKernel.PerRow, "GAC", "1", false, "two-pass per row, GAC = 1 (one accumulator per component in pass 1), same data"),
             ("gmm-rows-dv", GmmKernel.Rows, "GIT", "0", false, "work group per row, GIT = 0 (divides), same data"),
             ("gmm-vec-rt", GmmKernel.PerRow, "GRCP", "0", true, "two-pass per row, a time per row (no table; divides), same data"),
             ("gmm-rt-rcp", GmmKernel.PerRow, "GRCP", "1", true, "two-pass per row, a time per row (no table; GRCP = 1: native_recip + Newton), same data"),
+            ("gmm-rt-log1", GmmKernel.PerRow, "GLC", "1", true, "two-pass per row, a time per row, GLC = 1 (a log per factor in gmm_logdet, as before), same data"),
         };
         foreach (var (name, kind, define, value, perRowTimes, note) in variants)
         {
