@@ -19,6 +19,10 @@
 #define KMAX 16        // most components the two-pass mixture score keeps in registers (more: the one-pass kernel)
 #endif
 
+#ifndef GRCP
+#define GRCP 0         // mixture score without a table of inverse variances (a time per row): 0 divides, 1 native_recip + one Newton step
+#endif
+
 // No a*b+c contraction: keeps the kernels' rounding identical to the C# reference where the formulas are the same.
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -27,6 +31,13 @@
 typedef double real;
 #else
 typedef float real;
+#endif
+
+// n / vt in the mixture scores' loops (GRCP above); the compiler computes native_recip(vt) once
+#if GRCP
+#define OVER(n, vt) ((n) * (native_recip(vt) * (2.0f - (vt) * native_recip(vt))))
+#else
+#define OVER(n, vt) ((n) / (vt))
 #endif
 
 #define CAT_(a, b) a##b

@@ -3,7 +3,8 @@
 // and x is read K + 1 times. Here the items of a row read neighbouring GRV-wide vectors (coalesced), x is read from
 // global memory once (into local memory, re-read from there), the K partial quadratic forms are reduced in local
 // memory, and the score is written once. Same formulas and semantics as gmm_score_vec: per-row times
-// t_r = t0 - slope off[r % noff], labels, logdet[(r % noff) K + k] from gmm_logdet (which handles any d).
+// t_r = t0 - slope off[r % noff], labels, logdet[(r % noff) K + k] from gmm_logdet (which handles any d), and the
+// inverse variances from gmm_inverse_var's table when tab != 0 (multiplies, no divisions), else OVER (common.cl).
 #ifndef GRW
 #define GRW 64         // work items per row (a power of two: the partial sums are reduced in a tree)
 #endif
@@ -36,11 +37,13 @@
 #endif
 
 // xl: GRR * d floats (the rows' x), part: GRR * K * GRW floats (partial sums; after the reduction slot k GRW holds
-// component k's log density and slot k GRW + GRW - 1 its weight). Launched over ceil(rows / GRR) groups of GRG items.
+// component k's log density and slot k GRW + GRW - 1 its weight). ivar: [distinct times, K, d] (gmm.cl's
+// gmm_inverse_var), read only when tab != 0. Launched over ceil(rows / GRR) groups of GRG items.
 kernel __attribute__((reqd_work_group_size(GRG, 1, 1)))
 void gmm_score_rows(const global float* x, global float* score, const global float* mu, const global float* var,
                     const global float* logw, const global float* off, int noff, float t0, float slope, int rows, int K, int d,
-                    const global float* logdet, const global float* lab, int nlab, int nclass, local float* xl, local float* part)
+                    const global float* logdet, const global float* lab, int nlab, int nclass, local float* xl, local float* part,
+                    const global float* ivar, int tab)
 {
     int lid = get_local_id(0), sub = lid / GRW, lane = lid - sub * GRW;
     int r = get_group_id(0) * GRR + sub;
@@ -53,6 +56,8 @@ void gmm_score_rows(const global float* x, global float* score, const global flo
     local float* xs = xl + sub * d;
     local float* ps = part + sub * K * GRW;
     int nv = d / GRV, j0 = nv * GRV + lane;   // vectors per row; this item's first tail coordinate (the d % GRV tail, scalar)
+    int it = noff > 0 ? rc % noff : 0;
+    const global float* ivr = ivar + (size_t)it * K * d;   // this row's time's table
 
     // x once from global memory; each item re-reads only the coordinates it wrote, so no barrier is needed
     for (int v = lane; v < nv; v += GRW) STORER(LOADR(v, xr), v, xs);
@@ -66,14 +71,22 @@ void gmm_score_rows(const global float* x, global float* score, const global flo
         {
             const global float* mk = mu + (size_t)k * d;
             const global float* vk = var + (size_t)k * d;
+            const global float* ik = ivr + (size_t)k * d;
             floatr acc = 0.0f;
-            for (int v = lane; v < nv; v += GRW)
-            {
-                floatr vt = a2 * LOADR(v, vk) + s2, diff = LOADR(v, xs) - a * LOADR(v, mk);
-                acc += diff * diff / vt;
-            }
+            if (tab)
+                for (int v = lane; v < nv; v += GRW)
+                {
+                    floatr diff = LOADR(v, xs) - a * LOADR(v, mk);
+                    acc += diff * diff * LOADR(v, ik);
+                }
+            else
+                for (int v = lane; v < nv; v += GRW)
+                {
+                    floatr vt = a2 * LOADR(v, vk) + s2, diff = LOADR(v, xs) - a * LOADR(v, mk);
+                    acc += OVER(diff * diff, vt);
+                }
             p = HSUMR(acc);
-            for (int j = j0; j < d; j += GRW) { float vt = a2 * vk[j] + s2, diff = xs[j] - a * mk[j]; p += diff * diff / vt; }
+            for (int j = j0; j < d; j += GRW) { float diff = xs[j] - a * mk[j]; p += tab ? diff * diff * ik[j] : OVER(diff * diff, a2 * vk[j] + s2); }
         }
         ps[k * GRW + lane] = p;
     }
@@ -85,7 +98,6 @@ void gmm_score_rows(const global float* x, global float* score, const global flo
     }
 
     // log densities (one item per component), their max, the weights exp(l_k - max) and their sum
-    int it = noff > 0 ? rc % noff : 0;
     for (int k = lane; k < K; k += GRW)
         ps[k * GRW] = logw[k] == -INFINITY ? -INFINITY : logw[k] - 0.5f * (ps[k * GRW] + logdet[it * K + k]);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -107,7 +119,8 @@ void gmm_score_rows(const global float* x, global float* score, const global flo
         {
             float w = ps[k * GRW + GRW - 1];
             if (w == 0.0f) continue;
-            acc += w * (a * LOADR(v, mu + (size_t)k * d) - xv) / (a2 * LOADR(v, var + (size_t)k * d) + s2);
+            floatr num = w * (a * LOADR(v, mu + (size_t)k * d) - xv);
+            acc += tab ? num * LOADR(v, ivr + (size_t)k * d) : OVER(num, a2 * LOADR(v, var + (size_t)k * d) + s2);
         }
         STORER(acc / z, v, sr);
     }
@@ -118,7 +131,8 @@ void gmm_score_rows(const global float* x, global float* score, const global flo
         {
             float w = ps[k * GRW + GRW - 1];
             if (w == 0.0f) continue;
-            acc += w * (a * mu[(size_t)k * d + j] - xs[j]) / (a2 * var[(size_t)k * d + j] + s2);
+            float num = w * (a * mu[(size_t)k * d + j] - xs[j]);
+            acc += tab ? num * ivr[(size_t)k * d + j] : OVER(num, a2 * var[(size_t)k * d + j] + s2);
         }
         sr[j] = acc / z;
     }

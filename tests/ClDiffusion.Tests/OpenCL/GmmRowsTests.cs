@@ -31,7 +31,7 @@ public sealed class GmmRowsTests : OpenClTestBase
     public void CloseForced() { foreach (var b in forced.Values) b.Dispose(); }
 
     /// <summary>The score of rows x on backend b at t_r = t0 - slope off[r % off.Length] (off empty: t0), labels optional.</summary>
-    static float[] ScoreOn(OpenClBackend b, GaussianMixture g, float[] x, int rows, float t0, float slope, float[] off, float[]? labels, out GmmKernel kernel)
+    internal static float[] ScoreOn(OpenClBackend b, GaussianMixture g, float[] x, int rows, float t0, float slope, float[] off, float[]? labels, out GmmKernel kernel)
     {
         int d = g.Dim;
         using var p = (OpenClGaussianMixtureScore)b.Prepare(g);
@@ -47,7 +47,7 @@ public sealed class GmmRowsTests : OpenClTestBase
     }
 
     /// <summary>The float64 closed form per row, at the row's float time (as the kernel computes it).</summary>
-    static double[] Reference(GaussianMixture g, float[] x, int rows, float t0, float slope, float[] off, float[]? labels)
+    internal static double[] Reference(GaussianMixture g, float[] x, int rows, float t0, float slope, float[] off, float[]? labels)
     {
         int d = g.Dim;
         var want = new double[rows * d];
@@ -65,21 +65,21 @@ public sealed class GmmRowsTests : OpenClTestBase
     /// components is about d, so float rounding stays far below the tolerance (uniform points at d = 1031 and t near 0
     /// give forms of thousands, where any float kernel is off by 1e-3 to 1e-1: see RowKernelIsAsAccurateAsThePerRowKernel).
     /// </summary>
-    static float[] NearMixture(GaussianMixture g, int rows, float t0, float slope, float[] off, int seed)
+    internal static float[] NearMixture(GaussianMixture g, int rows, float t0, float slope, float[] off, int seed)
     {
         int d = g.Dim, nt = Math.Max(off.Length, 1);
         var x = new float[rows * d];
         for (int i = 0; i < nt; i++)
         {
             float t = off.Length == 0 ? t0 : t0 - slope * off[i];
-            var s = g.Sample(rows, new ClDiffusion.Random.RandomKey((ulong)seed, (uint)i, ClDiffusion.Random.Purpose.Test), t);
-            for (int r = i; r < rows; r += nt) for (int j = 0; j < d; j++) x[r * d + j] = (float)s[r, j];
+            var s = g.Sample((rows - i + nt - 1) / nt, new ClDiffusion.Random.RandomKey((ulong)seed, (uint)i, ClDiffusion.Random.Purpose.Test), t);
+            for (int r = i; r < rows; r += nt) for (int j = 0; j < d; j++) x[r * d + j] = (float)s[(r - i) / nt, j];   // only the rows at time i
         }
         return x;
     }
 
     /// <summary>max |cl - ref| / max(|ref|, 1) within tol (the tuner's check), worst element in the message.</summary>
-    static void Near(float[] cl, double[] want, double tol, string what)
+    internal static void Near(float[] cl, double[] want, double tol, string what)
     {
         Assert.That(cl.Length, Is.EqualTo(want.Length), what);
         double worst = 0; int at = 0;

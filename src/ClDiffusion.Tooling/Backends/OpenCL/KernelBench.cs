@@ -114,7 +114,66 @@ public static class KernelBench
             catch (ArgumentException) { continue; }   // not applicable here (d not a multiple of GVW, or the group does not fit)
             using (f) results.Add(Gmm(name, Time(() => b.Score(f, x, 0.5f, 0f, null, o)), note + ", same data"));
         }
+        results.AddRange(GmmPaths(b, x, model, rows, dim, reps, Gmm));
         return results;
+    }
+
+    /// <summary>
+    /// Issue 18: the mixture score's reciprocal and log paths on the same data, each on a backend of its own defines,
+    /// timed in interleaved rounds (one call of each per round, medians over the rounds), so that a shared machine's load
+    /// falls on all of them alike: the defaults (a table of inverse variances), GIT = 0 (divides, as before the tables),
+    /// GAC = 1 (pass 1 as one chain of adds), the row kernel with and without the table, and a time per row (offsets for
+    /// every row, as the randomized-midpoint samplers pass: never a table) with the defaults, GRCP = 1 (native_recip +
+    /// Newton) and GLC = 1 (a log per factor in gmm_logdet, as before).
+    /// </summary>
+    static IEnumerable<KernelBenchResult> GmmPaths(OpenClBackend b, IDeviceBuffer x, GaussianMixture model, int rows, int dim, int reps,
+                                                   Func<string, double, string, KernelBenchResult> row)
+    {
+        var xHost = new float[(long)rows * dim];
+        b.Download(x, xHost);
+        var offHost = Enumerable.Range(0, rows).Select(r => (r * 0.618034f) % 1f).ToArray();   // t_r = 0.9 - 0.8 off_r in (0.1, 0.9]
+        var variants = new (string Name, GmmKernel Kind, string? Define, string Value, bool TimePerRow, string Note)[]
+        {
+            ("p-vec", GmmKernel.PerRow, null, "", false, "two-pass per row, defaults (table of inverse variances)"),
+            ("p-vec-div", GmmKernel.PerRow, "GIT", "0", false, "two-pass per row, GIT = 0 (divides, as before issue 18's tables)"),
+            ("p-vec-ac1", GmmKernel.PerRow, "GAC", "1", false, "two-pass per row, table, GAC = 1 (one accumulator per component in pass 1)"),
+            ("p-rows", GmmKernel.Rows, null, "", false, "work group per row, defaults (table)"),
+            ("p-rows-div", GmmKernel.Rows, "GIT", "0", false, "work group per row, GIT = 0 (divides)"),
+            ("p-rt", GmmKernel.PerRow, null, "", true, "two-pass per row, a time per row (no table: divides), defaults"),
+            ("p-rt-rcp", GmmKernel.PerRow, "GRCP", "1", true, "two-pass per row, a time per row, GRCP = 1 (native_recip + Newton)"),
+            ("p-rt-log1", GmmKernel.PerRow, "GLC", "1", true, "two-pass per row, a time per row, GLC = 1 (a log per factor in gmm_logdet, as before)"),
+        };
+        var own = new List<IDisposable>();
+        var runs = new List<(string Name, string Note, Action Once)>();
+        try
+        {
+            foreach (var v in variants)
+            {
+                var defs = new Dictionary<string, string>(b.Options.ExtraDefines ?? new Dictionary<string, string>());
+                if (v.Define is not null) defs[v.Define] = v.Value;
+                var vb = new OpenClBackend(b.Device, b.Options with { ExtraDefines = defs });
+                own.Add(vb);
+                OpenClGaussianMixtureScore f;
+                try { f = new OpenClGaussianMixtureScore(vb, model, v.Kind); }
+                catch (ArgumentException) { continue; }   // not applicable here
+                own.Add(f);
+                var vx = vb.Allocate(rows, dim); var vo = vb.Allocate(rows, dim); var voff = vb.Allocate(rows, 1);
+                own.Add(vx); own.Add(vo); own.Add(voff);
+                vb.Upload(vx, xHost); vb.Upload(voff, offHost);
+                var of = v.TimePerRow ? voff : null;
+                bool tpr = v.TimePerRow;
+                void Once() { vb.Score(f, vx, tpr ? 0.9f : 0.5f, tpr ? 0.8f : 0f, of, vo); vb.Finish(); }
+                Once();   // warm-up (and the build)
+                runs.Add((v.Name, v.Note, Once));
+            }
+            var t = runs.Select(_ => new double[reps]).ToArray();
+            for (int i = 0; i < reps; i++)
+                for (int j = 0; j < runs.Count; j++) { var sw = Stopwatch.StartNew(); runs[j].Once(); t[j][i] = sw.Elapsed.TotalSeconds; }
+            var list = new List<KernelBenchResult>();
+            for (int j = 0; j < runs.Count; j++) { Array.Sort(t[j]); list.Add(row(runs[j].Name, t[j][reps / 2], runs[j].Note + ", same data, interleaved")); }
+            return list;
+        }
+        finally { for (int i = own.Count - 1; i >= 0; i--) own[i].Dispose(); }
     }
 
     /// <summary>The table as text (one line per kernel).</summary>

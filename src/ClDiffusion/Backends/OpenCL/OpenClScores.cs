@@ -55,15 +55,20 @@ public enum GmmKernel
 /// <summary>
 /// Exact mixture score on the device: float log-sum-exp. From d = GRD (<see cref="GmmRowsConfig"/>; GPUs 256, CPUs never) a work group per row
 /// (cl/gmm_rows.cl), below it one work item per row (cl/gmm.cl: two-pass vectorised where K &lt;= 16 and GVW divides d,
-/// else one pass). The two-pass kernels share gmm_logdet (the sum of log variances per distinct time).
+/// else one pass). The two-pass kernels share gmm_logdet (the sum of log variances per distinct time) and, where the
+/// distinct times are few (<see cref="UsesTable"/>), gmm_inverse_var's table of 1 / (a_t^2 var + s_t^2), so that their
+/// loops multiply instead of dividing (issue 18: on CPUs the divisions bounded them).
 /// </summary>
 sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
 {
     readonly GaussianMixture g;
     readonly OpenClBuffer means, vars, logw;
     readonly ClKernel kernel, logdetKernel;
+    readonly ClKernel inverseKernel;
     readonly GmmRowsConfig rowsConfig;
-    OpenClBuffer? logdet;
+    readonly long tableLimit;
+    readonly int logChunk;
+    OpenClBuffer? logdet, ivar;
     public IScoreModel Model => g;
     /// <summary>The kernel this preparation launches.</summary>
     public GmmKernel Kernel { get; }
@@ -96,7 +101,43 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
             _ => prog.Kernel("gmm_score"),
         };
         logdetKernel = prog.Kernel("gmm_logdet");
+        inverseKernel = prog.Kernel("gmm_inverse_var");
+        tableLimit = TableLimit(b.Defines());
+        logChunk = SafeLogChunk(g.Variances.SelectMany(v => v.Select(x => (float)x)));
     }
+
+    /// <summary>
+    /// How many factors a2 var + s2 gmm_logdet may multiply before one log without leaving float's normal range: each
+    /// lies between var and 1 (a2 + s2 = 1), so a product of c of them lies within [m^-c, m^c], m the largest of
+    /// 1 / min var, max var and 1 (with the float variances), kept under 1e36 (float's range ends near 3.4e38 and 1.2e-38).
+    /// </summary>
+    public static int SafeLogChunk(IEnumerable<float> variances)
+    {
+        double worst = 1e-30;
+        foreach (var v in variances)
+        {
+            if (!(v > 0) || float.IsPositiveInfinity(v)) return 1;   // no bound: a log per factor
+            worst = Math.Max(worst, Math.Abs(Math.Log(v)));
+        }
+        return (int)Math.Clamp(Math.Floor(Math.Log(1e36) / worst), 1, 1 << 20);
+    }
+
+    /// <summary>GIT when not set: the most floats of the inverse-variance tables (16 MiB).</summary>
+    public const long DefaultTableLimit = 1 << 22;
+
+    /// <summary>GIT (host-read define): the most floats the inverse-variance tables may take; 0 turns them off (every kernel divides).</summary>
+    public static long TableLimit(IReadOnlyDictionary<string, string> defines) =>
+        !defines.TryGetValue("GIT", out var s) ? DefaultTableLimit
+        : long.TryParse(s, out var v) && v >= 0 ? v : throw new ArgumentException($"GIT (most floats of the mixture's inverse-variance tables) must be a non-negative integer, got {s}");
+
+    /// <summary>
+    /// Whether a call over <paramref name="rows"/> rows with <paramref name="distinctTimes"/> times (the offsets' count, 1
+    /// without offsets) uses a table of inverse variances: when it has at most GIT floats and is no larger than x
+    /// (times K &lt;= rows), so that building and reading it never costs more traffic than the rows themselves. A time per
+    /// row (the randomized-midpoint samplers) gets none: the kernels then take the reciprocals in their loops (OVER, GRCP).
+    /// </summary>
+    public bool UsesTable(int rows, int distinctTimes) =>
+        Kernel != GmmKernel.OnePass && (long)distinctTimes * g.Components * g.Dim <= tableLimit && (long)distinctTimes * g.Components <= rows;
 
     public void Enqueue(OpenClBackend b, OpenClBuffer x, float t0, float slope, OpenClBuffer? offsets, OpenClBuffer score) =>
         Enqueue(b, x, t0, slope, offsets, score, null);
@@ -112,9 +153,19 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
         if (Kernel == GmmKernel.OnePass) { b.Launch(kernel, rows); return; }
         int noff = offsets is null ? 0 : offsets.Rows * offsets.Cols, nt = Math.Max(noff, 1) * g.Components;
         if (logdet is null || logdet.Rows < nt) { logdet?.Dispose(); logdet = (OpenClBuffer)b.Allocate(nt, 1); }
-        logdetKernel.Set(0, logdet.Mem).Set(1, vars.Mem).Set(2, (offsets ?? x).Mem).Set(3, noff).Set(4, t0).Set(5, slope).Set(6, g.Components).Set(7, g.Dim);
+        logdetKernel.Set(0, logdet.Mem).Set(1, vars.Mem).Set(2, (offsets ?? x).Mem).Set(3, noff).Set(4, t0).Set(5, slope).Set(6, g.Components).Set(7, g.Dim).Set(8, logChunk);
         b.Launch(logdetKernel, nt);
         kernel.Set(12, logdet.Mem);
+        bool tab = UsesTable(rows, Math.Max(noff, 1));
+        if (tab)
+        {
+            long n = (long)nt * g.Dim;
+            if (ivar is null || (long)ivar.Rows * ivar.Cols < n) { ivar?.Dispose(); ivar = (OpenClBuffer)b.Allocate(nt, g.Dim); }
+            inverseKernel.Set(0, ivar.Mem).Set(1, vars.Mem).Set(2, (offsets ?? x).Mem).Set(3, noff).Set(4, t0).Set(5, slope).Set(6, g.Components).Set(7, g.Dim);
+            b.Launch(inverseKernel, n);
+        }
+        int ia = Kernel == GmmKernel.PerRow ? 16 : 18;   // the rows kernel has its two local buffers first
+        kernel.Set(ia, (tab ? ivar! : vars).Mem).Set(ia + 1, tab ? 1 : 0);
         if (Kernel == GmmKernel.PerRow) { b.Launch(kernel, rows); return; }
         var c = rowsConfig;
         kernel.SetLocal(16, 4L * c.RowsPerGroup * g.Dim).SetLocal(17, 4L * c.RowsPerGroup * g.Components * c.ItemsPerRow);
@@ -122,7 +173,7 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
         b.Launch(kernel, groups * c.GroupSize, c.GroupSize);
     }
 
-    public void Dispose() { means.Dispose(); vars.Dispose(); logw.Dispose(); logdet?.Dispose(); kernel.Dispose(); logdetKernel.Dispose(); }
+    public void Dispose() { means.Dispose(); vars.Dispose(); logw.Dispose(); logdet?.Dispose(); ivar?.Dispose(); kernel.Dispose(); logdetKernel.Dispose(); inverseKernel.Dispose(); }
 }
 
 /// <summary>Score error wrapper (see <see cref="PerturbedScore"/>): the inner score, then the perturbation added in place.</summary>

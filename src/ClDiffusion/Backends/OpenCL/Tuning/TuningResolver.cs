@@ -27,7 +27,7 @@ public static class TuningResolver
 
     static readonly Dictionary<string, string> families = new()
     {
-        ["gmm_score"] = "gmm", ["gmm_score_vec"] = "gmm", ["gmm_logdet"] = "gmm", ["gmm_score_rows"] = "gmm-rows",
+        ["gmm_score"] = "gmm", ["gmm_score_vec"] = "gmm", ["gmm_logdet"] = "gmm", ["gmm_inverse_var"] = "gmm", ["gmm_score_rows"] = "gmm-rows",
         ["midpoint_predict"] = "midpoint", ["picard_sums"] = "midpoint", ["midpoint_final"] = "midpoint",
         ["langevin_blocks"] = "langevin", ["langevin_scan"] = "langevin", ["normal_blocks"] = "langevin",
         ["lincomb"] = "lincomb", ["copy_vec"] = "lincomb",
