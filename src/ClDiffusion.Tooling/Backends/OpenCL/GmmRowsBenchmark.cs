@@ -42,11 +42,6 @@ public sealed class GmmRowsBenchmark : TuningBenchmark
             foreach (var d in own) d.Dispose();
             throw new ArgumentException($"the row kernel does not fit this device at d = {s.Dim} (work group or local memory too large)");
         }
-        using var sc = cpu.Allocate(s.Rows, s.Dim);
-        cpu.Score(pc, xc, 0.5f, 0f, null, sc);
-        var o = new GuardedBuffer(cl, s.Rows, s.Dim);
-        var c = new TuningCase { Run = () => cl.Score(pl, xl, 0.5f, 0f, null, o.View), Outputs = new[] { ("score", o, Read(cpu, sc)) } };
-        c.Owned.AddRange(own);
-        return c;
+        return GmmBenchmark.ScoreCase(cl, cpu, pc, pl, xc, xl, s, own);
     }
 }

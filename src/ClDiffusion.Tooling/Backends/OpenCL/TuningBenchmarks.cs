@@ -190,6 +190,13 @@ public sealed class GmmBenchmark : TuningBenchmark
         var model = GaussianMixture.Preset(s.Dim, Components);
         var pc = cpu.Prepare(model); var pl = cl.Prepare(model);
         own.Add(pc); own.Add(pl);
+        return ScoreCase(cl, cpu, pc, pl, xc, xl, s, own);
+    }
+
+    /// <summary>The mixture score at forward time 0.5 on both backends: the OpenCL call timed, checked against the CPU's.</summary>
+    internal static TuningCase ScoreCase(OpenClBackend cl, CpuBackend cpu, IPreparedScore pc, IPreparedScore pl, IDeviceBuffer xc, IDeviceBuffer xl,
+        TuningShape s, List<IDisposable> own)
+    {
         using var sc = cpu.Allocate(s.Rows, s.Dim);
         cpu.Score(pc, xc, 0.5f, 0f, null, sc);
         var o = new GuardedBuffer(cl, s.Rows, s.Dim);
