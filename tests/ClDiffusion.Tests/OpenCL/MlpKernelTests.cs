@@ -57,7 +57,8 @@ public sealed class MlpKernelTests : OpenClTestBase
                 yield return ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.ToConfig(e.Parameters, MlpKernelConfig.Cpu);
     }
 
-    [Test]
+    // Slow: every direct variant compiles its own PoCL program (85 s with a cold kernel cache); CI runs the Slow category
+    [Test, Category("Slow")]
     public void DirectVariantsMatchReferenceAtOddShapes()
     {
         foreach (var (width, F, depth) in new[] { (37, 19, 2), (130, 16, 1), (67, 3, 0) })
