@@ -64,20 +64,56 @@ public static unsafe class Sgemm
     {
         int j0 = Use512 ? Panels512(a, b, c, r0, r1, k, n, bias) : 0;
         int w = Vector<float>.Count, nr = 2 * w;
+        int js = j0 + (n - j0) / w * w; // columns [js, n): fewer than one vector, done row-vectorised by NarrowColumns
         int i = r0;
         for (; i + MR <= r1; i += MR)
         {
             int j = j0;
             for (; j + nr <= n; j += nr) Kernel4xNR(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
-            for (; j < n; j++)
-                for (int ii = i; ii < i + MR; ii++) c[(long)ii * n + j] = Dot(a + (long)ii * k, b + j, k, n, bias == null ? 0f : bias[j]);
+            for (; j < js; j += w)
+                for (int ii = i; ii < i + MR; ii++) Kernel1xW(a + (long)ii * k, b + j, c + (long)ii * n + j, k, n, bias == null ? null : bias + j);
         }
         for (; i < r1; i++)
+            for (int j = j0; j < js; j += w) Kernel1xW(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
+        if (js < n) NarrowColumns(a, b, c, r0, r1, k, n, js, bias);
+    }
+
+    /// <summary>Largest k whose transposed row group <see cref="NarrowColumns"/> keeps on the stack (8 x 2048 floats = 64 KB).</summary>
+    const int NarrowMaxK = 2048;
+
+    /// <summary>
+    /// Columns [js, n), fewer than one vector (e.g. the 2 outputs of a d = 2 score network): one scalar dot product per
+    /// element ran at about 1 GFLOP/s there (a chain of dependent FMAs). Instead a group of Vector&lt;float&gt;.Count rows is
+    /// transposed to [k, rows] and each column is accumulated for the whole group at once, with the same sequence per
+    /// element as <see cref="Dot"/> (bias, then fma over p = 0..k-1), so the bits do not change.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void NarrowColumns(float* a, float* b, float* c, int r0, int r1, int k, int n, int js, float* bias)
+    {
+        int w = Vector<float>.Count;
+        int i = r0;
+        if (k <= NarrowMaxK)
         {
-            int j = j0;
-            for (; j + w <= n; j += w) Kernel1xW(a + (long)i * k, b + j, c + (long)i * n + j, k, n, bias == null ? null : bias + j);
-            for (; j < n; j++) c[(long)i * n + j] = Dot(a + (long)i * k, b + j, k, n, bias == null ? 0f : bias[j]);
+            float* at = stackalloc float[w * k];
+            var lane = stackalloc float[w];
+            for (; i + w <= r1; i += w)
+            {
+                for (int r = 0; r < w; r++)
+                {
+                    float* src = a + (long)(i + r) * k;
+                    for (int p = 0; p < k; p++) at[p * w + r] = src[p];
+                }
+                for (int j = js; j < n; j++)
+                {
+                    var acc = new Vector<float>(bias == null ? 0f : bias[j]);
+                    for (int p = 0; p < k; p++) acc = Vector.FusedMultiplyAdd(Load(at + p * w), new Vector<float>(b[(long)p * n + j]), acc);
+                    Store(lane, acc);
+                    for (int r = 0; r < w; r++) c[(long)(i + r) * n + j] = lane[r];
+                }
+            }
         }
+        for (; i < r1; i++)
+            for (int j = js; j < n; j++) c[(long)i * n + j] = Dot(a + (long)i * k, b + j, k, n, bias == null ? 0f : bias[j]);
     }
 
     /// <summary>
