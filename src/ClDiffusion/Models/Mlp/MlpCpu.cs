@@ -172,13 +172,7 @@ public sealed class MlpCpuScore : ICpuBatchScore, ICpuConditionalScore
         for (int r = 0; r < rows; r++)
         {
             x.Slice((r0 + r) * d, d).CopyTo(cur.AsSpan(r * inW));
-            float tr = t[r0 + r];
-            for (int i = 0; i < F; i++)
-            {
-                float arg = tr * m.TimeFreqs[i];
-                cur[r * inW + d + i] = MathF.Sin(arg);
-                cur[r * inW + d + F + i] = MathF.Cos(arg);
-            }
+            SimdSinCos.TimeFeatures(t[r0 + r], m.TimeFreqs, cur.AsSpan(r * inW + d, F), cur.AsSpan(r * inW + d + F, F));
             if (classCols > 0)
             {
                 var onehot = cur.AsSpan(r * inW + m.InputWidth, classCols);
