@@ -164,6 +164,7 @@ public sealed class MlpCpuScore : ICpuBatchScore, ICpuConditionalScore
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     unsafe void Block(int block, int rowsPer, ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> score, Workspace ws)
     {
         int d = m.Dim, r0 = block * rowsPer, rows = Math.Min(rowsPer, t.Length - r0);
@@ -231,6 +232,7 @@ public sealed class MlpCpuScore : ICpuBatchScore, ICpuConditionalScore
     internal static void Silu(Span<float> v) => SimdExp.Silu(v);
 
     /// <summary>z[r, j] += bias[j], then SiLU when hidden: the epilogue of a BLAS layer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void BiasSilu(Span<float> z, ReadOnlySpan<float> bias, bool hidden)
     {
         int n = bias.Length;
@@ -242,6 +244,7 @@ public sealed class MlpCpuScore : ICpuBatchScore, ICpuConditionalScore
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void TensorAdd(Span<float> row, ReadOnlySpan<float> bias)
     {
         int i = 0, w = Vector<float>.Count;

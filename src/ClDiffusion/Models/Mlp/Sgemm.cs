@@ -60,6 +60,7 @@ public static unsafe class Sgemm
     /// <summary>A short description of <see cref="Use512"/> for `cldiff devices` and `cldiff mlpbench`.</summary>
     public static string VectorDescription => Use512 ? "Vector512 (16 floats)" : $"Vector<float> ({Vector<float>.Count} floats)";
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Rows(float* a, float* b, float* c, int r0, int r1, int k, int n, float* bias)
     {
         int j0 = Use512 ? Panels512(a, b, c, r0, r1, k, n, bias) : 0;
@@ -130,6 +131,7 @@ public static unsafe class Sgemm
     /// exactly, so every element still sees bias, then fma over p in order (the same bits as without chunks).
     /// Returns the first column not covered (the rest goes to the Vector&lt;float&gt; and scalar code).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static int Panels512(float* a, float* b, float* c, int r0, int r1, int k, int n, float* bias)
     {
         const int W = 16;

@@ -59,6 +59,7 @@ static class SimdExp
     }
 
     /// <summary>SiLU z / (1 + exp(-z)) in place: 16 lanes with AVX-512, 8 with AVX2, the scalar MathF form for the tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Silu(Span<float> v)
     {
         int i = 0;

@@ -42,6 +42,7 @@ static class SimdSinCos
     }
 
     /// <summary>sin[i] = sin(t f[i]), cos[i] = cos(t f[i]) (16 at a time, the MathF form for the tail).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void TimeFeatures(float t, ReadOnlySpan<float> freqs, Span<float> sin, Span<float> cos)
     {
         int i = 0;
