@@ -272,8 +272,8 @@ static class GemmChoice
         var a = new float[m * k]; var b = new float[k * n]; var c = new float[m * n];
         for (int i = 0; i < a.Length; i++) a[i] = 0.5f + (i % 7) * 0.01f;
         for (int i = 0; i < b.Length; i++) b[i] = 0.25f - (i % 5) * 0.01f;
-        // alternating, 2 warm-ups (JIT, the BLAS's buffers), then the median of 7 each: a single best-of-3 flipped
-        // with the machine's load from run to run
+        // alternating, 2 warm-ups (JIT, the BLAS's buffers), then the median of 7 each: on a shared machine a best-of-3
+        // rewards whichever engine had one lucky call
         const int Warm = 2, Reps = 7;
         var tm = new double[Reps]; var tb = new double[Reps];
         for (int rep = 0; rep < Warm + Reps; rep++)
