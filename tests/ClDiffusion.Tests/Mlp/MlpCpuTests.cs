@@ -39,8 +39,10 @@ public class MlpCpuTests
     public void SgemmMatchesNaiveAndIsThreadInvariant()
     {
         var key = new RandomKey(9, 0, Purpose.Test);
-        // (9, 70, 83) and (37, 5, 48): 32-column AVX-512 panels, a 16-column one, Vector<float> and scalar tails, 8-row groups and single rows
-        foreach (var (m, k, n) in new[] { (1, 1, 1), (3, 5, 7), (37, 19, 33), (70, 64, 17), (128, 3, 40), (9, 70, 83), (37, 5, 48) })
+        // (9, 70, 83) and (37, 5, 48): 32-column AVX-512 panels, a 16-column one, Vector<float> and scalar tails, 8-row groups and single rows;
+        // (70, 128, 2), (21, 33, 3), (19, 9, 29): narrow column tails done a row group at a time (transposed), with leftover rows;
+        // (19, 600, 70): K in chunks of 256, 256 and 88 (partial sums through C), 8-row groups and single rows
+        foreach (var (m, k, n) in new[] { (1, 1, 1), (3, 5, 7), (37, 19, 33), (70, 64, 17), (128, 3, 40), (9, 70, 83), (37, 5, 48), (70, 128, 2), (21, 33, 3), (19, 9, 29), (19, 600, 70) })
         {
             var a = new float[m * k]; var b = new float[k * n]; var bias = new float[n];
             key.WithStep(1).Normals(m * 1000 + k, a); key.WithStep(2).Normals(n, b); key.WithStep(3).Normals(0, bias);
@@ -52,8 +54,10 @@ public class MlpCpuTests
                 for (int j = 0; j < n; j++)
                 {
                     double acc = bias[j];
-                    for (int p = 0; p < k; p++) acc += (double)a[i * k + p] * b[p * n + j];
+                    float fixedOrder = bias[j]; // the documented sequence every code path follows: bias, then fma over p in order
+                    for (int p = 0; p < k; p++) { acc += (double)a[i * k + p] * b[p * n + j]; fixedOrder = MathF.FusedMultiplyAdd(a[i * k + p], b[p * n + j], fixedOrder); }
                     Assert.That(c1[i * n + j], Is.EqualTo(acc).Within(1e-4 * (1 + Math.Abs(acc))));
+                    Assert.That(c1[i * n + j], Is.EqualTo(fixedOrder), $"[{m}, {k}] x [{k}, {n}] element ({i}, {j}): not the fixed fma order");
                 }
         }
     }
