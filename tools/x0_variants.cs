@@ -3,8 +3,8 @@
 // The float64 prototype behind the choices in docs/EXPERIMENTS.md ("rm-x0: what was tried"): variants of the
 // data-prediction randomized midpoint on an exact mixture, sliced W2 against exact samples (the project's metric and
 // directions). Run from the repository root:
-//   dotnet run tools/x0_variants.cs -- D N SEED METHODS STEPS
-//   dotnet run tools/x0_variants.cs -- 16 40000 1 dpmpp-2m,rmx0,rmx0-det,ms,ms-det,ms-rot,ms-anti,ms-rot-ddim 5,10,20
+//   dotnet run -c Release tools/x0_variants.cs -- D N SEED METHODS STEPS
+//   dotnet run -c Release tools/x0_variants.cs -- 16 40000 1 dpmpp-2m,rmx0,rmx0-det,ms,ms-det,ms-rot,ms-anti,ms-rot-ddim 5,10,20
 // Methods: dpmpp-2m; rmx0 (fresh start, second-order midpoint, as `rm-x0 --x0-start fresh`), rmx0-det (its midpoint
 // at the tilted law's mean); ms* the multistep line form (x0 only at the midpoints): ms (independent uniforms),
 // ms-rot (golden-ratio rotation), ms-anti (antithetic pairs), ms-det (deterministic midpoint), ms-nocv (no control
