@@ -41,8 +41,8 @@ if [ "${CI:-}" = "true" ] && ! have_opencl; then
 fi
 
 # A second, independent OpenCL implementation (Mesa's rusticl on llvmpipe, no fp64; docs/DEVICES.md): the OpenCL
-# agreement tests run on it too, under CI=true or with CLDIFF_OTHER_DEVICES=1 (2-5 minutes on 2 cores, most of it
-# Mesa compiling our kernels, so a newcomer's run leaves it out). Installing it adds platforms with no devices unless
+# agreement tests run on it too, under CI=true or with CLDIFF_OTHER_DEVICES=1 (about 1 minute with Mesa's shader cache
+# warm, up to about 15 the first time, most of it Mesa compiling our kernels, so a newcomer's run leaves it out). Installing it adds platforms with no devices unless
 # RUSTICL_ENABLE names a driver, so it changes nothing for other programs; only the rerun sets RUSTICL_ENABLE=llvmpipe.
 other_devices=false
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_OTHER_DEVICES:-}" ]; then other_devices=true; fi
