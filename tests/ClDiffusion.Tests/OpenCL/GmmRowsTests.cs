@@ -12,6 +12,9 @@ namespace ClDiffusion.Tests.OpenCL;
 /// per group; shared and per-row times, labels; four configurations of its tunables. Also which kernel the backend picks.
 /// </summary>
 [TestFixture]
+// Slow: one PoCL program per kernel variant (over a minute with a cold kernel cache); the default paths are checked by
+// every OpenCL sampler agreement test, and CI runs the Slow category
+[Category("Slow")]
 public sealed class GmmRowsTests : OpenClTestBase
 {
     /// <summary>(GRW items per row, GRV vector width, GRR rows per group): the default, and corners of the space.</summary>
@@ -110,7 +113,7 @@ public sealed class GmmRowsTests : OpenClTestBase
     /// Where float rounding itself is the limit (d = 1031, t near 0: quadratic forms of thousands, so the log densities
     /// carry errors of order 1e-3 in any float kernel), the row kernel is no less accurate than the per-row kernel it replaces.
     /// </summary>
-    [Test, Category("Slow")]   // four row-kernel programs at d = 1031 (14 s with a cold cache); CI runs the Slow category
+    [Test]
     public void RowKernelIsAsAccurateAsThePerRowKernel([Values(0, 1, 2, 3)] int config, [Values(5, 20)] int K)
     {
         const int rows = 71, d = 1031;

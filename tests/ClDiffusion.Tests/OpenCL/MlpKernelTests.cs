@@ -11,7 +11,8 @@ using NUnit.Framework;
 namespace ClDiffusion.Tests.OpenCL;
 
 /// <summary>The OpenCL MLP score (cl/mlp.cl) against the float64 reference and the CPU path.</summary>
-[TestFixture]
+// Slow: PoCL compiles the register-blocked MLP kernels for minutes the first time (cold kernel cache); CI runs the Slow category
+[TestFixture, Category("Slow")]
 public sealed class MlpKernelTests : OpenClTestBase
 {
     /// <summary>Tile configurations that all must agree: GPU and CPU defaults, odd tiles, vectors, local on and off.</summary>
@@ -57,8 +58,7 @@ public sealed class MlpKernelTests : OpenClTestBase
                 yield return ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.ToConfig(e.Parameters, MlpKernelConfig.Cpu);
     }
 
-    // Slow: every direct variant compiles its own PoCL program (85 s with a cold kernel cache); CI runs the Slow category
-    [Test, Category("Slow")]
+    [Test]   // every direct variant compiles its own PoCL program (85 s with a cold kernel cache)
     public void DirectVariantsMatchReferenceAtOddShapes()
     {
         foreach (var (width, F, depth) in new[] { (37, 19, 2), (130, 16, 1), (67, 3, 0) })

@@ -103,7 +103,7 @@ public class MlpTuningTests
         }
     }
 
-    [Test]
+    [Test, Category("Slow")]   // compiles MLP/kernel candidates on PoCL: a minute with a cold kernel cache
     public void ATinyRunIsReadBackByANewBackendAndUsedForAnMlpPrepare()
     {
         var device = OpenClTestBase.RequireDevice();
