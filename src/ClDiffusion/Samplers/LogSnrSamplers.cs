@@ -80,6 +80,15 @@ public static class LogSnrSamplers
         }
     }
 
+    /// <summary>dst = x0(x, t_n) = (x + sigma^2 s(x, t_n)) / alpha at grid point n (one NFE): every step start of the x0 samplers.</summary>
+    static void X0AtGridPoint(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int n, IDeviceBuffer dst)
+    {
+        var p = Point.At(grid.T(n));
+        var score = ctx.Scratch("s", ctx.N);
+        ctx.Score(x, grid.Tau[n], score);
+        ctx.Backend.Lincomb(dst, [new((float)(1 / p.Alpha), x), new((float)(p.Sigma * p.Sigma / p.Alpha), score)]);
+    }
+
     /// <summary>Golden-ratio step of the midpoint rotation: the shifts frac(n phi) of consecutive steps are 0.382 or 0.618 apart.</summary>
     const double GoldenShift = 0.6180339887498949;
 
@@ -115,9 +124,7 @@ public static class LogSnrSamplers
         b.DrawAlphas(u, ctx.Key(0, Purpose.MidpointShift), ctx.FirstSample, AlphaLaw.Rotated, (float)(n * GoldenShift % 1.0));
         if (line.Count == 0)
         {
-            var score = ctx.Scratch("s", ctx.N);
-            ctx.Score(x, grid.Tau[n], score);
-            b.Lincomb(dNew, [new((float)(1 / s.Alpha), x), new((float)(s.Sigma * s.Sigma / s.Alpha), score)]);
+            X0AtGridPoint(ctx, x, grid, n, dNew);
             b.TiltedTimes(timesNew, u, s.Lambda, 0);   // h = 0 puts every row at lambda_s: the point's time on the device
             line.Push();
             if (n == 0)
@@ -173,10 +180,8 @@ public static class LogSnrSamplers
         double ts = grid.T(n), tt = grid.T(n + 1);
         Point s = Point.At(ts), t = Point.At(tt);
         double h = t.Lambda - s.Lambda;
-        var score = ctx.Scratch("s", ctx.N);
         var d0 = ctx.Scratch("x0", ctx.N);
-        ctx.Score(x, grid.Tau[n], score);
-        b.Lincomb(d0, [new((float)(1 / s.Alpha), x), new((float)(s.Sigma * s.Sigma / s.Alpha), score)]);
+        X0AtGridPoint(ctx, x, grid, n, d0);
         var slope = order == 2 ? history.Slope(ctx, d0, s.Lambda) : null;
 
         var u = ctx.Scratch("alpha", ctx.N, R);
