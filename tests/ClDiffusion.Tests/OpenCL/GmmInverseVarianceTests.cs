@@ -30,7 +30,7 @@ public sealed class GmmInverseVarianceTests : OpenClTestBase
     }
 
     [OneTimeTearDown]
-    public void CloseBackends() { foreach (var b in backends.Values) b.Dispose(); }
+    public void CloseVariantBackends() { foreach (var b in backends.Values) b.Dispose(); }
 
     public enum Path { Table, Divide, TimePerRow, TimePerRowNewton }
 
