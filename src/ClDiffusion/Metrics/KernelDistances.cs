@@ -51,29 +51,24 @@ public static class KernelDistances
         int ma = Math.Min(na, maxRows), mb = Math.Min(nb, maxRows);
         var x = Subsample.Rows(a, na, d, ma, seed ^ 0xA);
         var y = Subsample.Rows(b, nb, d, mb, seed ^ 0xB);
-        double inv2h2 = 1.0 / (2 * bandwidth * bandwidth);
-        var (dxx, kxx) = Sums(x, ma, x, ma, d, inv2h2);
-        var (dyy, kyy) = Sums(y, mb, y, mb, d, inv2h2);
-        var (dxy, kxy) = Sums(x, ma, y, mb, d, inv2h2);
-        double exx = dxx / ((double)ma * ma), eyy = dyy / ((double)mb * mb), exy = dxy / ((double)ma * mb);
-        double energy = Math.Max(0, 2 * exy - exx - eyy);
-        double mmd2 = Math.Max(0, kxx / ((double)ma * ma) + kyy / ((double)mb * mb) - 2 * kxy / ((double)ma * mb));
-        return (energy, mmd2);
+        return new KernelReference(y, mb, d, bandwidth).Distances(x, ma);
     }
 
-    static (double dist, double kern) Sums(float[] x, int nx, float[] y, int ny, int d, double inv2h2)
+    /// <summary>Sums over all pairs (i, j) of |x_i - y_j| and exp(-|x_i - y_j|^2 inv2h2); for x = y each unordered pair once, doubled, plus the diagonal.</summary>
+    internal static (double dist, double kern) Sums(float[] x, int nx, float[] y, int ny, int d, double inv2h2)
     {
+        bool self = ReferenceEquals(x, y) && nx == ny;
         var dist = new double[nx]; var kern = new double[nx];
         Parallel.For(0, nx, i =>
         {
             double sd = 0, sk = 0;
-            for (int j = 0; j < ny; j++)
+            for (int j = self ? i + 1 : 0; j < ny; j++)
             {
                 double q = Sq(x, i, y, j, d);
                 sd += Math.Sqrt(q);
                 sk += Math.Exp(-q * inv2h2);
             }
-            dist[i] = sd; kern[i] = sk;
+            dist[i] = self ? 2 * sd : sd; kern[i] = self ? 2 * sk + 1 : sk;
         });
         return (dist.Sum(), kern.Sum());
     }
@@ -108,5 +103,36 @@ public static class Subsample
         var result = new float[(long)m * d];
         for (int i = 0; i < m; i++) Array.Copy(data, (long)idx[i] * d, result, (long)i * d, d);
         return result;
+    }
+}
+
+/// <summary>
+/// One side of the kernel distances fixed (the exact reference, its bandwidth and its own pair sums), so that many sets
+/// are compared with it at the cost of their own pairs only.
+/// </summary>
+internal sealed class KernelReference
+{
+    readonly float[] y;
+    readonly int my, d;
+    readonly double inv2h2, eyy, kyy;
+    public double Bandwidth { get; }
+
+    public KernelReference(float[] y, int my, int d, double bandwidth)
+    {
+        this.y = y; this.my = my; this.d = d; Bandwidth = bandwidth;
+        inv2h2 = 1.0 / (2 * bandwidth * bandwidth);
+        var (dyy, k) = KernelDistances.Sums(y, my, y, my, d, inv2h2);
+        eyy = dyy / ((double)my * my); kyy = k / ((double)my * my);
+    }
+
+    /// <summary>(energy distance, MMD^2) between the first mx rows of x and the reference; both V-statistics, never negative.</summary>
+    public (double Energy, double Mmd2) Distances(float[] x, int mx)
+    {
+        var (dxx, kxx) = KernelDistances.Sums(x, mx, x, mx, d, inv2h2);
+        var (dxy, kxy) = KernelDistances.Sums(x, mx, y, my, d, inv2h2);
+        double exx = dxx / ((double)mx * mx), exy = dxy / ((double)mx * my);
+        double energy = Math.Max(0, 2 * exy - exx - eyy);
+        double mmd2 = Math.Max(0, kxx / ((double)mx * mx) + kyy - 2 * kxy / ((double)mx * my));
+        return (energy, mmd2);
     }
 }

@@ -40,26 +40,9 @@ public static class SlicedWasserstein
 
     /// <summary>Sliced W2 with the given unit directions (row-major [count, d]).</summary>
     public static double Distance(float[] a, int na, float[] b, int nb, int d, double[] dirs, int count)
-    {
-        SampleStats.Validate(a, na, d, "first sample set");
-        SampleStats.Validate(b, nb, d, "second sample set");
-        if (dirs.LongLength != (long)count * d) throw new ArgumentException($"directions: {dirs.LongLength} values is not count * d = {count} * {d}");
-        var w2 = new double[count];
-        var local = new ThreadLocal<(double[] pa, double[] pb)>(() => (new double[na], new double[nb]));
-        Parallel.For(0, count, l =>
-        {
-            var (pa, pb) = local.Value;
-            var dir = new ReadOnlySpan<double>(dirs, l * d, d);
-            Project(a, na, d, dir, pa);
-            Project(b, nb, d, dir, pb);
-            Array.Sort(pa); Array.Sort(pb);
-            w2[l] = W2SquaredSorted(pa, pb);
-        });
-        local.Dispose();
-        return Math.Sqrt(w2.Average());
-    }
+        => new SlicedReference(b, nb, d, dirs, count, cacheProjections: false).Distance(a, na);
 
-    static void Project(float[] x, int n, int d, ReadOnlySpan<double> dir, double[] outp)
+    internal static void Project(float[] x, int n, int d, ReadOnlySpan<double> dir, double[] outp)
     {
         for (long i = 0; i < n; i++)
         {
@@ -95,5 +78,53 @@ public static class SlicedWasserstein
             if (ly <= lx) jj++;
         }
         return acc;
+    }
+}
+
+/// <summary>
+/// The second set of a sliced W2 fixed with its directions; its sorted projections are kept (when they fit in
+/// <see cref="MaxCachedValues"/> doubles), so that comparing many sets with it sorts only their own projections.
+/// </summary>
+internal sealed class SlicedReference
+{
+    const long MaxCachedValues = 4_000_000;
+    readonly float[] b;
+    readonly int nb, d, count;
+    readonly double[] dirs;
+    readonly double[][]? sorted;
+
+    public SlicedReference(float[] b, int nb, int d, double[] dirs, int count, bool cacheProjections = true)
+    {
+        SampleStats.Validate(b, nb, d, "second sample set");
+        if (dirs.LongLength != (long)count * d) throw new ArgumentException($"directions: {dirs.LongLength} values is not count * d = {count} * {d}");
+        this.b = b; this.nb = nb; this.d = d; this.dirs = dirs; this.count = count;
+        if (!cacheProjections || (long)count * nb > MaxCachedValues) return;
+        var cache = new double[count][];
+        Parallel.For(0, count, l =>
+        {
+            var p = new double[nb];
+            SlicedWasserstein.Project(b, nb, d, new ReadOnlySpan<double>(dirs, l * d, d), p);
+            Array.Sort(p);
+            cache[l] = p;
+        });
+        sorted = cache;
+    }
+
+    public double Distance(float[] a, int na)
+    {
+        SampleStats.Validate(a, na, d, "first sample set");
+        var w2 = new double[count];
+        var local = new ThreadLocal<(double[] pa, double[] pb)>(() => (new double[na], sorted is null ? new double[nb] : []));
+        Parallel.For(0, count, l =>
+        {
+            var (pa, pb) = local.Value;
+            var dir = new ReadOnlySpan<double>(dirs, l * d, d);
+            SlicedWasserstein.Project(a, na, d, dir, pa);
+            Array.Sort(pa);
+            if (sorted is null) { SlicedWasserstein.Project(b, nb, d, dir, pb); Array.Sort(pb); }
+            w2[l] = SlicedWasserstein.W2SquaredSorted(pa, sorted?[l] ?? pb);
+        });
+        local.Dispose();
+        return Math.Sqrt(w2.Average());
     }
 }
