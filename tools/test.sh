@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-have_opencl() { [ -n "$(ls /etc/OpenCL/vendors/*.icd 2>/dev/null)" ] && ldconfig -p | grep -q libOpenCL.so; }
+# `ldconfig -p | grep -q` is false under pipefail when grep exits at the first match and ldconfig dies of SIGPIPE (it
+# did on a fresh machine with PoCL installed): read the whole list into a variable first.
+ld_has() { local libs; libs="$(ldconfig -p 2>/dev/null || true)"; grep -qE "$1" <<<"$libs"; }
+have_opencl() { [ -n "$(ls /etc/OpenCL/vendors/*.icd 2>/dev/null)" ] && ld_has 'libOpenCL\.so'; }
 if ! have_opencl; then
   if [ "$(id -u)" = 0 ]; then
     echo "test.sh: no OpenCL platform; installing PoCL (pocl-opencl-icd ocl-icd-libopencl1)" >&2
@@ -29,7 +32,7 @@ if ! have_torch; then
 fi
 # OpenBLAS for the CPU backend's MLP (loaded at run time; without it the managed SGEMM runs alone, and under CI=true
 # the BLAS tests fail rather than skip)
-have_blas() { ldconfig -p | grep -q 'libopenblas\.so\.0'; }
+have_blas() { ld_has 'libopenblas\.so\.0'; }
 if ! have_blas && [ "$(id -u)" = 0 ]; then
   echo "test.sh: no OpenBLAS; installing libopenblas0-pthread" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -62,14 +65,25 @@ fi
 # time) or with CLDIFF_SLOW_TESTS=1; excluded tests are not run at all, so the summary's Skipped count is only the
 # tests that really skipped (e.g. Assert.Ignore without an OpenCL platform).
 log=$(mktemp /tmp/cldiff-test.XXXXXX.log)
-run_tests() {  # $1: filter
-  dotnet test ClDiffusion.sln -c Release --nologo --filter "$1" --logger "console;verbosity=normal" 2>&1 \
+run_tests() {  # $1: filter; further arguments go to dotnet test (e.g. --no-build)
+  local filter="$1"; shift
+  dotnet test ClDiffusion.sln -c Release --nologo --filter "$filter" "$@" --logger "console;verbosity=normal" 2>&1 \
     | grep --line-buffered -vE '^\s*$' | tee -a "$log"
 }
 run_tests "TestCategory!=Slow"
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
   echo "test.sh: the Slow category (CI=true or CLDIFF_SLOW_TESTS set)" >&2
-  run_tests "TestCategory=Slow"
+  run_tests "TestCategory=Slow" --no-build
+fi
+# The CPU kernels (managed SGEMM, SIMD exp/sin/cos, mixture scores, the MLP forward) once more as they run on machines
+# without AVX-512 (the JIT told to leave it out: Vector256 paths) and without a BLAS (a library path that is not there:
+# the managed SGEMM alone), under CI=true or with CLDIFF_CPU_PATHS=1. Cpu/CpuPathTests checks each run took its path.
+if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_CPU_PATHS:-}" ]; then
+  cpu_filter="(FullyQualifiedName~ClDiffusion.Tests.Mlp.|FullyQualifiedName~ClDiffusion.Tests.Cpu.)&TestCategory!=Slow"
+  echo "test.sh: the CPU-kernel tests with AVX-512 off for the JIT (DOTNET_EnableAVX512F=0)" >&2
+  DOTNET_EnableAVX512F=0 run_tests "$cpu_filter" --no-build
+  echo "test.sh: the CPU-kernel tests without a BLAS (CLDIFF_BLAS=/nonexistent/libopenblas.so.0)" >&2
+  CLDIFF_BLAS=/nonexistent/libopenblas.so.0 run_tests "$cpu_filter&TestCategory!=Blas" --no-build
 fi
 # the summary in one plain line: totals over the runs above
 count() { grep -oE "^\s*$1: +[0-9]+" "$log" | grep -oE '[0-9]+$' | awk '{s += $1} END {print s + 0}'; }

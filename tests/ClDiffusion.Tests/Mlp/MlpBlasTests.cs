@@ -24,6 +24,7 @@ public class MlpBlasTests
         return (x, t);
     }
 
+    [Category("Blas")]   // needs a BLAS: left out of tools/test.sh's rerun without one
     [TestCase(MlpPrediction.Eps, 3, 300, 300)]   // tails in rows (300 = 256 + 44), inputs and outputs
     [TestCase(MlpPrediction.X0, 17, 70, 257)]
     [TestCase(MlpPrediction.Score, 1, 33, 5)]
@@ -89,7 +90,7 @@ public class MlpBlasTests
         Assert.That(() => MlpCpuScore.ParseGemm("fast"), Throws.ArgumentException.With.Message.Contains("CLDIFF_CPU_GEMM"));
     }
 
-    [Test]
+    [Test, Category("Blas")]
     public void BlasSgemmMatchesTheManagedOne()
     {
         var blas = Blas();
