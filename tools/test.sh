@@ -90,6 +90,18 @@ count() { grep -oE "^\s*$1: +[0-9]+" "$log" | grep -oE '[0-9]+$' | awk '{s += $1
 total=$(count "Total tests")
 [ "$total" -gt 0 ] || { echo "test.sh: no test ran" >&2; exit 1; }
 echo "$(count Passed) passed, $(count Failed) failed, $(count Skipped) skipped"
+# Under CI=true a skip is a failure (a test that silently skips proves nothing) unless tests/skip-allowlist.txt names it
+# with its reason.
+if [ "${CI:-}" = "true" ]; then
+  allowed="$(grep -vE '^\s*(#|$)' tests/skip-allowlist.txt | awk '{print $1}')"
+  bad="$(grep -E '^\s+Skipped ' "$log" | sed -E 's/^\s+Skipped (.*) \[[^]]*\]\s*$/\1/' | sort -u \
+    | while IFS= read -r name; do grep -qxF -- "$name" <<<"$allowed" || echo "$name"; done)"
+  if [ -n "$bad" ]; then
+    echo "test.sh: CI=true and these tests skipped (not on tests/skip-allowlist.txt):" >&2
+    echo "$bad" >&2
+    exit 1
+  fi
+fi
 
 # The OpenCL agreement tests (generator, primitives, every sampler against the CPU backend, MLP kernels) once more on
 # every other OpenCL device present, software renderers included (named explicitly, as a user would).

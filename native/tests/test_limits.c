@@ -134,7 +134,8 @@ int main(int argc, char** argv)
     EXPECT_STATUS(CLD_OK, cld_sample(e, m, &o, N, out, N * 2));
     double blk0 = now_ms() - t0;
     printf("block_length 1e-300: %.1f ms, 1e-9: %.1f ms, default: %.1f ms (64 samples, rm-pc, 40 steps)\n", blk, blk9, blk0);
-    EXPECT(blk < 5000 && blk9 < 5000);
+    /* relative to the default run on this machine: a corrector after each of the 40 steps instead of every 0.5 in time */
+    EXPECT(blk < 10 * blk0 + 1000 && blk9 < 10 * blk0 + 1000);
     o.lipschitz = 1e12; /* the largest L: default block 1e-12, gamma 1e6 */
     EXPECT_STATUS(CLD_OK, cld_sample(e, m, &o, N, out, N * 2));
 
@@ -143,6 +144,15 @@ int main(int argc, char** argv)
        cld_job_wait returning, median of 5. */
     enum { LONG_N = 4096 };
     float* big = malloc(sizeof(float) * LONG_N * 2);
+    /* The bound scales with this machine's speed, measured here: 100 ms, or 10 rounds of score calls when a round is
+       slower than that allows (a loaded or slow machine). One round of `ei` is one score call over the batch; the
+       parallel samplers' rounds cover up to 8 rows per sample (picard's window, R + 1 for prm). */
+    cld_sample_options_init(&o);
+    o.sampler = "ei";
+    o.steps = 32;
+    double r0 = now_ms();
+    EXPECT_STATUS(CLD_OK, cld_sample(e, m, &o, LONG_N, big, (size_t)LONG_N * 2));
+    double round_ms = (now_ms() - r0) / 32.0;
     const char* samplers[] = { "rm-pc", "prm-pc", "picard", "ei-pc" };
     for (size_t s = 0; s < sizeof samplers / sizeof *samplers; s++) {
         double lat[5];
@@ -165,9 +175,11 @@ int main(int argc, char** argv)
             EXPECT_STATUS(CLD_OK, cld_job_destroy(j));
         }
         qsort(lat, 5, sizeof *lat, cmp_double);
-        printf("cancel latency %-7s median %.1f ms (max %.1f ms) over 5 cancels, %d samples, cpu %ld threads\n",
-               samplers[s], lat[2], lat[4], LONG_N, cores);
-        EXPECT(lat[2] < 100.0);
+        double rows = s == 0 || s == 3 ? 1.0 : 8.0;
+        double bound = 10.0 * rows * round_ms > 100.0 ? 10.0 * rows * round_ms : 100.0;
+        printf("cancel latency %-7s median %.1f ms (max %.1f ms) over 5 cancels, %d samples, cpu %ld threads; bound %.0f ms "
+               "(one ei round %.2f ms)\n", samplers[s], lat[2], lat[4], LONG_N, cores, bound, round_ms);
+        EXPECT(lat[2] < bound);
     }
     free(big);
 
