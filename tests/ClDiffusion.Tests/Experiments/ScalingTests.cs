@@ -14,7 +14,7 @@ public class ScalingTests
     public void CouplingErrorOfTheExponentialIntegratorHalvesWhenStepsDouble()
     {
         var g = ScalingTargets.Anisotropic(8);
-        var o = new SamplerOptions { Grid = "uniform", Horizon = 5, Delta = 0.05 };
+        var o = new SamplerOptions { Grid = TimeGridKind.Uniform, Horizon = 5, Delta = 0.05 };
         var ev = new Scaling.Evaluator(Cpu, g, g, "ei", o, 3, ScalingMeasure.Coupling, 32);
         double e1 = ev.Error(64), e2 = ev.Error(128);
         TestContext.Out.WriteLine($"ei coupling error: 64 steps {e1:G4}, 128 steps {e2:G4}");
