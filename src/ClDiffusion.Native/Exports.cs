@@ -11,7 +11,7 @@ namespace ClDiffusion.Native;
 /// </summary>
 internal static unsafe class Exports
 {
-    public const uint AbiVersion = 2;
+    public const uint AbiVersion = 3;
 
     static byte[] Pinned(string s)
     {
@@ -95,7 +95,7 @@ internal static unsafe class Exports
     /// Copies text as NUL-terminated UTF-8 into buf[0 .. len): truncated (still terminated when len &gt; 0) with
     /// CLD_ERR_BUFFER_TOO_SMALL naming the size needed when it does not fit.
     /// </summary>
-    static int CopyOut(string text, byte* buf, nuint len, string what)
+    internal static int CopyOut(string text, byte* buf, nuint len, string what)
     {
         if (buf is null && len > 0) throw Arg("buf is NULL but len is not 0");
         var bytes = Encoding.UTF8.GetBytes(text);
@@ -293,6 +293,7 @@ internal static unsafe class Exports
             AdaptiveCorrector = o.FixedCorrector == 0 && def.AdaptiveCorrector,
         };
         opts = Text(Text(opts, "grid", o.Grid), "corrector", o.Corrector);
+        opts = SettingsExports.Apply(opts, o.Settings);   // ABI 3: options set by name win over the fields above (0 below size 176)
         if (*(uint*)options >= SampleOptions.SizeWithClasses) opts = ClassConditioning.Apply(opts, &o, n);
         int batch = o.Batch != 0 ? Int(o.Batch, "batch") : SampleRun.DefaultBatch;
         return new Request(sampler, opts, o.Seed, (long)o.First, (int)n, batch);
@@ -319,6 +320,7 @@ internal static unsafe class Exports
                 Corrector = Ptr(DefaultCorrectorText), LowVariance = 0, Batch = SampleRun.DefaultBatch,
                 Conditional = 0, ClassLabel = -1, Labels = null, Guidance = 0,
                 MaxStep = d.MaxStep ?? 0, Denoise = d.Denoise ? 1u : 0u, FixedCorrector = d.AdaptiveCorrector ? 0u : 1u,
+                Settings = 0,
             };
             return Ok();
         }
