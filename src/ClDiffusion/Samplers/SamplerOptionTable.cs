@@ -132,7 +132,7 @@ public static class SamplerOptionTable
     }
     static string Real(double v) => v.ToString(null, Inv);
     /// <summary>A limit in an accepted-values text: 1e-06, 1e+12, 50.</summary>
-    static string G(double v) => v.ToString("g", Inv).ToLowerInvariant();
+    static string G(double v) => v.ToString("g6", Inv).ToLowerInvariant();
     static string OnOff(bool v) => v ? "on" : "off";
 
     static SamplerOption<int> Int(string name, char? shortName, string property, Func<SamplerOptions, int> get, Func<SamplerOptions, int, SamplerOptions> set,
@@ -252,7 +252,8 @@ public static class SamplerOptionTable
         foreach (var o in All)
         {
             string flag = o.ShortName is { } c ? $"`-{c}`, `--{o.Name}`" : $"`--{o.Name}`";
-            string type = (Nullable.GetUnderlyingType(o.Type) ?? o.Type).Name + (Nullable.GetUnderlyingType(o.Type) is null ? "" : "?");
+            var t = Nullable.GetUnderlyingType(o.Type) ?? o.Type;
+            string type = (t == typeof(int) ? "int" : t == typeof(double) ? "double" : t == typeof(bool) ? "bool" : t.Name) + (t == o.Type ? "" : "?");
             sb.Append($"| {flag} | {o.Property} | {type} | {o.DefaultText} | {o.Accepts} | {o.Help.Replace("|", "\\|")} |\n");
         }
         return sb.ToString();
