@@ -242,9 +242,6 @@ public static class SamplerOptionTable
     public static SamplerOptionInfo Get(string name) =>
         Find(name) ?? throw new ArgumentException($"unknown sampler option '{name}' (known: {string.Join(", ", All.Select(o => o.Name))})");
 
-    /// <summary>The options of the table (the property each sets) that are not read by every sampler, by property name.</summary>
-    public static SamplerOptionInfo ForProperty(string property) => All.First(o => o.Property == property);
-
     /// <summary>The table as Markdown (docs/ARCHITECTURE.md holds it; `cldiff samplers --options-markdown` writes it).</summary>
     public static string MarkdownTable()
     {
