@@ -71,6 +71,10 @@ else
   ref_args=(-DCLD_REFERENCE_DIR=)
 fi
 
+# --- 2b. the cldiff CLI, which the settings_by_name test runs to compare its samples with the C ABI's ---------
+say "dotnet build tools/cldiff -c Release"
+dotnet build tools/cldiff -c Release -v quiet -nologo
+
 # --- 3. build ---------------------------------------------------------------------------------------
 say "cmake configure + build (native/build)"
 valgrind_args=(-DCLD_VALGRIND=OFF)

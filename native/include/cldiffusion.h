@@ -11,7 +11,7 @@
  *    boundary: any failure inside the library (including an internal bug) becomes a status code.
  *  - After a call that returns something other than CLD_OK, cld_last_error() on the same thread gives a
  *    human-readable UTF-8 message. Every fallible call resets it to "" when it succeeds.
- *  - Handles (cld_engine*, cld_model*, cld_job*) are opaque values, not pointers to memory: never
+ *  - Handles (cld_engine*, cld_model*, cld_job*, cld_sample_settings*) are opaque values, not pointers to memory: never
  *    dereference them. The library keeps them in a table with a generation count, so a destroyed (stale)
  *    handle, a handle of the wrong kind, or a made-up value is detected and answered with
  *    CLD_ERR_INVALID_HANDLE; it is never dereferenced. (The encoding needs 64-bit pointers: linux-x64.)
@@ -43,7 +43,8 @@
  *  cld_model_from_callback runs inside the sampling call. From either:
  *  - allowed, and never waiting for a job: cld_abi_version, cld_version_*, cld_last_error, cld_device_*,
  *    cld_sampler_*, cld_engine_create, cld_engine_device_name, cld_model_load, cld_model_dim,
- *    cld_sample_options_init, cld_sample_async (the new job queues behind the running one), cld_job_poll,
+ *    cld_sample_options_init, cld_sample_settings_* and cld_sample_setting_*, cld_sample_async (the new job
+ *    queues behind the running one), cld_job_poll,
  *    cld_job_cancel, cld_job_wait with timeout 0, cld_job_destroy of a finished job;
  *  - cld_engine_destroy and cld_model_destroy (of any engine or model, the callback's own included) work
  *    but do not wait: the handle is stale at once, the jobs using it are cancelled, and the engine is freed
@@ -106,8 +107,10 @@ extern "C" {
    and the library accepts every earlier size), so a host built against CLD_ABI_VERSION N runs on a library
    with cld_abi_version() >= N. ABI 2 added: cld_version_number, cld_sampler_count/_name,
    cld_engine_device_name, cld_model_from_callback and CLD_ERR_CALLBACK, CLD_ERR_WOULD_BLOCK,
-   CLD_ERR_NON_FINITE, and cld_sample_options.max_step, .denoise, .fixed_corrector. */
-#define CLD_ABI_VERSION 2u
+   CLD_ERR_NON_FINITE, and cld_sample_options.max_step, .denoise, .fixed_corrector. ABI 3 added: every sampler
+   option by name (cld_sample_settings_create/_set/_get/_destroy, cld_sample_setting_count/_name) and
+   cld_sample_options.settings; from ABI 3 on a new sampler option is a new key, never a new struct field. */
+#define CLD_ABI_VERSION 3u
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Status codes                                                                                          */
@@ -135,6 +138,7 @@ typedef enum cld_status {
 typedef struct cld_engine cld_engine; /* a backend (device) plus its settings */
 typedef struct cld_model cld_model;   /* a score model loaded on (belonging to) one engine */
 typedef struct cld_job cld_job;       /* one asynchronous sampling run */
+typedef struct cld_sample_settings cld_sample_settings; /* sampler options set by name (ABI 3) */
 
 /* ---------------------------------------------------------------------------------------------------- */
 /* Version and errors                                                                                    */
@@ -235,9 +239,9 @@ CLD_API cld_status cld_model_destroy(cld_model* model);
 #define CLD_PICARD_ROUNDS_NONE (-1)
 
 typedef struct cld_sample_options {
-    uint32_t struct_size;     /* = sizeof(cld_sample_options) (168 on LP64). Earlier sizes still accepted, the
+    uint32_t struct_size;     /* = sizeof(cld_sample_options) (176 on LP64). Earlier sizes still accepted, the
                                  fields past them at their defaults: 128 (ABI 1: no class fields, unconditional
-                                 sampling) and 152 (no max_step, denoise, fixed_corrector) */
+                                 sampling), 152 (no max_step, denoise, fixed_corrector) and 168 (ABI 2: no settings) */
     uint32_t steps;           /* predictor steps (windows for prm/prm-pc); 0 = 40 */
     const char* sampler;      /* NULL/"" = "rm-pc"; any name cld_sampler_name() lists (rm-pc, ei, heun, ...) */
     uint64_t seed;            /* random seed (0 is a valid seed) */
@@ -273,6 +277,10 @@ typedef struct cld_sample_options {
                                  evaluation; removes the noise early stopping leaves); 0 = off */
     uint32_t fixed_corrector; /* nonzero: the corrector uses the fixed lipschitz L everywhere instead of the
                                  local stiffness L_t = max(L, 1/sigma_t^2); 0 = adaptive */
+    /* ---- a struct_size of 168 or less leaves this NULL (ABI 3) ---- */
+    cld_sample_settings* settings; /* NULL, or sampler options set by name (below): every key set there overrides the
+                                 field above that sets the same option. Read (copied) when the sampling call starts;
+                                 the handle stays the caller's (one settings handle may serve many calls). */
 } cld_sample_options;
 
 /* The null class: an unconditional sample from a class-conditional model. */
@@ -281,6 +289,70 @@ typedef struct cld_sample_options {
 /* Fills *options with struct_size and every default value written out. Returns CLD_ERR_INVALID_ARGUMENT
    for NULL. Thread-safe. */
 CLD_API cld_status cld_sample_options_init(cld_sample_options* options);
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Sampler options by name (ABI 3), in the style of ONNX Runtime's options objects                       */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* Every sampler option, present and future, is reachable by name: create a settings handle, set options on it with
+   the cldiff CLI's long option names as keys and their text as values (exactly what `cldiff sample --KEY VALUE`
+   takes; a switch such as denoise takes "on" or "off"), and point cld_sample_options.settings at it. A key set there
+   overrides the struct field for the same option (steps, grid, ...); keys with no field (x0-start, midpoint,
+   parallel-corrector, corrector-rounds, lipschitz-cap) exist only here. "unset" resets an optional value (max-step,
+   block, corrector-time, gamma, corrector-rounds) to its default.
+
+   Keys (one per sampler option; the list is src/ClDiffusion/Samplers/SamplerOptionTable.cs, and a test checks that
+   this list is the same): key, default, accepted values
+   keys:begin
+   steps               40        an integer in 1..65535
+   horizon             8         a number in (0, 50]
+   delta               0.001     a number >= 1e-06 and below T
+   grid                shrinking uniform, shrinking or logsnr
+   max-step            unset     a positive number or unset
+   midpoint            2         1 or 2
+   x0-start            line      line or fresh
+   parallel-corrector  end       end or block
+   corrector-rounds    unset     an integer in 1..4096 or unset
+   lipschitz           2         a number in (0, 1e+12]
+   block               unset     a positive number or unset
+   corrector           uld       uld or rmuld
+   corrector-steps     4         an integer in 1..65535
+   corrector-time      unset     a number in (0, 1e+06] or unset
+   gamma               unset     a number in (0, 1e+06] or unset
+   fixed-corrector     off       on or off
+   lipschitz-cap       10000     a number in (0, 1e+12]
+   low-variance        off       on or off
+   subwindows          4         an integer in 1..1024
+   picard              3         an integer in 0..4096
+   window              8         an integer in 1..65535
+   tol                 0.001     a number >= 1e-12
+   denoise             off       on or off
+   keys:end
+   What each does: `cldiff sample --help`, or the options table of docs/ARCHITECTURE.md. */
+
+/* Creates an empty settings handle (nothing set: every option at its struct field or default). *out is NULL on
+   failure. Thread-safe. */
+CLD_API cld_status cld_sample_settings_create(cld_sample_settings** out);
+
+/* Sets option `key` to the text `value` (UTF-8), or, for value NULL, removes what was set for it. The value is
+   parsed and checked at once: an unknown key, or a value that does not parse or is out of its range, is
+   CLD_ERR_INVALID_ARGUMENT with a message naming the key, the value and the accepted values (cld_last_error), and
+   leaves the settings as they were. Checks that tie several options together (delta < horizon, the work per
+   sample) run when a sampling call starts. Setting a key again replaces its value. Thread-safe (the settings may
+   be changed while a call that already started uses its copy). */
+CLD_API cld_status cld_sample_settings_set(cld_sample_settings* settings, const char* key, const char* value);
+
+/* The text of option `key` in the settings: the value set, else the option's default ("unset" for an optional one
+   without a default). Buffer rules as cld_device_name. Thread-safe. */
+CLD_API cld_status cld_sample_settings_get(cld_sample_settings* settings, const char* key, char* buf, size_t len);
+
+/* Destroys the settings; NULL is allowed. A sampling call already started keeps its copy. Thread-safe. */
+CLD_API cld_status cld_sample_settings_destroy(cld_sample_settings* settings);
+
+/* Number of keys (sampler options) the library knows, and the name of key `index` (0 <= index < count; buffer
+   rules as cld_device_name): the list above, in its order. Thread-safe. */
+CLD_API cld_status cld_sample_setting_count(uint32_t* count);
+CLD_API cld_status cld_sample_setting_name(uint32_t index, char* buf, size_t len);
 
 /* Draws n samples synchronously into out[0 .. n*d) (row-major, sample after sample; d = cld_model_dim).
    `options` may be NULL (all defaults, seed 0, first 0). out_len is the number of floats `out` holds: it

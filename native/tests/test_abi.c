@@ -41,14 +41,15 @@ ASSERT_OFFSET(cld_sample_options, guidance, 144);
 ASSERT_OFFSET(cld_sample_options, max_step, 152);
 ASSERT_OFFSET(cld_sample_options, denoise, 160);
 ASSERT_OFFSET(cld_sample_options, fixed_corrector, 164);
-_Static_assert(sizeof(cld_sample_options) == 168, "cld_sample_options is 168 bytes (ABI 2)");
+ASSERT_OFFSET(cld_sample_options, settings, 168);
+_Static_assert(sizeof(cld_sample_options) == 176, "cld_sample_options is 176 bytes (ABI 3)");
 _Static_assert(sizeof(cld_status) == 4, "cld_status is an int");
 
 int main(void)
 {
     EXPECT(cld_abi_version() == CLD_ABI_VERSION);
     const char* v = cld_version_string();
-    EXPECT(v != NULL && strstr(v, "abi 2") != NULL);
+    EXPECT(v != NULL && strstr(v, "abi 3") != NULL);
     /* the numeric version says the same as the string: "M.m.p" -> M * 1000000 + m * 1000 + p */
     unsigned major = 0, minor = 0, patch = 0;
     EXPECT(v != NULL && sscanf(v, "%u.%u.%u", &major, &minor, &patch) == 3);
@@ -85,6 +86,7 @@ int main(void)
     EXPECT(o.max_step == 0);
     EXPECT(o.denoise == 0);
     EXPECT(o.fixed_corrector == 0);
+    EXPECT(o.settings == NULL);
 
     /* the sampler list is the library's registry: the default and every name it lists are accepted */
     uint32_t ns = 0;

@@ -40,13 +40,15 @@ internal unsafe struct EngineOptions
 [StructLayout(LayoutKind.Explicit, Size = Size)]
 internal unsafe struct SampleOptions
 {
-    public const int Size = 168;
+    public const int Size = 176;
     /// <summary>The size before the class-conditional fields (ABI 1): still accepted, as unconditional sampling.</summary>
     public const int SizeWithoutClasses = 128;
     /// <summary>The size with the class fields but without max_step, denoise, fixed_corrector.</summary>
     public const int SizeWithClasses = 152;
+    /// <summary>The ABI 2 size: no settings handle.</summary>
+    public const int SizeWithoutSettings = 168;
     /// <summary>struct_size values the library accepts. Fields past a caller's size read as 0, their documented default.</summary>
-    public static readonly uint[] KnownSizes = [SizeWithoutClasses, SizeWithClasses, Size];
+    public static readonly uint[] KnownSizes = [SizeWithoutClasses, SizeWithClasses, SizeWithoutSettings, Size];
     [FieldOffset(0)] public uint StructSize;
     [FieldOffset(4)] public uint Steps;
     [FieldOffset(8)] public byte* Sampler;
@@ -76,6 +78,8 @@ internal unsafe struct SampleOptions
     [FieldOffset(152)] public double MaxStep;
     [FieldOffset(160)] public uint Denoise;
     [FieldOffset(164)] public uint FixedCorrector;
+    // ABI 3: every sampler option by name (cld_sample_settings_set); the last field the struct needs for options
+    [FieldOffset(168)] public nint Settings;
 
     public const int PicardRoundsNone = -1;
 }

@@ -11,7 +11,7 @@ namespace ClDiffusion.Native;
 /// </summary>
 internal static unsafe class Exports
 {
-    public const uint AbiVersion = 2;
+    public const uint AbiVersion = 3;
 
     static byte[] Pinned(string s)
     {
@@ -23,8 +23,8 @@ internal static unsafe class Exports
 
     static readonly byte[] VersionText = Pinned($"{ClDiffusion.Version.Text} (abi {AbiVersion})");
     static readonly byte[] DefaultSamplerText = Pinned(SamplerOptions.DefaultSampler);
-    static readonly byte[] DefaultGridText = Pinned(SamplerOptions.Defaults.Grid);
-    static readonly byte[] DefaultCorrectorText = Pinned(SamplerOptions.Defaults.Corrector);
+    static readonly byte[] DefaultGridText = Pinned(SamplerOptionTable.Text(SamplerOptions.Defaults.Grid));
+    static readonly byte[] DefaultCorrectorText = Pinned(SamplerOptionTable.Text(SamplerOptions.Defaults.Corrector));
 
     static int Ok() { Errors.Clear(); return (int)Status.Ok; }
     static int Fail(Status s, string message) => (int)Errors.Set(s, message);
@@ -95,7 +95,7 @@ internal static unsafe class Exports
     /// Copies text as NUL-terminated UTF-8 into buf[0 .. len): truncated (still terminated when len &gt; 0) with
     /// CLD_ERR_BUFFER_TOO_SMALL naming the size needed when it does not fit.
     /// </summary>
-    static int CopyOut(string text, byte* buf, nuint len, string what)
+    internal static int CopyOut(string text, byte* buf, nuint len, string what)
     {
         if (buf is null && len > 0) throw Arg("buf is NULL but len is not 0");
         var bytes = Encoding.UTF8.GetBytes(text);
@@ -270,18 +270,19 @@ internal static unsafe class Exports
             var k => k,
         };
         var def = SamplerOptions.Defaults;
+        // the struct's two text fields are read by their table entries (the same parse as the CLI and the settings keys)
+        static SamplerOptions Text(SamplerOptions o, string key, byte* text) =>
+            Utf8(text) is { Length: > 0 } t ? SamplerOptionTable.Get(key).Parse(o, t) : o;
         var opts = def with
         {
             Horizon = o.Horizon != 0 ? o.Horizon : def.Horizon,
             Delta = o.Delta != 0 ? o.Delta : def.Delta,
             Steps = o.Steps != 0 ? Int(o.Steps, "steps") : def.Steps,
-            Grid = Utf8(o.Grid) is { Length: > 0 } g ? g : def.Grid,
             Lipschitz = o.Lipschitz != 0 ? o.Lipschitz : def.Lipschitz,
             BlockLength = o.BlockLength != 0 ? o.BlockLength : null,
             CorrectorSteps = o.CorrectorSteps != 0 ? Int(o.CorrectorSteps, "corrector_steps") : def.CorrectorSteps,
             CorrectorTime = o.CorrectorTime != 0 ? o.CorrectorTime : null,
             Gamma = o.Gamma != 0 ? o.Gamma : null,
-            Corrector = Utf8(o.Corrector) is { Length: > 0 } c ? c : def.Corrector,
             LowVariance = o.LowVariance != 0,
             SubWindows = o.SubWindows != 0 ? Int(o.SubWindows, "sub_windows") : def.SubWindows,
             PicardRounds = picard,
@@ -291,6 +292,8 @@ internal static unsafe class Exports
             Denoise = o.Denoise != 0 || def.Denoise,
             AdaptiveCorrector = o.FixedCorrector == 0 && def.AdaptiveCorrector,
         };
+        opts = Text(Text(opts, "grid", o.Grid), "corrector", o.Corrector);
+        opts = SettingsExports.Apply(opts, o.Settings);   // ABI 3: options set by name win over the fields above (0 below size 176)
         if (*(uint*)options >= SampleOptions.SizeWithClasses) opts = ClassConditioning.Apply(opts, &o, n);
         int batch = o.Batch != 0 ? Int(o.Batch, "batch") : SampleRun.DefaultBatch;
         return new Request(sampler, opts, o.Seed, (long)o.First, (int)n, batch);
@@ -317,6 +320,7 @@ internal static unsafe class Exports
                 Corrector = Ptr(DefaultCorrectorText), LowVariance = 0, Batch = SampleRun.DefaultBatch,
                 Conditional = 0, ClassLabel = -1, Labels = null, Guidance = 0,
                 MaxStep = d.MaxStep ?? 0, Denoise = d.Denoise ? 1u : 0u, FixedCorrector = d.AdaptiveCorrector ? 0u : 1u,
+                Settings = 0,
             };
             return Ok();
         }

@@ -57,7 +57,7 @@ internal static unsafe class Errors
     };
 }
 
-internal enum HandleKind : byte { Engine = 0xE1, Model = 0x3D, Job = 0xB5 }
+internal enum HandleKind : byte { Engine = 0xE1, Model = 0x3D, Job = 0xB5, Settings = 0x5E }
 
 /// <summary>
 /// Handle table. A handle value is (generation &lt;&lt; 32) | (kind &lt;&lt; 24) | (slot + 1): a stale handle (slot reused or
@@ -72,7 +72,7 @@ internal static class Handles
     static int used;
     const int MaxSlots = (1 << 24) - 2;
 
-    static string Name(HandleKind k) => k switch { HandleKind.Engine => "engine", HandleKind.Model => "model", _ => "job" };
+    static string Name(HandleKind k) => k switch { HandleKind.Engine => "engine", HandleKind.Model => "model", HandleKind.Settings => "sample settings", _ => "job" };
 
     public static nint Add(object o, HandleKind kind)
     {
@@ -102,7 +102,7 @@ internal static class Handles
         uint gen = (uint)(v >> 32);
         if (k != kind)
         {
-            string got = k is HandleKind.Engine or HandleKind.Model or HandleKind.Job ? (k == HandleKind.Engine ? "an " : "a ") + $"{Name(k)} handle" : "not a cldiffusion handle";
+            string got = k is HandleKind.Engine or HandleKind.Model or HandleKind.Job or HandleKind.Settings ? (k == HandleKind.Engine ? "an " : "a ") + $"{Name(k)} handle" : "not a cldiffusion handle";
             throw new CldException(Status.InvalidHandle, $"invalid {what} handle 0x{v:x}: {got}");
         }
         if (slot < 0 || slot >= used || entries[slot].Obj is null || entries[slot].Gen != gen || entries[slot].Kind != kind)

@@ -30,11 +30,18 @@ public static class Program
         // help is written by WriteHelp (not the parser) so that sampling verbs can list the sampler registry and defaults
         var parser = new Parser(s => { s.HelpWriter = null; s.CaseInsensitiveEnumValues = true; s.AutoVersion = true; });
         args = args.Select(Alias).ToArray();
+        Type[] verbs = [typeof(SampleOptions), typeof(EvalOptions), typeof(DevicesOptions), typeof(BenchOptions), typeof(ExperimentOptions),
+            typeof(TrainOptions), typeof(ScoreOptions), typeof(CheckOptions), typeof(DemoOptions), typeof(SelfTestOptions), typeof(MergeOptions),
+            typeof(TuneOptions), typeof(MlpBenchOptions), typeof(ScalingOptions), typeof(SamplersOptions)];
         try
         {
-            var result = parser.ParseArguments(args, typeof(SampleOptions), typeof(EvalOptions), typeof(DevicesOptions), typeof(BenchOptions), typeof(ExperimentOptions),
-                typeof(TrainOptions), typeof(ScoreOptions), typeof(CheckOptions), typeof(DemoOptions), typeof(SelfTestOptions), typeof(MergeOptions),
-                typeof(TuneOptions), typeof(MlpBenchOptions), typeof(ScalingOptions), typeof(SamplersOptions));
+            // a sampling verb's sampler options come from SamplerOptionTable: taken out here, parsed by their table entries
+            List<(ClDiffusion.Samplers.SamplerOptionInfo, string)> given = [];
+            if (args.Length > 0 && verbs.FirstOrDefault(v => v.GetCustomAttributes(typeof(VerbAttribute), false).OfType<VerbAttribute>().Any(a => a.Name == args[0])) is { } verb
+                && typeof(SamplerCliOptions).IsAssignableFrom(verb))
+                args = SamplerFlags.Extract(args, out given);
+            var result = parser.ParseArguments(args, verbs);
+            result.WithParsed<SamplerCliOptions>(o => o.Given = given);
             return result.MapResult(
                 (SampleOptions o) => SampleCommand.Run(o),
                 (EvalOptions o) => EvalCommand.Run(o),

@@ -52,10 +52,15 @@ public sealed record ScalingSettings
 /// </summary>
 public static class Scaling
 {
-    public static bool HasCorrector(string sampler) => sampler.EndsWith("-pc", StringComparison.Ordinal);
-
     /// <summary>Pseudo-sampler of the sweep: prm at fixed windows and K, searched over R.</summary>
     public const string PrmOverR = "prm-r";
+
+    /// <summary>The registry's sampler a sweep entry runs (prm for <see cref="PrmOverR"/>); an ArgumentException for an unknown name.</summary>
+    public static SamplerInfo SamplerOf(string entry) => Sampler.Get(entry == PrmOverR ? "prm" : entry);
+    /// <summary>From the registry's traits: the entry runs a corrector (judged by KL, not by the coupling error).</summary>
+    public static bool HasCorrector(string entry) => SamplerOf(entry).Traits.HasFlag(SamplerTraits.Corrector);
+    /// <summary>From the registry's traits: the entry batches time points into rounds (its rounds are reported beside its NFE).</summary>
+    public static bool IsParallel(string entry) => SamplerOf(entry).Traits.HasFlag(SamplerTraits.Parallel);
 
     public static int CouplingSamples(ScalingSettings s, int d) => Math.Clamp(s.CouplingBudget / d, s.CouplingMin, s.CouplingMax);
     public static int KlSamples(ScalingSettings s, int d) => Math.Max(s.KlMin, (int)Math.Ceiling(s.KlSdFactor * Math.Sqrt(d) / s.KlTarget));
@@ -132,7 +137,7 @@ public static class Scaling
                     if (measure == ScalingMeasure.Coupling) phi ??= ReferenceEnds(target, seed, nc, baseOptions, s.ReferenceSteps);
                     bool overR = sampler == PrmOverR;
                     var o = overR ? baseOptions with { Steps = s.ParallelWindows, PicardRounds = s.ParallelRounds } : baseOptions;
-                    var ev = new Evaluator(backend, target, target, overR ? "prm" : sampler, o, seed, measure, n, measure == ScalingMeasure.Coupling ? phi : null);
+                    var ev = new Evaluator(backend, target, target, SamplerOf(sampler).Name, o, seed, measure, n, measure == ScalingMeasure.Coupling ? phi : null);
                     double goal = measure == ScalingMeasure.Coupling ? s.CouplingTarget : s.KlTarget;
                     Func<int, double> err = overR ? rr => ev.Error(o with { SubWindows = rr }) : ev.Error;
                     var sw = Stopwatch.StartNew();
@@ -260,7 +265,7 @@ public static class Scaling
                 var nfe = ps.Select(p => p.Nfe).OrderBy(x => x).ToArray();
                 var rounds = ps.Select(p => (double)p.Rounds).OrderBy(x => x).ToArray();
                 string spread = nfe.Length > 1 ? $" [{nfe[0]:0}-{nfe[^1]:0}]" : "";
-                string rd = g.Key is "prm" or "prm-r" or "prm-pc" or "picard" ? $", r {Median(rounds):0}" : "";
+                string rd = IsParallel(g.Key) ? $", r {Median(rounds):0}" : "";
                 return $"{Median(nfe):0}{spread}{rd}";
             });
             lines.Add($"| {g.Key} | {g.First().Measure} | " + string.Join(" | ", cells) + " |");

@@ -86,10 +86,15 @@ public static class Correctors
     {
         double t = ctx.Horizon - tau, duration = o.CorrectorTimeAt(t), gamma = o.GammaAt(t);
         if (parallel)
+        {
             ParallelLangevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma, o.CorrectorRounds ?? o.CorrectorSteps);
-        else if (o.Corrector == "rmuld")
-            RandomizedMidpointLangevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma);
-        else
-            Langevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma);
+            return;
+        }
+        switch (o.Corrector)
+        {
+            case CorrectorKind.RmUld: RandomizedMidpointLangevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma); break;
+            case CorrectorKind.Uld: Langevin(ctx, x, tau, id, o.CorrectorSteps, duration, gamma); break;
+            default: throw new ArgumentException(SamplerOptionTable.Unknown<CorrectorKind>("corrector", o.Corrector.ToString()));
+        }
     }
 }

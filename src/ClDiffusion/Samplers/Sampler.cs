@@ -71,7 +71,7 @@ public static class Sampler
             SamplerTraits.Stochastic, [nameof(SamplerOptions.X0Start), nameof(SamplerOptions.MidpointOrder)],
             (ctx, x, grid, o) =>
             {
-                if (o.X0Start == "line") LogSnrSamplers.RandomizedMidpointX0Multistep(ctx, x, grid);
+                if (o.X0Start == X0StartMode.Line) LogSnrSamplers.RandomizedMidpointX0Multistep(ctx, x, grid);
                 else LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, o.MidpointOrder);
             }),
         new("rm-x0-pc", "rm-x0 + underdamped Langevin corrector", "1 NFE/step (2 with --x0-start fresh) + corrector steps per block",
@@ -82,7 +82,7 @@ public static class Sampler
                 var line = new X0Line();
                 PredictorCorrector(ctx, x, grid, o, n =>
                 {
-                    if (o.X0Start == "line") LogSnrSamplers.RandomizedMidpointX0Multistep(ctx, x, grid, n, n + 1, line);
+                    if (o.X0Start == X0StartMode.Line) LogSnrSamplers.RandomizedMidpointX0Multistep(ctx, x, grid, n, n + 1, line);
                     else LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, n, n + 1, o.MidpointOrder, history);
                     if (grid.CorrectAfter[n]) { history.Forget(); line.Forget(); }   // the corrector moves x off the trajectory they describe
                 }, parallel: false);
@@ -99,7 +99,7 @@ public static class Sampler
                 PredictorCorrector(ctx, x, grid, o, n =>
                 {
                     LogSnrSamplers.ParallelMidpointX0(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds, o.MidpointOrder, history);
-                    if (grid.CorrectAfter[n] && o.ParallelCorrector == "block") history.Forget();
+                    if (grid.CorrectAfter[n] && o.ParallelCorrector == ParallelCorrectorPlacement.Block) history.Forget();
                 }, parallel: true);
             }),
     ];
@@ -136,11 +136,11 @@ public static class Sampler
     /// <summary>
     /// Predictor steps over the grid, the corrector after every flagged step (at the step's end time). The parallel
     /// schedules (prm-pc, prm-x0-pc) follow the paper's parallel algorithm by default: one parallel corrector after the
-    /// whole predictor (<see cref="SamplerOptions.ParallelCorrector"/> = "end"); "block" corrects after every block.
+    /// whole predictor (<see cref="SamplerOptions.ParallelCorrector"/> = End); Block corrects after every block.
     /// </summary>
     public static void PredictorCorrector(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o, Action<int> predictorStep, bool parallel)
     {
-        bool atEndOnly = parallel && o.ParallelCorrector == "end";
+        bool atEndOnly = parallel && o.ParallelCorrector == ParallelCorrectorPlacement.End;
         for (int n = 0; n < grid.Steps; n++)
         {
             predictorStep(n);

@@ -53,13 +53,14 @@ public static class SamplerLimits
     /// </summary>
     public static double ScoreEvaluationsPerSample(string sampler, SamplerOptions o, int gridSteps)
     {
-        var traits = Sampler.Get(sampler).Traits;
+        var info = Sampler.Get(sampler);
+        var traits = info.Traits;
         bool parallel = traits.HasFlag(SamplerTraits.Parallel);
-        double perStep = sampler == "picard" ? o.Window
+        double perStep = ReadsWindow(info) ? o.Window
             : parallel ? (o.PicardRounds + 2.0) * o.SubWindows + 1
             : 3;
         double corrector = traits.HasFlag(SamplerTraits.Corrector)
-            ? (double)o.CorrectorSteps * (parallel ? o.CorrectorRounds ?? Math.Max(o.PicardRounds, 1) : o.Corrector == "rmuld" ? 2 : 1)
+            ? (double)o.CorrectorSteps * (parallel ? o.CorrectorRounds ?? Math.Max(o.PicardRounds, 1) : o.Corrector == CorrectorKind.RmUld ? 2 : 1)
             : 0;
         return gridSteps * (perStep + corrector) + (o.Denoise ? 1 : 0);
     }
@@ -71,11 +72,15 @@ public static class SamplerLimits
     /// </summary>
     public static int WidestRowsPerSample(string sampler, SamplerOptions o)
     {
-        var traits = Sampler.Get(sampler).Traits;
-        if (sampler == "picard") return o.Window;
+        var info = Sampler.Get(sampler);
+        var traits = info.Traits;
+        if (ReadsWindow(info)) return o.Window;
         if (!traits.HasFlag(SamplerTraits.Parallel)) return 1;
         return traits.HasFlag(SamplerTraits.Corrector) ? Math.Max(o.SubWindows, o.CorrectorSteps) : o.SubWindows;
     }
+
+    /// <summary>A sampler that reads <see cref="SamplerOptions.Window"/> (picard) scores a window of positions per round.</summary>
+    static bool ReadsWindow(SamplerInfo s) => s.Options.Contains(nameof(SamplerOptions.Window));
 
     /// <summary>Floats one buffer may hold: .NET arrays and the backends index buffers with int.</summary>
     public const long MaxBufferFloats = int.MaxValue;

@@ -1,8 +1,9 @@
 namespace ClDiffusion.Samplers;
 
 /// <summary>
-/// Every sampler parameter. The defaults written here are the only ones: the CLI's options start from
-/// <see cref="Defaults"/> and the C ABI's cld_sample_options_init copies them.
+/// Every sampler parameter, typed (an enum for every choice). The defaults written here are the only ones: the CLI's
+/// options start from <see cref="Defaults"/> and the C ABI's cld_sample_options_init copies them. The options a user
+/// sets by name (CLI flags, C keys), their text, help and checks are the entries of <see cref="SamplerOptionTable"/>.
 /// </summary>
 public sealed record SamplerOptions
 {
@@ -19,6 +20,7 @@ public sealed record SamplerOptions
         {
             null => "unset",
             bool b => b ? "on" : "off",
+            Enum e => e.ToString().ToLowerInvariant(),
             IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
             var v => v.ToString() ?? "",
         };
@@ -31,11 +33,11 @@ public sealed record SamplerOptions
     /// <summary>Predictor steps (windows for the parallel samplers).</summary>
     public int Steps { get; init; } = 40;
     /// <summary>
-    /// "uniform", "shrinking" or "logsnr" (see <see cref="Diffusion.TimeGrid"/>). Shrinking is the default of every sampler,
+    /// Uniform, shrinking or log-SNR (see <see cref="Diffusion.TimeGrid"/>). Shrinking is the default of every sampler,
     /// the data-prediction ones included: with the second-order midpoint it measured more accurate than logsnr at 10-20
     /// evaluations on the mixtures (docs/EXPERIMENTS.md, "rm-x0").
     /// </summary>
-    public string Grid { get; init; } = "shrinking";
+    public TimeGridKind Grid { get; init; } = TimeGridKind.Shrinking;
     /// <summary>Split grid steps longer than this (null: no cap). The randomized midpoint diverges on steps much longer than 1.</summary>
     public double? MaxStep { get; init; }
     /// <summary>Lipschitz constant L of the score, which sets the corrector defaults.</summary>
@@ -48,8 +50,8 @@ public sealed record SamplerOptions
     public double? CorrectorTime { get; init; }
     /// <summary>Friction gamma (default sqrt(L)).</summary>
     public double? Gamma { get; init; }
-    /// <summary>"uld" (frozen-drift underdamped Langevin) or "rmuld" (Shen-Lee randomized midpoint).</summary>
-    public string Corrector { get; init; } = "uld";
+    /// <summary>Uld (frozen-drift underdamped Langevin) or RmUld (Shen-Lee randomized midpoint).</summary>
+    public CorrectorKind Corrector { get; init; } = CorrectorKind.Uld;
     /// <summary>Lower-variance exponentially tilted midpoint (sequential randomized midpoint only).</summary>
     public bool LowVariance { get; init; }
     /// <summary>
@@ -59,20 +61,20 @@ public sealed record SamplerOptions
     /// </summary>
     public int MidpointOrder { get; init; } = 2;
     /// <summary>
-    /// rm-x0, rm-x0-pc: "line" (default) evaluates x0 only at the random midpoints, reaching each along the line through
-    /// the last two evaluations (1 NFE per step); "fresh" evaluates x0 at every step start as well (2 NFE per step), and
+    /// rm-x0, rm-x0-pc: Line (default) evaluates x0 only at the random midpoints, reaching each along the line through
+    /// the last two evaluations (1 NFE per step); Fresh evaluates x0 at every step start as well (2 NFE per step), and
     /// <see cref="MidpointOrder"/> picks how the midpoint is reached. prm-x0 always evaluates at its window starts.
     /// </summary>
-    public string X0Start { get; init; } = "line";
+    public X0StartMode X0Start { get; init; } = X0StartMode.Line;
     /// <summary>Parallel sampler: sub-windows R per window.</summary>
     public int SubWindows { get; init; } = 4;
     /// <summary>Parallel sampler: Picard rounds K per window.</summary>
     public int PicardRounds { get; init; } = 3;
     /// <summary>
-    /// Where prm-pc and prm-x0-pc run their parallel corrector: "end" (once after the whole predictor, as in the paper's
-    /// parallel algorithm) or "block" (after every corrector block, like the sequential schedule).
+    /// Where prm-pc and prm-x0-pc run their parallel corrector: End (once after the whole predictor, as in the paper's
+    /// parallel algorithm) or Block (after every corrector block, like the sequential schedule).
     /// </summary>
-    public string ParallelCorrector { get; init; } = "end";
+    public ParallelCorrectorPlacement ParallelCorrector { get; init; } = ParallelCorrectorPlacement.End;
     /// <summary>Picard rounds of the parallel corrector (default: its Langevin step count, so it equals the sequential corrector).</summary>
     public int? CorrectorRounds { get; init; }
     /// <summary>ParaDiGMS-style Picard: steps per window.</summary>
@@ -126,44 +128,15 @@ public sealed record SamplerOptions
     public void Validate(string? sampler, int batch = 1, int dim = 1)
     {
         static void Need(bool ok, string msg) { if (!ok) throw new ArgumentException(msg); }
-        Need(double.IsFinite(Horizon) && Horizon > 0, $"T must be positive and finite, got {Horizon}");
-        Need(Horizon <= SamplerLimits.MaxHorizon, $"T = {Horizon} is above the limit {SamplerLimits.MaxHorizon} (e^T must stay inside float32)");
-        Need(double.IsFinite(Delta) && Delta > 0, $"delta must be positive, got {Delta}");
-        Need(Delta >= SamplerLimits.MinDelta, $"delta = {Delta} is below the limit {SamplerLimits.MinDelta} (float32 resolution of forward times)");
+        foreach (var option in SamplerOptionTable.All)    // each option's own check, written once in its table entry
+            if (option.Problem(this) is { } problem) throw new ArgumentException(problem);
+        // the checks that tie options together
         Need(Delta < Horizon, $"delta ({Delta}) must be smaller than T ({Horizon})");
-        Need(Steps >= 1, $"steps must be at least 1, got {Steps}");
-        Need(Steps <= SamplerLimits.MaxSteps, $"steps = {Steps} is above the limit {SamplerLimits.MaxSteps} (random-key step counter)");
-        Need(MaxStep is null || (double.IsFinite(MaxStep.Value) && MaxStep > 0), $"maximum step must be positive, got {MaxStep}");
         double gridSteps = SamplerLimits.GridStepsBound(this);
         Need(gridSteps <= SamplerLimits.MaxSteps,
             $"maximum step {MaxStep} splits the grid into up to {gridSteps} steps, above the limit {SamplerLimits.MaxSteps} (random-key step counter)");
-        Need(Grid is "uniform" or "shrinking" or "logsnr", $"unknown grid '{Grid}' (use uniform, shrinking or logsnr)");
-        Need(MidpointOrder is 1 or 2, $"midpoint order must be 1 or 2, got {MidpointOrder}");
-        Need(X0Start is "line" or "fresh", $"unknown x0 start '{X0Start}' (use line or fresh)");
-        Need(ParallelCorrector is "end" or "block", $"unknown parallel corrector placement '{ParallelCorrector}' (use end or block)");
-        Need(CorrectorRounds is null or >= 1, $"corrector Picard rounds must be at least 1, got {CorrectorRounds}");
-        Need(CorrectorRounds is null || CorrectorRounds <= SamplerLimits.MaxPicardRounds, $"corrector Picard rounds = {CorrectorRounds} is above the limit {SamplerLimits.MaxPicardRounds}");
-        Need(double.IsFinite(Lipschitz) && Lipschitz > 0, $"Lipschitz constant must be positive, got {Lipschitz}");
-        Need(Lipschitz <= SamplerLimits.MaxLipschitz, $"Lipschitz constant {Lipschitz} is above the limit {SamplerLimits.MaxLipschitz}");
-        Need(BlockLength is null || (double.IsFinite(BlockLength.Value) && BlockLength > 0), $"block length must be positive and finite, got {BlockLength}");
-        Need(CorrectorSteps >= 1, $"corrector steps must be at least 1, got {CorrectorSteps}");
-        Need(CorrectorSteps <= SamplerLimits.MaxCorrectorSteps, $"corrector steps = {CorrectorSteps} is above the limit {SamplerLimits.MaxCorrectorSteps} (random-key step counter)");
-        Need(CorrectorTime is null || (double.IsFinite(CorrectorTime.Value) && CorrectorTime > 0), $"corrector time must be positive, got {CorrectorTime}");
-        Need(CorrectorTime is null || CorrectorTime <= SamplerLimits.MaxCorrectorTime, $"corrector time {CorrectorTime} is above the limit {SamplerLimits.MaxCorrectorTime}");
-        Need(Gamma is null || (double.IsFinite(Gamma.Value) && Gamma > 0), $"gamma must be positive, got {Gamma}");
-        Need(Gamma is null || Gamma <= SamplerLimits.MaxGamma, $"gamma = {Gamma} is above the limit {SamplerLimits.MaxGamma} (float32 friction)");
-        Need(Corrector is "uld" or "rmuld", $"unknown corrector '{Corrector}' (use uld or rmuld)");
-        Need(SubWindows >= 1 && SubWindows <= SamplerLimits.MaxSubWindows, $"R (sub-windows) must be in 1..{SamplerLimits.MaxSubWindows}, got {SubWindows}");
-        Need(PicardRounds >= 0, $"K (Picard rounds) must be >= 0, got {PicardRounds}");
-        Need(PicardRounds <= SamplerLimits.MaxPicardRounds, $"K (Picard rounds) = {PicardRounds} is above the limit {SamplerLimits.MaxPicardRounds}");
-        Need(Window >= 1, $"Picard window must be at least 1 step, got {Window}");
-        Need(Window <= SamplerLimits.MaxSteps, $"Picard window = {Window} is above the limit {SamplerLimits.MaxSteps}");
-        Need(double.IsFinite(Tolerance) && Tolerance > 0, $"tolerance must be positive, got {Tolerance}");
-        Need(Tolerance >= SamplerLimits.MinTolerance, $"tolerance {Tolerance} is below the limit {SamplerLimits.MinTolerance}");
-        Need(double.IsFinite(LipschitzCap) && LipschitzCap > 0, $"Lipschitz cap must be positive, got {LipschitzCap}");
         Need(double.IsFinite(Guidance) && Guidance >= 0 && Guidance <= 1000, $"guidance weight must be in [0, 1000], got {Guidance}");
         Need(Guidance == 0 || Labels is not null, $"guidance {Guidance} needs class labels (--class K or a label file)");
-        Need(LipschitzCap <= SamplerLimits.MaxLipschitz, $"Lipschitz cap {LipschitzCap} is above the limit {SamplerLimits.MaxLipschitz}");
         Need(batch >= 1, $"batch size must be at least 1, got {batch}");
         Need(dim >= 1, $"dimension must be at least 1, got {dim}");
         if (sampler is null) return;                  // the work and buffer limits depend on the sampler
@@ -180,9 +153,10 @@ public sealed record SamplerOptions
     {
         var g = Grid switch
         {
-            "uniform" => Diffusion.TimeGrid.Uniform(Horizon, Delta, Steps),
-            "logsnr" => Diffusion.TimeGrid.LogSnr(Horizon, Delta, Steps),
-            _ => Diffusion.TimeGrid.Shrinking(Horizon, Delta, Steps),
+            TimeGridKind.Uniform => Diffusion.TimeGrid.Uniform(Horizon, Delta, Steps),
+            TimeGridKind.LogSnr => Diffusion.TimeGrid.LogSnr(Horizon, Delta, Steps),
+            TimeGridKind.Shrinking => Diffusion.TimeGrid.Shrinking(Horizon, Delta, Steps),
+            _ => throw new ArgumentException(SamplerOptionTable.Unknown<TimeGridKind>("grid", Grid.ToString())),
         };
         g = g.WithCorrectorEvery(BlockLengthOrDefault);
         return MaxStep is { } cap ? g.CapSteps(cap) : g;

@@ -10,11 +10,26 @@ public class ScalingTests
 {
     static readonly CpuBackend Cpu = new();
 
+    /// <summary>Which sweep entries report rounds and which are judged by KL comes from the registry's traits, prm-r being prm.</summary>
+    [Test]
+    public void ParallelAndCorrectorEntriesComeFromTheRegistry()
+    {
+        foreach (var s in Sampler.All)
+        {
+            Assert.That(Scaling.IsParallel(s.Name), Is.EqualTo(s.Traits.HasFlag(SamplerTraits.Parallel)), s.Name);
+            Assert.That(Scaling.HasCorrector(s.Name), Is.EqualTo(s.Traits.HasFlag(SamplerTraits.Corrector)), s.Name);
+        }
+        Assert.That(Scaling.IsParallel("prm-x0") && Scaling.IsParallel("prm-x0-pc") && Scaling.IsParallel(Scaling.PrmOverR), Is.True);
+        Assert.That(Scaling.IsParallel("rm-x0") || Scaling.IsParallel("ei"), Is.False);
+        Assert.That(Scaling.SamplerOf(Scaling.PrmOverR).Name, Is.EqualTo("prm"));
+        Assert.That(Assert.Throws<ArgumentException>(() => Scaling.IsParallel("prm-q"))!.Message, Does.Contain("unknown sampler 'prm-q'"));
+    }
+
     [Test]
     public void CouplingErrorOfTheExponentialIntegratorHalvesWhenStepsDouble()
     {
         var g = ScalingTargets.Anisotropic(8);
-        var o = new SamplerOptions { Grid = "uniform", Horizon = 5, Delta = 0.05 };
+        var o = new SamplerOptions { Grid = TimeGridKind.Uniform, Horizon = 5, Delta = 0.05 };
         var ev = new Scaling.Evaluator(Cpu, g, g, "ei", o, 3, ScalingMeasure.Coupling, 32);
         double e1 = ev.Error(64), e2 = ev.Error(128);
         TestContext.Out.WriteLine($"ei coupling error: 64 steps {e1:G4}, 128 steps {e2:G4}");

@@ -29,7 +29,7 @@ public sealed class SamplerTests : OpenClTestBase
         var model = new PerturbedScore(GaussianMixture.Preset(3, 2, seed: 5), 0.2);
         foreach (var (name, o) in new[]
         {
-            ("rm-pc", new SamplerOptions { Steps = 10, Corrector = "rmuld", CorrectorSteps = 2 }),
+            ("rm-pc", new SamplerOptions { Steps = 10, Corrector = CorrectorKind.RmUld, CorrectorSteps = 2 }),
             ("rm", new SamplerOptions { Steps = 10, LowVariance = true }),
         })
         {
@@ -47,11 +47,11 @@ public sealed class SamplerTests : OpenClTestBase
         var model = new PerturbedScore(GaussianMixture.Preset(5, 2, seed: 5), 0.2);
         foreach (var (name, o) in new[]
         {
-            ("rm-x0", new SamplerOptions { Steps = 7, MidpointOrder = 1, X0Start = "fresh", Grid = "logsnr" }),
-            ("rm-x0", new SamplerOptions { Steps = 7, MidpointOrder = 2, X0Start = "fresh" }),
+            ("rm-x0", new SamplerOptions { Steps = 7, MidpointOrder = 1, X0Start = X0StartMode.Fresh, Grid = TimeGridKind.LogSnr }),
+            ("rm-x0", new SamplerOptions { Steps = 7, MidpointOrder = 2, X0Start = X0StartMode.Fresh }),
             ("rm-x0-pc", new SamplerOptions { Steps = 6, CorrectorSteps = 2 }),   // the line form, forgotten and restarted after each corrector
-            ("prm-x0", new SamplerOptions { Steps = 5, SubWindows = 3, PicardRounds = 2, Grid = "logsnr" }),
-            ("prm-x0-pc", new SamplerOptions { Steps = 5, SubWindows = 3, PicardRounds = 1, CorrectorSteps = 2, ParallelCorrector = "block" }),
+            ("prm-x0", new SamplerOptions { Steps = 5, SubWindows = 3, PicardRounds = 2, Grid = TimeGridKind.LogSnr }),
+            ("prm-x0-pc", new SamplerOptions { Steps = 5, SubWindows = 3, PicardRounds = 1, CorrectorSteps = 2, ParallelCorrector = ParallelCorrectorPlacement.Block }),
         })
         {
             var (a, _) = SampleRun.Run(Cpu, model, name, o, seed: 9, 29);

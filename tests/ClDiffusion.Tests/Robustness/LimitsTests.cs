@@ -96,7 +96,7 @@ public class LimitsTests
         {
             new SamplerOptions { Gamma = SamplerLimits.MaxGamma },
             new SamplerOptions { Lipschitz = SamplerLimits.MaxLipschitz },
-            new SamplerOptions { Horizon = SamplerLimits.MaxHorizon, Grid = "uniform" },
+            new SamplerOptions { Horizon = SamplerLimits.MaxHorizon, Grid = TimeGridKind.Uniform },
             new SamplerOptions { Delta = SamplerLimits.MinDelta },
         })
         {

@@ -14,7 +14,7 @@ public class ClosedFormTests
     public void ExponentialIntegratorIsTheExactDiscreteLinearMapOnAGaussian()
     {
         var g = TestTargets.Gaussian(5);
-        var o = new SamplerOptions { Steps = 12, Grid = "uniform", Horizon = 6 };
+        var o = new SamplerOptions { Steps = 12, Grid = TimeGridKind.Uniform, Horizon = 6 };
         var (x, _) = SampleRun.Run(Cpu, g, "ei", o, seed: 11, n: 50);
         var grid = o.MakeGrid();
         var key = new RandomKey(11, 0, Purpose.StartNoise);

@@ -14,7 +14,7 @@ public class ConvergenceTests
     static readonly CpuBackend Cpu = new();
     const double T = 5, Delta = 0.05;
 
-    static double RmsError(string sampler, int steps, SamplerOptions? baseOptions, string grid)
+    static double RmsError(string sampler, int steps, SamplerOptions? baseOptions, TimeGridKind grid)
     {
         var g = TestTargets.Gaussian(3);
         const int n = 64;
@@ -32,7 +32,7 @@ public class ConvergenceTests
     }
 
     /// <summary>The fitted order: minus the log-log slope of the RMS error against the step count (on the grid named).</summary>
-    internal static double Slope(string sampler, int[] steps, SamplerOptions? o = null, string grid = "uniform")
+    internal static double Slope(string sampler, int[] steps, SamplerOptions? o = null, TimeGridKind grid = TimeGridKind.Uniform)
     {
         var xs = steps.Select(s => Math.Log(s)).ToArray();
         var ys = steps.Select(s => Math.Log(RmsError(sampler, s, o, grid))).ToArray();

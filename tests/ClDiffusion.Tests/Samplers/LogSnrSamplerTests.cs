@@ -121,7 +121,7 @@ public class LogSnrSamplerTests
         var g = GaussianMixture.Preset(3, 2);
         var o = new SamplerOptions { Steps = 9, CorrectorSteps = 2 };
         Assert.That(SampleRun.Run(Cpu, g, "rm-x0", o, 4, 5).stats.NfePerSample, Is.EqualTo(9));
-        Assert.That(SampleRun.Run(Cpu, g, "rm-x0", o with { X0Start = "fresh" }, 4, 5).stats.NfePerSample, Is.EqualTo(18));
+        Assert.That(SampleRun.Run(Cpu, g, "rm-x0", o with { X0Start = X0StartMode.Fresh }, 4, 5).stats.NfePerSample, Is.EqualTo(18));
         // rm-x0-pc: the corrector's NFE, and one more x0 at the start of every step that follows a corrector (not the last)
         var grid = o.MakeGrid();
         int corrected = grid.CorrectAfter.Count(f => f);
@@ -217,7 +217,7 @@ public class LogSnrSamplerTests
         // x_m = (sigma_m/sigma_s) x + alpha_m (1 - e^{-k}) x0(x, s);  x_t = (sigma_t/sigma_s) x + alpha_t (1 - e^{-h}) x0(x_m, m)
         var g = GaussianMixture.Preset(4, 3, seed: 5);
         const int n = 9, d = 4;
-        var o = new SamplerOptions { Steps = 1, SubWindows = 1, PicardRounds = 0, MidpointOrder = 1, X0Start = "fresh", Horizon = 3, Delta = 0.2 };
+        var o = new SamplerOptions { Steps = 1, SubWindows = 1, PicardRounds = 0, MidpointOrder = 1, X0Start = X0StartMode.Fresh, Horizon = 3, Delta = 0.2 };
         var (y, st) = SampleRun.Run(Cpu, g, "prm-x0", o, seed: 8, n);
         Assert.That(st.NfePerSample, Is.EqualTo(2));
         var grid = o.MakeGrid();
@@ -253,12 +253,12 @@ public class LogSnrSamplerTests
     // first-order midpoint gives the randomized midpoint's order 1.5 (measured 1.4); the second-order midpoint with its
     // control variate is second order (measured 2.3 on the shrinking grid, 2.2 on the log-SNR grid); the multistep line
     // (the default, 1 NFE per step) is at least second order (measured 2.8 here); prm-x0 with R = 3, K = 3 1.5.
-    [TestCase("rm-x0", "fresh", 1, "shrinking", 1.2, 1.8)]
-    [TestCase("rm-x0", "fresh", 2, "shrinking", 1.9, 2.8)]
-    [TestCase("rm-x0", "fresh", 2, "logsnr", 1.9, 2.8)]
-    [TestCase("rm-x0", "line", 2, "shrinking", 1.9, 3.3)]
-    [TestCase("prm-x0", "fresh", 1, "shrinking", 1.3, 1.9)]
-    public void ConvergesAtItsOrder(string sampler, string start, int midpoint, string grid, double lo, double hi)
+    [TestCase("rm-x0", X0StartMode.Fresh, 1, TimeGridKind.Shrinking, 1.2, 1.8)]
+    [TestCase("rm-x0", X0StartMode.Fresh, 2, TimeGridKind.Shrinking, 1.9, 2.8)]
+    [TestCase("rm-x0", X0StartMode.Fresh, 2, TimeGridKind.LogSnr, 1.9, 2.8)]
+    [TestCase("rm-x0", X0StartMode.Line, 2, TimeGridKind.Shrinking, 1.9, 3.3)]
+    [TestCase("prm-x0", X0StartMode.Fresh, 1, TimeGridKind.Shrinking, 1.3, 1.9)]
+    public void ConvergesAtItsOrder(string sampler, X0StartMode start, int midpoint, TimeGridKind grid, double lo, double hi)
     {
         var o = new SamplerOptions { X0Start = start, MidpointOrder = midpoint, SubWindows = 3, PicardRounds = 3 };
         double p = ConvergenceTests.Slope(sampler, [8, 16, 32, 64], o, grid);
@@ -301,13 +301,13 @@ public class LogSnrSamplerTests
         Assert.That(end.NfePerSample, Is.EqualTo(predictor + 3 * 3), "one corrector of M = 3 steps, K = M = 3 rounds");
         var rounds = SampleRun.Run(Cpu, g, "prm-pc", o with { CorrectorRounds = 1 }, 4, 5).stats;
         Assert.That(rounds.NfePerSample, Is.EqualTo(predictor + 3));
-        var block = SampleRun.Run(Cpu, g, "prm-pc", o with { ParallelCorrector = "block" }, 4, 5).stats;
+        var block = SampleRun.Run(Cpu, g, "prm-pc", o with { ParallelCorrector = ParallelCorrectorPlacement.Block }, 4, 5).stats;
         int blocks = o.MakeGrid().CorrectAfter.Count(f => f);
         Assert.That(blocks, Is.GreaterThan(1));
         Assert.That(block.NfePerSample, Is.EqualTo(predictor + blocks * 9));
-        Assert.Throws<ArgumentException>(() => (o with { ParallelCorrector = "middle" }).Validate());
+        Assert.Throws<ArgumentException>(() => (o with { ParallelCorrector = (ParallelCorrectorPlacement)7 }).Validate());
         Assert.Throws<ArgumentException>(() => (o with { MidpointOrder = 3 }).Validate());
-        Assert.Throws<ArgumentException>(() => (o with { X0Start = "middle" }).Validate());
+        Assert.Throws<ArgumentException>(() => (o with { X0Start = (X0StartMode)7 }).Validate());
         Assert.Throws<ArgumentException>(() => (o with { CorrectorRounds = 0 }).Validate());
     }
 

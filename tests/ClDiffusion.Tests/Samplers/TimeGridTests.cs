@@ -6,9 +6,9 @@ namespace ClDiffusion.Tests.Samplers;
 
 public class TimeGridTests
 {
-    [TestCase("uniform")]
-    [TestCase("shrinking")]
-    public void GridsSpanZeroToTMinusDeltaStrictlyIncreasing(string kind)
+    [TestCase(TimeGridKind.Uniform)]
+    [TestCase(TimeGridKind.Shrinking)]
+    public void GridsSpanZeroToTMinusDeltaStrictlyIncreasing(TimeGridKind kind)
     {
         var g = new SamplerOptions { Grid = kind, Steps = 17, Horizon = 6, Delta = 0.01 }.MakeGrid();
         Assert.That(g.Tau[0], Is.EqualTo(0));

@@ -84,59 +84,17 @@ public static class Presets
 }
 
 /// <summary>
-/// The sampler options of every sampling verb. Their defaults are <see cref="SamplerOptions.Defaults"/> (the one place
-/// they are written); the help lists them and the samplers from the registry (<see cref="SamplerHelp"/>).
+/// The sampler options of every sampling verb. Those of <see cref="SamplerOptionTable"/> (--steps, --grid, --x0-start, ...)
+/// are not declared here: <see cref="SamplerFlags"/> takes them out of the arguments before CommandLineParser sees the
+/// rest, parses each with its table entry, and the help lists them from the table (<see cref="SamplerHelp"/>). Their
+/// defaults are <see cref="SamplerOptions.Defaults"/>.
 /// </summary>
 public class SamplerCliOptions : ModelOptions
 {
-    static SamplerOptions D => SamplerOptions.Defaults;
-
     [Option("sampler", HelpText = "Sampler name (the list below; `cldiff samplers` describes each). experiment and scaling ignore it: they take the list --samplers.")]
     public string Sampler { get; set; } = SamplerOptions.DefaultSampler;
-    [Option("steps", HelpText = "Predictor steps (windows for prm).")]
-    public int Steps { get; set; } = D.Steps;
-    [Option('T', "horizon", HelpText = "Horizon T of the forward process.")]
-    public double Horizon { get; set; } = D.Horizon;
-    [Option("delta", HelpText = "Early stopping: sampling ends at forward time delta.")]
-    public double Delta { get; set; } = D.Delta;
-    [Option("grid", HelpText = "Time grid: uniform, shrinking (equal steps far from the data, geometric near it) or logsnr (equal log-SNR steps).")]
-    public string Grid { get; set; } = D.Grid;
-    [Option("midpoint", HelpText = "rm-x0 family: 1 = first-order midpoint state; 2 = x0 extrapolated from the previous step (no extra NFE) with a zero-mean control variate.")]
-    public int Midpoint { get; set; } = D.MidpointOrder;
-    [Option("x0-start", HelpText = "rm-x0, rm-x0-pc: line = x0 only at the random midpoints, reached along the line through the last two (1 NFE/step); fresh = x0 also at every step start (2 NFE/step, --midpoint picks the order).")]
-    public string X0Start { get; set; } = D.X0Start;
-    [Option("parallel-corrector", HelpText = "prm-pc, prm-x0-pc: run the parallel corrector once at the end (end, the paper's algorithm) or after every block (block).")]
-    public string ParallelCorrector { get; set; } = D.ParallelCorrector;
-    [Option("corrector-rounds", HelpText = "Picard rounds of the parallel corrector (default: --corrector-steps, which equals the sequential corrector).")]
-    public int? CorrectorRounds { get; set; } = D.CorrectorRounds;
-    [Option("max-step", HelpText = "Split grid steps longer than this (the total step count grows); rm/rm-pc/prm diverge on steps much longer than 1.")]
-    public double? MaxStep { get; set; } = D.MaxStep;
-    [Option("lipschitz", HelpText = "Lipschitz constant L of the score: sets the corrector defaults (block 1/L, duration 1/sqrt(L), gamma sqrt(L)).")]
-    public double Lipschitz { get; set; } = D.Lipschitz;
-    [Option("block", HelpText = "Corrector after every block of this sampler time (default 1/L).")]
-    public double? Block { get; set; } = D.BlockLength;
-    [Option("corrector-steps", HelpText = "Langevin steps per corrector call.")]
-    public int CorrectorSteps { get; set; } = D.CorrectorSteps;
-    [Option("corrector-time", HelpText = "Corrector duration (default 1/sqrt(L)).")]
-    public double? CorrectorTime { get; set; } = D.CorrectorTime;
-    [Option("gamma", HelpText = "Langevin friction (default sqrt(L)).")]
-    public double? Gamma { get; set; } = D.Gamma;
-    [Option("corrector", HelpText = "uld (frozen-drift underdamped Langevin) or rmuld (Shen-Lee randomized midpoint).")]
-    public string Corrector { get; set; } = D.Corrector;
-    [Option("low-variance", HelpText = "rm: draw the midpoint with density proportional to e^{h-u}.")]
-    public bool LowVariance { get; set; } = D.LowVariance;
-    [Option('R', "subwindows", HelpText = "prm: sub-windows per window.")]
-    public int R { get; set; } = D.SubWindows;
-    [Option('K', "picard", HelpText = "prm, prm-x0: Picard rounds per window.")]
-    public int K { get; set; } = D.PicardRounds;
-    [Option("window", HelpText = "picard: steps per Picard window.")]
-    public int Window { get; set; } = D.Window;
-    [Option("tol", HelpText = "picard: stop a window when the largest change is below this.")]
-    public double Tolerance { get; set; } = D.Tolerance;
-    [Option("fixed-corrector", HelpText = "Use the fixed L for the corrector everywhere instead of L_t = max(L, 1/sigma_t^2).")]
-    public bool FixedCorrector { get; set; } = !D.AdaptiveCorrector;
-    [Option("denoise", HelpText = "Finish with Tweedie's denoiser x0 = (x + sigma^2 s)/alpha at t = delta (one more NFE).")]
-    public bool Denoise { get; set; } = D.Denoise;
+    /// <summary>The sampler options given on the command line (table entry, text), in order; set by <see cref="SamplerFlags.Extract"/>.</summary>
+    public IReadOnlyList<(SamplerOptionInfo option, string text)> Given { get; set; } = [];
     [Option("score-error", Default = 0.0, HelpText = "Add a smooth deterministic score error of this RMS size (the paper's eps_s).")]
     public double ScoreError { get; set; }
     [Option("class", HelpText = "Class-conditional models: draw every sample from class K, or 'all' (the classes in equal blocks of samples: one row per class in --png).")]
@@ -168,32 +126,78 @@ public class SamplerCliOptions : ModelOptions
         return l;
     }
 
-    public SamplerOptions ToSamplerOptions() => D with
+    /// <summary>The defaults with every given sampler option parsed by its table entry (checked later, once, by Validate).</summary>
+    public SamplerOptions ToSamplerOptions()
     {
-        Horizon = Horizon, Delta = Delta, Steps = Steps, Grid = Grid, MaxStep = MaxStep, Lipschitz = Lipschitz, BlockLength = Block,
-        CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
-        LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
-        AdaptiveCorrector = !FixedCorrector, Denoise = Denoise, MidpointOrder = Midpoint, X0Start = X0Start, ParallelCorrector = ParallelCorrector,
-        CorrectorRounds = CorrectorRounds,
-    };
+        var o = SamplerOptions.Defaults;
+        foreach (var (option, text) in Given) o = option.Parse(o, text);
+        return o;
+    }
 }
 
-/// <summary>The lines the help of a sampling verb adds after its options: the samplers from the registry and the defaults.</summary>
+/// <summary>
+/// The flags of <see cref="SamplerOptionTable"/> on a sampling verb's command line: --NAME VALUE, --NAME=VALUE, -X VALUE,
+/// -XVALUE for the one-letter spellings, and --NAME alone for a switch.
+/// </summary>
+public static class SamplerFlags
+{
+    /// <summary>
+    /// Takes the table's flags out of `args` (returned without them, for CommandLineParser) into `given`; an
+    /// ArgumentException for a flag without a value or given twice.
+    /// </summary>
+    public static string[] Extract(string[] args, out List<(SamplerOptionInfo option, string text)> given)
+    {
+        given = [];
+        var rest = new List<string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            SamplerOptionInfo? option = null;
+            string? inline = null;
+            if (a.StartsWith("--", StringComparison.Ordinal))
+            {
+                int eq = a.IndexOf('=');
+                option = SamplerOptionTable.Find(eq < 0 ? a[2..] : a[2..eq]);
+                if (eq >= 0) inline = a[(eq + 1)..];
+            }
+            else if (a.Length >= 2 && a[0] == '-' && SamplerOptionTable.All.FirstOrDefault(o => o.ShortName == a[1]) is { } s)
+            {
+                option = s;
+                if (a.Length > 2) inline = a[2..];
+            }
+            if (option is null) { rest.Add(a); continue; }
+            string flag = "--" + option.Name;
+            if (given.Any(g => g.option == option)) throw new ArgumentException($"{flag} is given twice");
+            string text;
+            if (option.IsSwitch)
+            {
+                if (inline is not null) throw new ArgumentException($"{flag} is a switch and takes no value (got '{inline}')");
+                text = "on";
+            }
+            else if (inline is not null) text = inline;
+            else if (i + 1 < args.Length) text = args[++i];
+            else throw new ArgumentException($"{flag} needs a value ({option.Accepts})");
+            given.Add((option, text));
+        }
+        return rest.ToArray();
+    }
+
+    /// <summary>"-T, --horizon X".</summary>
+    public static string Spelling(SamplerOptionInfo o) =>
+        (o.ShortName is { } c ? $"-{c}, " : "") + "--" + o.Name + (o.IsSwitch ? "" : " " + o.ValueName);
+}
+
+/// <summary>The lines the help of a sampling verb adds after its options: the sampler options from their table, then the samplers from the registry.</summary>
 public static class SamplerHelp
 {
-    static readonly (string option, string property)[] Shown =
-    [
-        ("--sampler", ""), ("--steps", nameof(SamplerOptions.Steps)), ("-T", nameof(SamplerOptions.Horizon)), ("--delta", nameof(SamplerOptions.Delta)),
-        ("--grid", nameof(SamplerOptions.Grid)), ("--lipschitz", nameof(SamplerOptions.Lipschitz)), ("--corrector", nameof(SamplerOptions.Corrector)),
-        ("--corrector-steps", nameof(SamplerOptions.CorrectorSteps)), ("-R", nameof(SamplerOptions.SubWindows)), ("-K", nameof(SamplerOptions.PicardRounds)),
-        ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)), ("--midpoint", nameof(SamplerOptions.MidpointOrder)), ("--x0-start", nameof(SamplerOptions.X0Start)),
-        ("--parallel-corrector", nameof(SamplerOptions.ParallelCorrector)),
-    ];
-
     public static IEnumerable<string> Lines()
     {
+        yield return "Sampler options (also the keys of the C ABI's cld_sample_settings_set):";
+        int w = SamplerOptionTable.All.Max(o => SamplerFlags.Spelling(o).Length);
+        foreach (var o in SamplerOptionTable.All)
+            yield return $"  {SamplerFlags.Spelling(o).PadRight(w)}  {o.Help} Default: {o.DefaultText}.";
         yield return "Samplers:";
         foreach (var line in Sampler.Text().Split('\n', StringSplitOptions.RemoveEmptyEntries)) yield return "  " + line;
-        yield return "Defaults: " + string.Join(", ", Shown.Select(s => $"{s.option} {(s.property.Length == 0 ? SamplerOptions.DefaultSampler : SamplerOptions.DefaultText(s.property))}"));
+        yield return $"Default sampler: {SamplerOptions.DefaultSampler}";
     }
 }

@@ -98,7 +98,7 @@ public sealed class CheckOptions : SamplerCliOptions
         var so = ToSamplerOptions() with { Labels = ClassLabelsFor(mlp, 0, N), Guidance = Guidance };
         var x = new float[(long)N * mlp.Dim];
         var st = SampleRun.Run(backend, mlp, Sampler, so, Seed, 0, N, x);   // in data space
-        Console.WriteLine($"{Sampler}, {Steps} steps, {st.NfePerSample:0.#} NFE/sample, {N} samples on {st.Device}");
+        Console.WriteLine($"{Sampler}, {so.Steps} steps, {st.NfePerSample:0.#} NFE/sample, {N} samples on {st.Device}");
         if (mlp.Dim == 2)
         {
             int on = 0;
@@ -145,7 +145,7 @@ public sealed class CheckOptions : SamplerCliOptions
         var (train, held) = OptDigits.LoadSplit();
         int K = mlp.NumClasses, d = OptDigits.Dim;
         string W(double w) => w.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
-        Console.WriteLine($"{Sampler}, {Steps} steps{(Denoise ? ", denoise" : "")}, {N} samples per class, seed {Seed}, on {backend.DeviceName}, {sw.Elapsed.TotalSeconds:0} s");
+        Console.WriteLine($"{Sampler}, {so.Steps} steps{(so.Denoise ? ", denoise" : "")}, {N} samples per class, seed {Seed}, on {backend.DeviceName}, {sw.Elapsed.TotalSeconds:0} s");
         Console.WriteLine($"| class | {string.Join(" | ", weights.Select(w => $"right, w = {W(w)}"))} | {string.Join(" | ", weights.Select(w => $"Frechet, w = {W(w)}"))} | Frechet, training digits |");
         Console.WriteLine($"|---|{string.Join("|", weights.Select(_ => "---"))}|{string.Join("|", weights.Select(_ => "---"))}|---|");
         for (int c = 0; c < K; c++)

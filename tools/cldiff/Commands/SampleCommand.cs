@@ -44,7 +44,7 @@ public static class SampleCommand
     static Dictionary<string, object?> OptionsJson(SamplerOptions so)
     {
         var d = typeof(SamplerOptions).GetProperties().Where(p => p.SetMethod is { IsPublic: true })
-            .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), p => p.GetValue(so));
+            .ToDictionary(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), p => p.GetValue(so) is Enum e ? e.ToString().ToLowerInvariant() : p.GetValue(so));   // a choice as its text ("shrinking")
         d["block_length"] = so.BlockLengthOrDefault;
         d["labels"] = so.Labels?.ToString();
         return d;

@@ -14,7 +14,7 @@ public sealed class ScalingOptions : SamplerCliOptions
 {
     [Option("part", Default = "scaling", HelpText = "all, or a comma list of: scaling, picard, robust.")]
     public string Part { get; set; } = "scaling";
-    [Option("samplers", Default = "ei,rm,dpmpp-2m", HelpText = "Samplers of the scaling sweep (this list is used; --sampler is ignored): any of ei,rm,heun,dpmpp-2m,prm,prm-r,picard,ei-pc,rm-pc,prm-pc; prm-r = prm with --prm-windows windows and --prm-rounds Picard rounds, searched over R.")]
+    [Option("samplers", Default = "ei,rm,dpmpp-2m", HelpText = "Samplers of the scaling sweep (this list is used; --sampler is ignored): any sampler `cldiff samplers` lists, or prm-r = prm with --prm-windows windows and --prm-rounds Picard rounds, searched over R.")]
     public string Samplers { get; set; } = "";
     [Option("dims", Default = "2,8,32,128", HelpText = "Comma-separated dimensions d (docs/EVIDENCE.md goes to 2048).")]
     public string Dims { get; set; } = "";
@@ -58,7 +58,7 @@ public static class ScalingCommand
         var dims = Ints(o.Dims, "dims");
         var seeds = o.Seeds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ulong.Parse).ToArray();
         var samplers = o.Samplers.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToArray();
-        foreach (var s in samplers) if (s != Scaling.PrmOverR) Sampler.Check(s);
+        foreach (var s in samplers) Scaling.SamplerOf(s);   // unknown names fail here, before any work
         var so = o.ToSamplerOptions();
         so.Validate();
         var settings = new ScalingSettings { CouplingTarget = o.CouplingTarget, KlTarget = o.KlTarget, MaxSteps = o.MaxSteps, ParallelWindows = o.PrmWindows, ParallelRounds = o.PrmRounds };
@@ -89,7 +89,7 @@ public static class ScalingCommand
             }
             File.WriteAllText(Path.Combine(o.Out, $"scaling-{o.Family}{tag}.csv"), Scaling.ToCsv(points));
             var nfeRows = Scaling.Exponents(points, "nfe");
-            var roundRows = Scaling.Exponents(points.Where(p => p.Sampler is "prm" or "prm-r" or "prm-pc" or "picard"), "rounds");
+            var roundRows = Scaling.Exponents(points.Where(p => Scaling.IsParallel(p.Sampler)), "rounds");
             Console.WriteLine($"### NFE needed (median over seeds [range]; r = rounds), family {o.Family}\n");
             Console.WriteLine(Scaling.ToMarkdown(points));
             Console.WriteLine("\n### Fitted exponents of d\n");
@@ -97,7 +97,8 @@ public static class ScalingCommand
             Console.WriteLine();
             Plot.LogLog(Path.Combine(img, $"nfe-vs-d-{o.Family}{tag}.png"), $"NFE for fixed error vs d ({o.Family})", "d", "NFE per sample",
                 Series(points, p => p.Nfe, nfeRows));
-            var par = points.Where(p => p.Sampler is "prm" or "prm-r" or "prm-pc" or "picard" or "ei" or "rm" or "rm-pc" or "ei-pc").ToList();
+            // the parallel samplers (registry trait) and the sequential ones they parallelise, as baselines
+            var par = points.Where(p => Scaling.IsParallel(p.Sampler) || p.Sampler is "ei" or "rm" or "rm-pc" or "ei-pc").ToList();
             Plot.LogLog(Path.Combine(img, $"rounds-vs-d-{o.Family}{tag}.png"), $"Sequential rounds of score calls vs d ({o.Family})", "d", "rounds",
                 Series(par, p => p.Rounds, Scaling.Exponents(par, "rounds")));
         }
