@@ -236,13 +236,16 @@ public class SchedulerOpenClTests
         var dir = Directory.CreateTempSubdirectory("cldiff-clstream").FullName;
         try
         {
-            using var second = new OpenClBackend(cl.Device);
-            using var engine = DiffusionEngine.FromBackends([cl, second]);
+            long before = ClMem.LiveBuffers;
             var path = Path.Combine(dir, "s.npy");
-            var opt = new SamplingOptions { Sampler = "rm-pc", Parameters = O, Scheduler = new SchedulerOptions { ChunkSize = 11, ReorderChunks = 3, StreamsPerDevice = 2 } };
-            engine.SampleToFileAsync(G, opt, 400, 9, path).GetAwaiter().GetResult();
+            using (var second = new OpenClBackend(cl.Device))
+            using (var engine = DiffusionEngine.FromBackends([cl, second]))
+            {
+                var opt = new SamplingOptions { Sampler = "rm-pc", Parameters = O, Scheduler = new SchedulerOptions { ChunkSize = 11, ReorderChunks = 3, StreamsPerDevice = 2 } };
+                engine.SampleToFileAsync(G, opt, 400, 9, path).GetAwaiter().GetResult();
+            }
+            Assert.That(ClMem.LiveBuffers, Is.EqualTo(before), "every buffer of the run and of the second context is released");
             Assert.That(Npy.Read(path).Float32, Is.EqualTo(Run([cl], 400, 1)));
-            Assert.That(ClMem.LiveBuffers, Is.GreaterThanOrEqualTo(0));
         }
         finally { Directory.Delete(dir, true); }
     }
