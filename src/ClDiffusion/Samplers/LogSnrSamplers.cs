@@ -81,7 +81,7 @@ public static class LogSnrSamplers
     }
 
     /// <summary>dst = x0(x, t_n) = (x + sigma^2 s(x, t_n)) / alpha at grid point n (one NFE): every step start of the x0 samplers.</summary>
-    static void X0AtGridPoint(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int n, IDeviceBuffer dst)
+    internal static void X0AtGridPoint(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int n, IDeviceBuffer dst)
     {
         var p = Point.At(grid.T(n));
         var score = ctx.Scratch("s", ctx.N);

@@ -105,6 +105,12 @@ public class SamplerCliOptions : ModelOptions
     public int Midpoint { get; set; } = D.MidpointOrder;
     [Option("x0-start", HelpText = "rm-x0, rm-x0-pc: line = x0 only at the random midpoints, reached along the line through the last two (1 NFE/step); fresh = x0 also at every step start (2 NFE/step, --midpoint picks the order).")]
     public string X0Start { get; set; } = D.X0Start;
+    [Option("order", HelpText = "unipc: predictor order p, 2 or 3 (the corrector adds one).")]
+    public int Order { get; set; } = D.SolverOrder;
+    [Option("unipc-variant", HelpText = "unipc: B(h), bh1 (h) or bh2 (1 - e^{-h}).")]
+    public UniPcVariant UniPcVariant { get; set; } = D.UniPcVariant;
+    [Option("full-order-final", HelpText = "dpmpp-3m, unipc: keep the full order on the last steps (default: lower it to the steps left, as the reference implementations do).")]
+    public bool FullOrderFinal { get; set; } = !D.LowerOrderFinal;
     [Option("parallel-corrector", HelpText = "prm-pc, prm-x0-pc: run the parallel corrector once at the end (end, the paper's algorithm) or after every block (block).")]
     public string ParallelCorrector { get; set; } = D.ParallelCorrector;
     [Option("corrector-rounds", HelpText = "Picard rounds of the parallel corrector (default: --corrector-steps, which equals the sequential corrector).")]
@@ -174,7 +180,7 @@ public class SamplerCliOptions : ModelOptions
         CorrectorSteps = CorrectorSteps, CorrectorTime = CorrectorTime, Gamma = Gamma, Corrector = Corrector,
         LowVariance = LowVariance, SubWindows = R, PicardRounds = K, Window = Window, Tolerance = Tolerance,
         AdaptiveCorrector = !FixedCorrector, Denoise = Denoise, MidpointOrder = Midpoint, X0Start = X0Start, ParallelCorrector = ParallelCorrector,
-        CorrectorRounds = CorrectorRounds,
+        CorrectorRounds = CorrectorRounds, SolverOrder = Order, UniPcVariant = UniPcVariant, LowerOrderFinal = !FullOrderFinal,
     };
 }
 
@@ -187,7 +193,8 @@ public static class SamplerHelp
         ("--grid", nameof(SamplerOptions.Grid)), ("--lipschitz", nameof(SamplerOptions.Lipschitz)), ("--corrector", nameof(SamplerOptions.Corrector)),
         ("--corrector-steps", nameof(SamplerOptions.CorrectorSteps)), ("-R", nameof(SamplerOptions.SubWindows)), ("-K", nameof(SamplerOptions.PicardRounds)),
         ("--window", nameof(SamplerOptions.Window)), ("--tol", nameof(SamplerOptions.Tolerance)), ("--midpoint", nameof(SamplerOptions.MidpointOrder)), ("--x0-start", nameof(SamplerOptions.X0Start)),
-        ("--parallel-corrector", nameof(SamplerOptions.ParallelCorrector)),
+        ("--parallel-corrector", nameof(SamplerOptions.ParallelCorrector)), ("--order", nameof(SamplerOptions.SolverOrder)),
+        ("--unipc-variant", nameof(SamplerOptions.UniPcVariant)),
     ];
 
     public static IEnumerable<string> Lines()
