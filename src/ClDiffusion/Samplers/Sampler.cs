@@ -141,7 +141,8 @@ public static class Sampler
 
     /// <summary>
     /// Predictor steps over the grid, the corrector after every flagged step (at the step's end time). The parallel
-    /// schedules (prm-pc, prm-x0-pc) follow the paper's parallel algorithm by default: one parallel corrector after the
+    /// schedules (prm-pc, prm-x0-pc) default to our reconstruction of the paper's parallel algorithm (docs/DESIGN.md; not
+    /// checked against the paper's text): one parallel corrector after the
     /// whole predictor (<see cref="SamplerOptions.ParallelCorrector"/> = "end"); "block" corrects after every block.
     /// </summary>
     public static void PredictorCorrector(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o, Action<int> predictorStep, bool parallel)

@@ -79,8 +79,8 @@ public sealed record SamplerOptions
     /// <summary>Parallel sampler: Picard rounds K per window.</summary>
     public int PicardRounds { get; init; } = 3;
     /// <summary>
-    /// Where prm-pc and prm-x0-pc run their parallel corrector: "end" (once after the whole predictor, as in the paper's
-    /// parallel algorithm) or "block" (after every corrector block, like the sequential schedule).
+    /// Where prm-pc and prm-x0-pc run their parallel corrector: "end" (once after the whole predictor: our reconstruction
+    /// of the paper's parallel algorithm, see docs/DESIGN.md) or "block" (after every corrector block, like the sequential schedule).
     /// </summary>
     public string ParallelCorrector { get; init; } = "end";
     /// <summary>Picard rounds of the parallel corrector (default: its Langevin step count, so it equals the sequential corrector).</summary>

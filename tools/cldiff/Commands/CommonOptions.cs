@@ -111,7 +111,7 @@ public class SamplerCliOptions : ModelOptions
     public UniPcVariant UniPcVariant { get; set; } = D.UniPcVariant;
     [Option("full-order-final", HelpText = "dpmpp-3m, unipc: keep the full order on the last steps (default: lower it to the steps left, as the reference implementations do).")]
     public bool FullOrderFinal { get; set; } = !D.LowerOrderFinal;
-    [Option("parallel-corrector", HelpText = "prm-pc, prm-x0-pc: run the parallel corrector once at the end (end, the paper's algorithm) or after every block (block).")]
+    [Option("parallel-corrector", HelpText = "prm-pc, prm-x0-pc: run the parallel corrector once at the end (end, our reconstruction of the paper's algorithm) or after every block (block).")]
     public string ParallelCorrector { get; set; } = D.ParallelCorrector;
     [Option("corrector-rounds", HelpText = "Picard rounds of the parallel corrector (default: --corrector-steps, which equals the sequential corrector).")]
     public int? CorrectorRounds { get; set; } = D.CorrectorRounds;
