@@ -11,7 +11,10 @@
 // variate), "-ddim" (the first step is the exponential step, as `rm-x0` does: S steps cost S NFE), "-uc" (UniC-style
 // final: the control variate's slope from the line through the previous and the new midpoint evaluation, i.e. the step
 // integrates that interpolating line exactly; no extra NFE), "-quad" (the quadratic in lambda through the last three
-// evaluations instead of the line, for the midpoint state and the control variate integral(P) - (1 - e^{-h}) P(lambda_m)). Any method with "-log" runs on the log-SNR grid (else the
+// evaluations instead of the line, for the midpoint state and the control variate integral(P) - (1 - e^{-h}) P(lambda_m)),
+// "-cor" (UniC-style corrector: once x0 at step k's midpoint is known, step k-1 is redone from its start with the
+// quadratic through the midpoints of steps k-2, k-1, k integrated exactly, and step k finishes from that corrected
+// state; the midpoint state of step k stays the predicted one, as UniPC keeps its evaluation at the predicted point). Any method with "-log" runs on the log-SNR grid (else the
 // shrinking grid). The uniforms here
 // come from System.Random, not Philox: the prototype compares variants, the library is what is tested.
 using ClDiffusion.Models; using ClDiffusion.Metrics; using ClDiffusion.Random; using ClDiffusion.Diffusion;
@@ -38,6 +41,7 @@ foreach (var m in methods) foreach (int S in stepsList) {
     double[] X0(double[] y, double t) { cnt++; target.Score(y, t, sc, scr); var p = Point.At(t); var r = new double[d]; for (int j = 0; j < d; j++) r[j] = (y[j] + p.Sigma * p.Sigma * sc[j]) / p.Alpha; return r; }
     double[]? Dp = null; double lp = 0, hp = 0;       // previous start value (2M / rm-x0 m2)
     var hist = new List<(double l, double[] D)>();     // history of evaluated points (ms variants)
+    double[]? xPrev = null; double tPrevStart = 0;     // -cor: the previous step's start state and forward time
     double u0 = rng.NextDouble();
     double U(int k) => m.Contains("rot") ? (u0 + k * 0.6180339887498949) % 1.0 : m.Contains("anti") ? (k % 2 == 0 ? u0 = rng.NextDouble() : 1 - u0) : rng.NextDouble();
     for (int k = 0; k < S; k++) {
@@ -90,6 +94,17 @@ foreach (var m in methods) foreach (int S in stepsList) {
         }
         for (int j = 0; j < d; j++) { double Ds = Db[j] + slope[j] * (s.Lambda - lb); xm[j] = mp.Sigma / s.Sigma * x[j] + mp.Alpha * (Phi1(kk) * Ds + Phi2(kk) * slope[j]); }
         var Dm = X0(xm, tm);
+        if (m.Contains("-cor") && xPrev != null && hist.Count >= 2) {
+          var ps = Point.At(tPrevStart); double hq = s.Lambda - ps.Lambda;
+          var (l0, E0) = hist[^2]; var (l1, E1) = hist[^1];
+          double u0q = l0 - ps.Lambda, u1q = l1 - ps.Lambda, u2q = lm - ps.Lambda;
+          for (int j = 0; j < d; j++) {
+            double f01 = (E1[j] - E0[j]) / (u1q - u0q), f12 = (Dm[j] - E1[j]) / (u2q - u1q), f012 = (f12 - f01) / (u2q - u0q);
+            double c2 = f012, c1 = f01 - f012 * (u0q + u1q), c0 = E0[j] - f01 * u0q + f012 * u0q * u1q;
+            x[j] = s.Sigma / ps.Sigma * xPrev[j] + s.Alpha * (c0 * Phi1(hq) + c1 * PhiK(1, hq) + 2 * c2 * PhiK(2, hq));
+          }
+        }
+        xPrev = (double[])x.Clone(); tPrevStart = ts;
         bool cv = !m.Contains("nocv");
         if (m.Contains("-uc")) for (int j = 0; j < d; j++) slope[j] = (Dm[j] - Db[j]) / (lm - lb);
         for (int j = 0; j < d; j++) x[j] = t.Sigma / s.Sigma * x[j] + t.Alpha * (Phi1(h) * Dm[j] + (cv ? (Phi2(h) - Phi1(h) * kk) * slope[j] : 0));
