@@ -274,6 +274,25 @@ public class MultistepSamplerTests
         Assert.That(p, Is.InRange(lo, hi));
     }
 
+    [TestCase("dpmpp-3m")]
+    [TestCase("unipc")]
+    public void OneReportAndOneNfePerStep(string sampler)
+    {
+        var g = GaussianMixture.Preset(3, 2);
+        foreach (int steps in new[] { 1, 2, 3, 9, 11 })
+        {
+            var o = new SamplerOptions { Steps = steps };
+            var reports = new List<StepInfo>();
+            var buf = new float[5 * g.Dim];
+            var st = SampleRun.Run(Cpu, g, sampler, o, 1, 0, 5, buf, callback: reports.Add);
+            Assert.That(st.NfePerSample, Is.EqualTo(steps), $"{sampler}, {steps} steps: NFE");
+            Assert.That(st.Rounds, Is.EqualTo(steps), $"{sampler}, {steps} steps: rounds");
+            Assert.That(reports.Select(r => r.Step), Is.EqualTo(Enumerable.Range(0, steps)), $"{sampler}, {steps} steps: reports");
+            Assert.That(reports.All(r => r.Phase == SamplerPhase.Predictor));
+            Assert.That(buf.All(float.IsFinite));
+        }
+    }
+
     [Test]
     public void BadOptionsAreRejected()
     {
