@@ -311,6 +311,9 @@ CLD_API cld_status cld_sample_options_init(cld_sample_options* options);
    max-step            unset     a positive number or unset
    midpoint            2         1 or 2
    x0-start            line      line or fresh
+   order               3         2 or 3
+   unipc-variant       bh2       bh1 or bh2
+   full-order-final    off       on or off
    parallel-corrector  end       end or block
    corrector-rounds    unset     an integer in 1..4096 or unset
    lipschitz           2         a number in (0, 1e+12]

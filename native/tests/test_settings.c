@@ -24,7 +24,8 @@ static const setting g_all[] = {
     { "corrector-steps", "3" },  { "corrector-time", "0.3" },   { "gamma", "1.7" },
     { "fixed-corrector", "on" }, { "lipschitz-cap", "500" },    { "low-variance", "on" },
     { "subwindows", "3" },       { "picard", "2" },             { "window", "5" },
-    { "tol", "0.01" },           { "denoise", "on" },
+    { "tol", "0.01" },           { "denoise", "on" },           { "order", "2" },
+    { "unipc-variant", "bh1" },  { "full-order-final", "on" },
 };
 enum { N_ALL = sizeof g_all / sizeof *g_all };
 
@@ -36,6 +37,8 @@ static const run_case g_cases[] = {
     { "prm-x0-pc", 23, 40, 100, { { NULL, NULL } } },                               /* block placement, 2 corrector rounds */
     { "prm-x0-pc", 24, 0, 90, { { "midpoint", "2" }, { "parallel-corrector", "end" } } },
     { "rm-pc", 25, 3, 140, { { NULL, NULL } } },                                    /* rmuld corrector, low variance, fixed L */
+    { "unipc", 26, 5, 110, { { NULL, NULL } } },                                    /* order 2, bh1, full order at the end */
+    { "dpmpp-3m", 27, 0, 100, { { "full-order-final", "off" }, { NULL, NULL } } },
 };
 
 static int is_on(const char* v) { return strcmp(v, "on") == 0; }

@@ -29,7 +29,8 @@ public enum AlphaLaw
     /// <summary>
     /// R = 1 only: alpha = frac(U + h), a Cranley-Patterson rotation of the sample's uniform by the shift h in [0, 1).
     /// With the same key at every step and the shift frac(n phi) at step n (phi the golden ratio), each step's alpha is
-    /// uniform while consecutive steps stay spread out (rm-x0's multistep line needs its two points apart).
+    /// uniform while consecutive steps stay spread out (rm-x0's multistep line needs its two points apart); consecutive
+    /// steps are not independent (lag-1 correlation 1 - 6c(1 - c) = -0.42 with c = frac(phi)).
     /// </summary>
     Rotated,
 }
@@ -199,7 +200,7 @@ public interface IBackend : IDisposable
     /// <summary>
     /// Final step: dst[r] = (sigma_t / sigma_s) x[r] + alpha_t (1 - e^{-h}) mean_i d[r*R+i]
     /// + alpha_t (e^{-h} - 1 + h - (1 - e^{-h}) mean_i k_i) slope[r], k_i = lambda_i - lambda_s. The slope term has mean
-    /// zero over the midpoint law (a control variate); slope may be null. dst may alias x.
+    /// zero over the midpoint law when slope does not depend on the midpoints' draw (a control variate); slope may be null. dst may alias x.
     /// </summary>
     void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd);
 

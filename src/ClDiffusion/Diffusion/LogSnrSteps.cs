@@ -27,6 +27,28 @@ public static class LogSnrSteps
     public static double Phi2(double k) => k < 1e-3 ? k * k * (0.5 - k * (1.0 / 6 - k / 24)) : k + Num.ExpM1(-k);
 
     /// <summary>
+    /// I_k(h) = integral_0^h e^{-(h - u)} u^k / k! du: the weight (in units of alpha at the step end) of the k-th lambda
+    /// derivative of x0 at the step start in the exact step, so I_0 = <see cref="Phi1"/>, I_1 = <see cref="Phi2"/> and
+    /// I_k = h^k / k! - I_{k-1}. The multistep solvers of order 3 (dpmpp-3m, unipc) use k up to 3. Below h = 1 the
+    /// power series sum_j (-1)^j h^{k+1+j} / (k+1+j)! (the recursion cancels there), above it the recursion.
+    /// </summary>
+    public static double PhiK(int k, double h)
+    {
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be >= 0");
+        if (h < 1)
+        {
+            double term = 1;
+            for (int i = 1; i <= k + 1; i++) term *= h / i;   // h^{k+1} / (k+1)!
+            double sum = 0;
+            for (int j = 0; j < 40 && term != 0; j++) { sum += term; term *= -h / (k + 2 + j); }
+            return sum;
+        }
+        double ik = Phi1(h), pow = 1;
+        for (int i = 1; i <= k; i++) { pow *= h / i; ik = pow - ik; }
+        return ik;
+    }
+
+    /// <summary>
     /// The point with CDF u of the density proportional to e^lambda on [lambdaEnd - h, lambdaEnd] (inverse CDF):
     /// lambda = lambdaEnd + log(1 - (1 - u)(1 - e^{-h})). Drawing the midpoint from it makes
     /// alpha_t (1 - e^{-h}) x0(x_m, lambda_m) an unbiased estimate of the step integral.

@@ -57,16 +57,19 @@ public sealed class X0Line
 /// <summary>
 /// The randomized midpoint in data-prediction form on the log-SNR axis (see <see cref="LogSnrSteps"/>): over a step
 /// from lambda_s to lambda_t, x_t = (sigma_t / sigma_s) x_s + sigma_t * integral e^lambda x0(x_lambda) d lambda, and a
-/// midpoint lambda_m drawn with density proportional to e^lambda makes alpha_t (1 - e^{-h}) x0(x_m, lambda_m) an unbiased
-/// estimate of the integral's term. Unlike the score form, whose weight h e^{(1 - alpha) h} grows with the step, every
-/// weight here is at most 1, so long steps stay stable.
+/// midpoint lambda_m drawn with density proportional to e^lambda, independently of everything before it, makes
+/// alpha_t (1 - e^{-h}) x0(x_m, lambda_m) an unbiased estimate of the integral's term given the exact midpoint state.
+/// Unlike the score form, whose weight h e^{(1 - alpha) h} grows with the step, the weights on x and on x0 values
+/// (sigma ratios and alpha (1 - e^{-k})) are at most 1 for any step; the slope terms' weights alpha (e^{-k} - 1 + k)
+/// grow like k on long steps (and the slope itself is a difference quotient of two x0 values).
 /// </summary>
 public static class LogSnrSamplers
 {
     /// <summary>
     /// rm-x0: per step, x0 at the start (one NFE), the midpoint state by a first-order step (order 1) or with x0
     /// extrapolated linearly from the previous step's start (order 2, no extra NFE), x0 at the midpoint (one NFE), then
-    /// x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e^{-h}) x0(x_m, lambda_m) [+ a zero-mean control variate in the slope].
+    /// x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e^{-h}) x0(x_m, lambda_m) [+ a control variate in the slope, mean zero
+    /// because the slope is fixed before the step's midpoint is drawn with its own key].
     /// </summary>
     public static void RandomizedMidpointX0(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int order) =>
         RandomizedMidpointX0(ctx, x, grid, 0, grid.Steps, order, new X0History());
@@ -81,7 +84,7 @@ public static class LogSnrSamplers
     }
 
     /// <summary>dst = x0(x, t_n) = (x + sigma^2 s(x, t_n)) / alpha at grid point n (one NFE): every step start of the x0 samplers.</summary>
-    static void X0AtGridPoint(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int n, IDeviceBuffer dst)
+    internal static void X0AtGridPoint(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int n, IDeviceBuffer dst)
     {
         var p = Point.At(grid.T(n));
         var score = ctx.Scratch("s", ctx.N);
@@ -95,9 +98,13 @@ public static class LogSnrSamplers
     /// <summary>
     /// rm-x0 (default, multistep form): one NFE per step, x0 evaluated only at the random midpoints. Each step draws
     /// lambda_m from the density proportional to e^lambda (its uniform rotated by frac(n phi) at step n, so every step's
-    /// law is exact and consecutive midpoints stay apart), reaches x_m by the exponential step along the line in lambda
-    /// through the last two x0 evaluations, evaluates x0(x_m, lambda_m), and finishes with
-    /// x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e^{-h}) x0_m plus the line's slope as a zero-mean control variate.
+    /// marginal law is exact and consecutive midpoints stay apart), reaches x_m by the exponential step along the line in
+    /// lambda through the last two x0 evaluations, evaluates x0(x_m, lambda_m), and finishes with
+    /// x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e^{-h}) x0_m plus alpha_t (e^{-h} - 1 + h - (1 - e^{-h}) k) slope.
+    /// It is a multistep exponential integrator with a randomly phased midpoint sequence, not an unbiased estimator: the
+    /// rotated uniforms of consecutive steps are correlated (lag-1 correlation 1 - 6c(1 - c) = -0.42, c = frac(phi);
+    /// test RotatedMidpointsAreCorrelatedFromStepToStep), and the slope comes from the previous midpoints, so the slope
+    /// term does not have mean zero over this step's midpoint. `--x0-start fresh` keeps the unbiased form.
     /// The first step has no line yet: it evaluates x0 at the start noise and takes the exponential (DDIM) step; the first
     /// step after a corrector evaluates x0 at its start and then takes the randomized step from it (2 NFE).
     /// </summary>

@@ -54,16 +54,22 @@ public static class Sampler
         new("rm-pc", "randomized midpoint + corrector (the paper's sequential algorithm)", "2 NFE/step + corrector steps per block",
             SamplerTraits.Stochastic | SamplerTraits.Corrector, [nameof(SamplerOptions.LowVariance), .. CorrectorOptions],
             (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.RandomizedMidpoint(ctx, x, grid, n, n + 1, o.LowVariance), parallel: false)),
-        new("prm", "parallel randomized midpoint: R sub-windows, K Picard rounds per window", "(R K + 1) NFE/window in K + 2 rounds",
+        new("prm", "parallel randomized midpoint: R sub-windows, K Picard rounds per window", "(R (K + 1) + 1) NFE/window in K + 2 rounds",
             SamplerTraits.Stochastic | SamplerTraits.Parallel, ParallelOptions,
             (ctx, x, grid, o) => ParallelSamplers.ParallelMidpoint(ctx, x, grid, o.SubWindows, o.PicardRounds)),
-        new("prm-pc", "parallel randomized midpoint + parallel (Picard) corrector, once at the end by default", "(R K + 1) NFE/window + parallel corrector rounds",
+        new("prm-pc", "parallel randomized midpoint + parallel (Picard) corrector, once at the end by default", "(R (K + 1) + 1) NFE/window + parallel corrector rounds",
             SamplerTraits.Stochastic | SamplerTraits.Parallel | SamplerTraits.Corrector, [.. ParallelOptions, .. CorrectorOptions, .. ParallelCorrectorOptions],
             (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => ParallelSamplers.ParallelMidpoint(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds), parallel: true)),
         new("heun", "Heun (2nd order) on the ODE", "2 NFE/step", SamplerTraits.None, [],
             (ctx, x, grid, o) => OdeSamplers.Heun(ctx, x, grid)),
         new("dpmpp-2m", "DPM-Solver++(2M), data prediction", "1 NFE/step", SamplerTraits.None, [],
             (ctx, x, grid, o) => OdeSamplers.DpmSolver2M(ctx, x, grid)),
+        new("dpmpp-3m", "DPM-Solver++(3M), data prediction, third order (orders 1, 2 first; lower-order last steps below 10 steps)", "1 NFE/step",
+            SamplerTraits.None, [nameof(SamplerOptions.LowerOrderFinal)],
+            (ctx, x, grid, o) => MultistepSamplers.DpmSolver3M(ctx, x, grid, o.LowerOrderFinal)),
+        new("unipc", "UniPC: UniP predictor + UniC corrector on the next step's evaluation, data prediction", "1 NFE/step",
+            SamplerTraits.None, [nameof(SamplerOptions.SolverOrder), nameof(SamplerOptions.UniPcVariant), nameof(SamplerOptions.LowerOrderFinal)],
+            (ctx, x, grid, o) => MultistepSamplers.UniPc(ctx, x, grid, o.SolverOrder, o.UniPcVariant, o.LowerOrderFinal)),
         new("picard", "ParaDiGMS-style Picard windows over the exponential integrator, with a tolerance", "window NFE/round until the tolerance",
             SamplerTraits.Parallel | SamplerTraits.HostReads, [nameof(SamplerOptions.Window), nameof(SamplerOptions.Tolerance)],
             (ctx, x, grid, o) => ParallelSamplers.Picard(ctx, x, grid, o.Window, o.Tolerance)),
@@ -135,8 +141,9 @@ public static class Sampler
 
     /// <summary>
     /// Predictor steps over the grid, the corrector after every flagged step (at the step's end time). The parallel
-    /// schedules (prm-pc, prm-x0-pc) follow the paper's parallel algorithm by default: one parallel corrector after the
-    /// whole predictor (<see cref="SamplerOptions.ParallelCorrector"/> = End); Block corrects after every block.
+    /// schedules (prm-pc, prm-x0-pc) default to our reconstruction of the paper's parallel algorithm (docs/DESIGN.md; not
+    /// checked against the paper's text): one parallel corrector after the whole predictor
+    /// (<see cref="SamplerOptions.ParallelCorrector"/> = End); Block corrects after every block.
     /// </summary>
     public static void PredictorCorrector(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o, Action<int> predictorStep, bool parallel)
     {

@@ -60,6 +60,25 @@ public sealed class SamplerTests : OpenClTestBase
         }
     }
 
+    [Test]
+    public void MultistepSamplerOptionsAgree()
+    {
+        // the baselines' non-default paths (the defaults run in SamplerAgreesWithCpu): UniPC bh1 and order 2, full order
+        // on the last steps, on a model whose score is not a mixture's
+        var model = new PerturbedScore(GaussianMixture.Preset(5, 2, seed: 5), 0.2);
+        foreach (var (name, o) in new[]
+        {
+            ("unipc", new SamplerOptions { Steps = 7, UniPcVariant = UniPcVariant.Bh1, Grid = TimeGridKind.LogSnr }),
+            ("unipc", new SamplerOptions { Steps = 6, SolverOrder = 2, LowerOrderFinal = false }),
+            ("dpmpp-3m", new SamplerOptions { Steps = 5, LowerOrderFinal = false, Grid = TimeGridKind.LogSnr }),
+        })
+        {
+            var (a, _) = SampleRun.Run(Cpu, model, name, o, seed: 9, 29);
+            var (b, _) = SampleRun.Run(Cl, model, name, o, seed: 9, 29);
+            Close(a, b, 2e-3, 2e-3, $"{name} {o.UniPcVariant} order {o.SolverOrder}");
+        }
+    }
+
     [TestCase("rm-x0")]
     [TestCase("rm-x0-pc")]
     [TestCase("prm-x0-pc")]

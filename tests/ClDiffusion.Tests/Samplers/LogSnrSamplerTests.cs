@@ -60,8 +60,8 @@ public class LogSnrSamplerTests
     [Test]
     public void RotatedMidpointsAreUniformAtEveryStepAndConsecutiveStepsStayApart()
     {
-        // rm-x0's multistep form: one uniform per sample rotated by frac(n phi) at step n. Every step's law must be
-        // uniform (so each step's estimate stays unbiased), and consecutive steps differ by frac(phi) mod 1 exactly.
+        // rm-x0's multistep form: one uniform per sample rotated by frac(n phi) at step n. Every step's marginal law must
+        // be uniform, and consecutive steps differ by frac(phi) mod 1 exactly.
         const int n = 100_000, steps = 6, bins = 20;
         var key = new RandomKey(23, 0, Purpose.MidpointShift);
         var prev = new float[n];
@@ -83,6 +83,25 @@ public class LogSnrSamplerTests
                 }
             prev = a;
         }
+    }
+
+    [Test]
+    public void RotatedMidpointsAreCorrelatedFromStepToStep()
+    {
+        // the other side of the rotation: U_{n+1} = frac(U_n + c) is a function of U_n, with correlation
+        // 1 - 6 c (1 - c) for U uniform (c = frac(phi): -0.416), so the line form's slope (from earlier midpoints) is not
+        // independent of the current midpoint, and its control variate is not mean-zero (docs/DESIGN.md, rm-x0)
+        const int n = 200_000;
+        var key = new RandomKey(29, 0, Purpose.MidpointShift);
+        using var u0 = Cpu.Allocate(n, 1); using var u1 = Cpu.Allocate(n, 1);
+        const double c = 0.6180339887498949;
+        Cpu.DrawAlphas(u0, key, 0, AlphaLaw.Rotated, (float)(3 * c % 1.0));
+        Cpu.DrawAlphas(u1, key, 0, AlphaLaw.Rotated, (float)(4 * c % 1.0));
+        var a = Read(u0).Select(v => (double)v).ToArray(); var b = Read(u1).Select(v => (double)v).ToArray();
+        double ma = a.Average(), mb = b.Average();
+        double cov = a.Zip(b, (p, q) => (p - ma) * (q - mb)).Average();
+        double corr = cov / Math.Sqrt(a.Average(p => (p - ma) * (p - ma)) * b.Average(q => (q - mb) * (q - mb)));
+        Assert.That(corr, Is.EqualTo(1 - 6 * c * (1 - c)).Within(0.01));
     }
 
     [Test]
@@ -175,7 +194,8 @@ public class LogSnrSamplerTests
         using var prepared = Cpu.Prepare(g);
         Cpu.Score(prepared, xm, 0f, -1f, times, sm);
         Cpu.DataPrediction(dm, xm, sm, times);
-        // any slope keeps the estimate unbiased (its term has mean zero); a wrong one only adds variance
+        // any slope fixed before the midpoint is drawn keeps the estimate unbiased (its term has mean zero over the draw);
+        // a wrong one only adds variance. The line form's slope is not fixed that way (RotatedMidpointsAreCorrelated...)
         Cpu.Upload(slope, Enumerable.Range(0, n * d).Select(k => 0.4f - 0.3f * (k % d)).ToArray());
         Cpu.LogSnrFinal(outp, x, dm, controlVariate ? slope : null, times, ts, tt);
         var est = Read(outp);

@@ -20,7 +20,7 @@ public class OptionsTableTests
         ["x0-start"] = "fresh", ["parallel-corrector"] = "block", ["corrector-rounds"] = "2", ["lipschitz"] = "3", ["block"] = "0.4",
         ["corrector"] = "rmuld", ["corrector-steps"] = "3", ["corrector-time"] = "0.3", ["gamma"] = "1.7", ["fixed-corrector"] = "on",
         ["lipschitz-cap"] = "500", ["low-variance"] = "on", ["subwindows"] = "3", ["picard"] = "2", ["window"] = "5", ["tol"] = "0.01",
-        ["denoise"] = "on",
+        ["denoise"] = "on", ["order"] = "2", ["unipc-variant"] = "bh1", ["full-order-final"] = "on",
     };
 
     static readonly PropertyInfo[] Props = typeof(SamplerOptions).GetProperties().Where(p => p.SetMethod is not null).ToArray();
