@@ -137,7 +137,13 @@ public class OnnxModelTests
     {
         using var auto = OnnxScoreModel.Load(Fixture("gauss-ours.onnx"), provider: OnnxProvider.Auto);
         Assert.That(auto.ProviderName, Is.AnyOf("cpu", "cuda"));
-        if (auto.ProviderName == "cuda") return;   // a CUDA build of ONNX Runtime on a CUDA machine
+        if (auto.ProviderName == "cuda")
+        {
+            // a CUDA build of ONNX Runtime on a CUDA machine: asking for CUDA by name then gives a CUDA session
+            using var cuda = OnnxScoreModel.Load(Fixture("gauss-ours.onnx"), provider: OnnxProvider.Cuda);
+            Assert.That(cuda.ProviderName, Is.EqualTo("cuda"));
+            return;
+        }
         var e = Assert.Throws<NotSupportedException>(() => OnnxScoreModel.Load(Fixture("gauss-ours.onnx"), provider: OnnxProvider.Cuda));
         Assert.That(e!.Message, Does.Contain("CUDA execution provider is not available"));
     }
