@@ -44,6 +44,35 @@ public class LayeringTests
     }
 
     /// <summary>
+    /// "No tuner search in the runtime": the search spaces, their neighbour moves and the tried-candidate history are
+    /// tooling types, and the tuning databases embedded in ClDiffusion.dll hold best entries only (no history members).
+    /// </summary>
+    [Test]
+    public void TheRuntimeCarriesNoTunerSearchOrHistory()
+    {
+        var runtime = typeof(ClDiffusion.Samplers.Sampler).Assembly;
+        var search = new[] { typeof(ClDiffusion.Tooling.OpenCL.KernelSpace), typeof(ClDiffusion.Tooling.OpenCL.TuningParameter),
+            typeof(ClDiffusion.Tooling.OpenCL.TuningHistory), typeof(ClDiffusion.Tooling.OpenCL.TriedOutcome) };
+        Assert.That(search.Select(t => t.Assembly.GetName().Name).Distinct(), Is.EqualTo(new[] { "ClDiffusion.Tooling" }));
+        var names = search.Select(t => t.Name).ToHashSet();
+        Assert.That(runtime.GetTypes().Where(t => names.Contains(t.Name)).Select(t => t.FullName), Is.Empty, "a search-space or history type in the runtime");
+        // no member of a runtime type enumerates candidates, moves to neighbours or records tried candidates
+        var verbs = new Regex(@"^(Enumerate|Neighbours|CandidateKey|Record|WasTried|OutcomeOf|get_Tried|get_Outcomes)$");
+        var members = runtime.GetTypes().Where(t => t.Namespace?.StartsWith("ClDiffusion.Backends.OpenCL.Tuning") == true)
+            .SelectMany(t => t.GetMembers(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly)
+                .Where(m => verbs.IsMatch(m.Name)).Select(m => $"{t.Name}.{m.Name}")).ToList();
+        Assert.That(members, Is.Empty);
+        var shipped = ClDiffusion.Backends.OpenCL.Tuning.TuningDatabase.ShippedResources;
+        Assert.That(shipped, Is.Not.Empty, "the shipped databases are embedded");
+        foreach (var name in shipped)
+        {
+            var json = System.Text.Json.Nodes.JsonNode.Parse(ClDiffusion.Backends.OpenCL.Tuning.TuningDatabase.ShippedText(name))!.AsObject();
+            Assert.That(json.Select(kv => kv.Key), Is.EqualTo(new[] { "Devices" }), $"{name} holds more than best entries");
+        }
+        Assert.That(runtime.GetManifestResourceNames().Where(n => n.Contains("history", StringComparison.OrdinalIgnoreCase)), Is.Empty, "the tuner's history is not embedded");
+    }
+
+    /// <summary>
     /// The scheduler, the samplers, the models and the C ABI talk to devices only through IBackend: no source file of
     /// src/ outside a Backends/ folder names an OpenCL or Silk.NET type (the tooling's OpenCL tuner and benchmarks
     /// live in src/ClDiffusion.Tooling/Backends/OpenCL/).
