@@ -101,11 +101,12 @@ public sealed partial class OpenClBackend : IBackend
     {
         var tuned = Tuning.TuningResolver.Resolve(device, options ?? new OpenClOptions());
         Tuned = tuned; Options = tuned.Options; TuningSource = tuned.Source; TuningChoices = tuned.Choices;
+        // integer tunables out of range are refused before any build; a value that is not an integer at all (an
+        // ExtraDefines expression) goes to the compiler, whose build log then names it
         foreach (var (family, define, what) in new[] { ("midpoint", "VW", "vector width"), ("lincomb", "VW", "vector width"), ("langevin", "NB", "noise blocks per item"), ("gmm", "GVW", "score vector width") })
-            if (Tunable(family, define) is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"{what} ({define} of the {family} kernels) must be 1, 2, 4, 8 or 16, got {Tunable(family, define)}");
-        if (Tunable("midpoint", "MW") < 0) throw new ArgumentException($"midpoint vectors per item must be >= 0, got {Tunable("midpoint", "MW")}");
-        if (Tunable("lincomb", "WPT") < 1) throw new ArgumentException($"work per item must be at least 1, got {Tunable("lincomb", "WPT")}");
-        (vwMidpoint, mw, vwLincomb, wpt, nb) = (Tunable("midpoint", "VW"), Tunable("midpoint", "MW"), Tunable("lincomb", "VW"), Tunable("lincomb", "WPT"), Tunable("langevin", "NB"));
+            if (tuned.TryValue(family, define, out int v) && v is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"{what} ({define} of the {family} kernels) must be 1, 2, 4, 8 or 16, got {v}");
+        if (tuned.TryValue("midpoint", "MW", out int mwv) && mwv < 0) throw new ArgumentException($"midpoint vectors per item must be >= 0, got {mwv}");
+        if (tuned.TryValue("lincomb", "WPT", out int wptv) && wptv < 1) throw new ArgumentException($"work per item must be at least 1, got {wptv}");
         Device = device;
         WorkGroup = ClampWorkGroup(Options.WorkGroup, device);
         FamilyWorkGroups = tuned.WorkGroups.ToDictionary(kv => kv.Key, kv => ClampWorkGroup(kv.Value, device));
@@ -116,9 +117,23 @@ public sealed partial class OpenClBackend : IBackend
         {
             queue = new ClQueue(context, profiling);
             cache = new ProgramCache(context, ProgramCache.DirectoryFor(Options.CacheDirectory));
-            sampling = Program("sampling.cl", Tuning.KernelFamilies.Sampling);
+            sampling = BuildSamplingPrograms();
+            (vwMidpoint, mw, vwLincomb, wpt, nb) = (Tunable("midpoint", "VW"), Tunable("midpoint", "MW"), Tunable("lincomb", "VW"), Tunable("lincomb", "WPT"), Tunable("langevin", "NB"));
         }
         catch { Dispose(); throw; }
+    }
+
+    /// <summary>
+    /// Builds cl/sampling.cl once per family that uses it (the untuned kernels, midpoint, langevin, lincomb), each with
+    /// its own defines, at construction (a tunable that breaks the source fails here, not at the first launch); returns
+    /// the untuned kernels' program. Streams share the device's program cache, so theirs come from memory.
+    /// </summary>
+    ClProgram BuildSamplingPrograms()
+    {
+        var base_ = Program("sampling.cl", Tuning.KernelFamilies.Sampling);
+        foreach (var f in Tuning.KernelFamilies.All)
+            if (f.File == "sampling.cl" && f.Name != Tuning.KernelFamilies.Sampling) Program("sampling.cl", f.Name);
+        return base_;
     }
 
     /// <summary>
@@ -137,7 +152,7 @@ public sealed partial class OpenClBackend : IBackend
         try
         {
             queue = new ClQueue(context, profiling);
-            sampling = Program("sampling.cl", Tuning.KernelFamilies.Sampling);
+            sampling = BuildSamplingPrograms();
         }
         catch { Dispose(); throw; }
     }

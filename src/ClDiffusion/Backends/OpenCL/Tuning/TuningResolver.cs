@@ -26,6 +26,13 @@ public sealed record TuningResolution(OpenClOptions Options, IReadOnlyDictionary
         Defines(family).TryGetValue(define, out var s) && int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
         : throw new ArgumentException($"kernel family '{family}' has no integer define {define}");
 
+    /// <summary>One integer tunable of one family, false when the family does not set it or its value is not an integer.</summary>
+    public bool TryValue(string family, string define, out int value)
+    {
+        value = 0;
+        return Defines(family).TryGetValue(define, out var s) && int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out value);
+    }
+
     /// <summary>ExtraDefines that no family owns (test-only switches): they go to every program.</summary>
     internal static Dictionary<string, string> Unowned(OpenClOptions o) =>
         (o.ExtraDefines ?? new Dictionary<string, string>()).Where(kv => !KernelFamilies.IsOwned(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
