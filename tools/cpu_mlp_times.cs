@@ -9,6 +9,7 @@ using System.Runtime.Intrinsics;
 // (time features, each layer's GEMM, the SiLU epilogue), then the whole forward on 1 and all threads, and
 // OpenBLAS's sgemm on the same GEMMs (one call per layer, all threads). Medians of 7 after a warm-up.
 using ClDiffusion.Models.Mlp;
+using ClDiffusion.Backends.Cpu;
 var model = args[0].StartsWith("w") ? ClDiffusion.Tooling.OpenCL.MlpBench.Model(int.Parse(args[0][1..])) : MlpModel.Load(args[0]); // "w512": the mlpbench --widths network
 int n = args.Length > 1 ? int.Parse(args[1]) : 4096, d = model.Dim, F = model.TimeFreqs.Length;
 double T(Action a) { for (int i = 0; i < 3; i++) a(); var t = new double[7]; for (int i = 0; i < 7; i++) { var sw = Stopwatch.StartNew(); a(); t[i] = sw.Elapsed.TotalMilliseconds; } Array.Sort(t); return t[3]; }

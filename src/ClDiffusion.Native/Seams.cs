@@ -1,5 +1,4 @@
 using ClDiffusion.Backends;
-using ClDiffusion.Backends.Cpu;
 using ClDiffusion.Models;
 
 namespace ClDiffusion.Native;

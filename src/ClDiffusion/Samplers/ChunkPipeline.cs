@@ -21,9 +21,10 @@ public sealed record SamplingJob(IScoreModel Model, string Sampler, SamplerOptio
 }
 
 /// <summary>
-/// The one chunk pipeline every caller goes through (SampleRun, the scheduler's streams, the C ABI, the memory probe,
-/// the benchmarks): start noise x ~ N(0, I) from (seed, sample, step 0, StartNoise), the sampler over the grid,
-/// the read-back, and the map from the model's diffusion space to data space.
+/// The one chunk pipeline every caller goes through (SampleRun, the scheduler's streams, the C ABI, the benchmarks):
+/// <see cref="Enqueue"/> (start noise x ~ N(0, I) from (seed, sample, step 0, StartNoise), the sampler over the grid),
+/// the caller's read-back (blocking or on a stream), then <see cref="Collect"/> (the non-finite check and the map from
+/// the model's diffusion space to data space). No caller writes the collect step itself.
 /// </summary>
 public static class ChunkPipeline
 {
@@ -58,7 +59,19 @@ public static class ChunkPipeline
     }
 
     /// <summary>
-    /// A whole chunk, synchronously: enqueue, read back into `output` (count * d floats), map to data space.
+    /// The collect step of a chunk whose samples were read back into `rows` (count * d floats, diffusion space): a
+    /// sample that is not all finite is an error naming the sample and the step it turned at (never a NaN as a result),
+    /// then the rows are mapped to data space in place. Every caller goes through it (<see cref="Run"/>, the
+    /// scheduler's ChunkStream.Collect, the tooling's PipelineBench).
+    /// </summary>
+    public static void Collect(SamplerContext ctx, IScoreModel model, Span<float> rows)
+    {
+        ctx.ThrowIfNonFinite(rows);
+        ToDataSpace(model, rows);
+    }
+
+    /// <summary>
+    /// A whole chunk, synchronously: enqueue, read back into `output` (count * d floats), <see cref="Collect"/>.
     /// Returns the chunk's score evaluations per sample and sequential rounds.
     /// </summary>
     public static (double nfe, int rounds) Run(IBackend backend, IPreparedScore prepared, SamplingJob job, long offset, int count,
@@ -68,8 +81,7 @@ public static class ChunkPipeline
         ctx.Callback = callback; ctx.Cancellation = cancel;
         using var x = Enqueue(ctx, job);
         backend.Download(x, output[..(count * ctx.Dim)]);
-        ctx.ThrowIfNonFinite(output[..(count * ctx.Dim)]);   // never a NaN as a result: name the sample and step
-        ToDataSpace(job.Model, output[..(count * ctx.Dim)]);
+        Collect(ctx, job.Model, output[..(count * ctx.Dim)]);
         return (ctx.Nfe, ctx.Rounds);
     }
 }

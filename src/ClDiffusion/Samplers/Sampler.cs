@@ -27,7 +27,14 @@ public enum SamplerTraits
 /// traits, the <see cref="SamplerOptions"/> properties it reads beyond the common ones (horizon, delta, steps,
 /// grid, max step, denoise), and the function.
 /// </summary>
-public sealed record SamplerInfo(string Name, string Description, string Cost, SamplerTraits Traits, string[] Options, SamplerFunction Run);
+public sealed record SamplerInfo(string Name, string Description, string Cost, SamplerTraits Traits, string[] Options, SamplerFunction Run)
+{
+    /// <summary>
+    /// The device memory one chunk needs per sample under these options (a cost function like <see cref="Cost"/>): the
+    /// scheduler sizes its chunks from it instead of running the sampler (checked against real runs by a test).
+    /// </summary>
+    public Func<SamplerOptions, SamplerMemory> Memory { get; init; } = _ => throw new NotSupportedException("this sampler has no memory cost function");
+}
 
 /// <summary>
 /// The sampler registry: the CLI's list and checks, the C ABI's names and the docs' table all come from
@@ -45,41 +52,53 @@ public static class Sampler
     public static readonly IReadOnlyList<SamplerInfo> All =
     [
         new("ei", "exponential integrator (DDIM-like)", "1 NFE/step", SamplerTraits.None, [],
-            (ctx, x, grid, o) => OdeSamplers.ExponentialIntegrator(ctx, x, grid)),
+            (ctx, x, grid, o) => OdeSamplers.ExponentialIntegrator(ctx, x, grid))
+        { Memory = o => SamplerMemory.Sequential(2, 1) },
         new("rm", "randomized midpoint (the paper's sequential step)", "2 NFE/step", SamplerTraits.Stochastic, [nameof(SamplerOptions.LowVariance)],
-            (ctx, x, grid, o) => OdeSamplers.RandomizedMidpoint(ctx, x, grid, o.LowVariance)),
+            (ctx, x, grid, o) => OdeSamplers.RandomizedMidpoint(ctx, x, grid, o.LowVariance))
+        { Memory = o => SamplerMemory.Sequential(3, 2) },
         new("ei-pc", "exponential integrator + underdamped Langevin corrector (Chen et al. 2023)", "1 NFE/step + corrector steps per block",
             SamplerTraits.Stochastic | SamplerTraits.Corrector, CorrectorOptions,
-            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.ExponentialIntegrator(ctx, x, grid, n, n + 1), parallel: false)),
+            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.ExponentialIntegrator(ctx, x, grid, n, n + 1), parallel: false))
+        { Memory = o => SamplerMemory.Sequential(o.Corrector == CorrectorKind.RmUld ? 4 : 3, o.Corrector == CorrectorKind.RmUld ? 2 : 1) },
         new("rm-pc", "randomized midpoint + corrector (the paper's sequential algorithm)", "2 NFE/step + corrector steps per block",
             SamplerTraits.Stochastic | SamplerTraits.Corrector, [nameof(SamplerOptions.LowVariance), .. CorrectorOptions],
-            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.RandomizedMidpoint(ctx, x, grid, n, n + 1, o.LowVariance), parallel: false)),
+            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.RandomizedMidpoint(ctx, x, grid, n, n + 1, o.LowVariance), parallel: false))
+        { Memory = o => SamplerMemory.Sequential(4, 2) },
         new("prm", "parallel randomized midpoint: R sub-windows, K Picard rounds per window", "(R (K + 1) + 1) NFE/window in K + 2 rounds",
             SamplerTraits.Stochastic | SamplerTraits.Parallel, ParallelOptions,
-            (ctx, x, grid, o) => ParallelSamplers.ParallelMidpoint(ctx, x, grid, o.SubWindows, o.PicardRounds)),
+            (ctx, x, grid, o) => ParallelSamplers.ParallelMidpoint(ctx, x, grid, o.SubWindows, o.PicardRounds))
+        { Memory = o => new(2 * o.SubWindows + 2, o.SubWindows + 1, [o.SubWindows, 1]) },
         new("prm-pc", "parallel randomized midpoint + parallel (Picard) corrector, once at the end by default", "(R (K + 1) + 1) NFE/window + parallel corrector rounds",
             SamplerTraits.Stochastic | SamplerTraits.Parallel | SamplerTraits.Corrector, [.. ParallelOptions, .. CorrectorOptions, .. ParallelCorrectorOptions],
-            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => ParallelSamplers.ParallelMidpoint(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds), parallel: true)),
+            (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => ParallelSamplers.ParallelMidpoint(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds), parallel: true))
+        { Memory = o => new(2 * o.SubWindows + 2 * o.CorrectorSteps + 3, o.SubWindows + 1, [o.SubWindows, 1, o.CorrectorSteps]) },
         new("heun", "Heun (2nd order) on the ODE", "2 NFE/step", SamplerTraits.None, [],
-            (ctx, x, grid, o) => OdeSamplers.Heun(ctx, x, grid)),
+            (ctx, x, grid, o) => OdeSamplers.Heun(ctx, x, grid))
+        { Memory = o => SamplerMemory.Sequential(4, 1) },
         new("dpmpp-2m", "DPM-Solver++(2M), data prediction", "1 NFE/step", SamplerTraits.None, [],
-            (ctx, x, grid, o) => OdeSamplers.DpmSolver2M(ctx, x, grid)),
+            (ctx, x, grid, o) => OdeSamplers.DpmSolver2M(ctx, x, grid))
+        { Memory = o => SamplerMemory.Sequential(4, 1) },
         new("dpmpp-3m", "DPM-Solver++(3M), data prediction, third order (orders 1, 2 first; lower-order last steps below 10 steps)", "1 NFE/step",
             SamplerTraits.None, [nameof(SamplerOptions.LowerOrderFinal)],
-            (ctx, x, grid, o) => MultistepSamplers.DpmSolver3M(ctx, x, grid, o.LowerOrderFinal)),
+            (ctx, x, grid, o) => MultistepSamplers.DpmSolver3M(ctx, x, grid, o.LowerOrderFinal))
+        { Memory = o => SamplerMemory.Sequential(5, 1) },
         new("unipc", "UniPC: UniP predictor + UniC corrector on the next step's evaluation, data prediction", "1 NFE/step",
             SamplerTraits.None, [nameof(SamplerOptions.SolverOrder), nameof(SamplerOptions.UniPcVariant), nameof(SamplerOptions.LowerOrderFinal)],
-            (ctx, x, grid, o) => MultistepSamplers.UniPc(ctx, x, grid, o.SolverOrder, o.UniPcVariant, o.LowerOrderFinal)),
+            (ctx, x, grid, o) => MultistepSamplers.UniPc(ctx, x, grid, o.SolverOrder, o.UniPcVariant, o.LowerOrderFinal))
+        { Memory = o => SamplerMemory.Sequential(7, 1) },
         new("picard", "ParaDiGMS-style Picard windows over the exponential integrator, with a tolerance", "window NFE/round until the tolerance",
             SamplerTraits.Parallel | SamplerTraits.HostReads, [nameof(SamplerOptions.Window), nameof(SamplerOptions.Tolerance)],
-            (ctx, x, grid, o) => ParallelSamplers.Picard(ctx, x, grid, o.Window, o.Tolerance)),
+            (ctx, x, grid, o) => ParallelSamplers.Picard(ctx, x, grid, o.Window, o.Tolerance))
+        { Memory = o => PicardMemory(o) },
         new("rm-x0", "randomized midpoint in data-prediction form on the log-SNR axis (multistep line by default)", "1 NFE/step (2 with --x0-start fresh)",
             SamplerTraits.Stochastic, [nameof(SamplerOptions.X0Start), nameof(SamplerOptions.MidpointOrder)],
             (ctx, x, grid, o) =>
             {
                 if (o.X0Start == X0StartMode.Line) LogSnrSamplers.RandomizedMidpointX0Multistep(ctx, x, grid);
                 else LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, o.MidpointOrder);
-            }),
+            })
+        { Memory = o => SamplerMemory.Sequential(o.X0Start == X0StartMode.Line ? 9 : 8, o.X0Start == X0StartMode.Line ? 5 : 3) },
         new("rm-x0-pc", "rm-x0 + underdamped Langevin corrector", "1 NFE/step (2 with --x0-start fresh) + corrector steps per block",
             SamplerTraits.Stochastic | SamplerTraits.Corrector, [nameof(SamplerOptions.X0Start), nameof(SamplerOptions.MidpointOrder), .. CorrectorOptions],
             (ctx, x, grid, o) =>
@@ -92,10 +111,12 @@ public static class Sampler
                     else LogSnrSamplers.RandomizedMidpointX0(ctx, x, grid, n, n + 1, o.MidpointOrder, history);
                     if (grid.CorrectAfter[n]) { history.Forget(); line.Forget(); }   // the corrector moves x off the trajectory they describe
                 }, parallel: false);
-            }),
+            })
+        { Memory = o => SamplerMemory.Sequential((o.X0Start == X0StartMode.Line ? 9 : 8) + (o.Corrector == CorrectorKind.RmUld ? 2 : 1), o.X0Start == X0StartMode.Line ? 5 : 3) },
         new("prm-x0", "parallel rm-x0: R midpoints stratified in the e^lambda measure, K Picard rounds per window", "(R (K + 1) + 1) NFE/window in K + 2 rounds",
             SamplerTraits.Stochastic | SamplerTraits.Parallel, [nameof(SamplerOptions.MidpointOrder), .. ParallelOptions],
-            (ctx, x, grid, o) => LogSnrSamplers.ParallelMidpointX0(ctx, x, grid, o.SubWindows, o.PicardRounds, o.MidpointOrder)),
+            (ctx, x, grid, o) => LogSnrSamplers.ParallelMidpointX0(ctx, x, grid, o.SubWindows, o.PicardRounds, o.MidpointOrder))
+        { Memory = o => new(3 * o.SubWindows + 5, 2 * o.SubWindows + 1, [o.SubWindows, 1]) },
         new("prm-x0-pc", "prm-x0 + parallel (Picard) corrector, once at the end by default", "(R (K + 1) + 1) NFE/window + parallel corrector rounds",
             SamplerTraits.Stochastic | SamplerTraits.Parallel | SamplerTraits.Corrector,
             [nameof(SamplerOptions.MidpointOrder), .. ParallelOptions, .. CorrectorOptions, .. ParallelCorrectorOptions],
@@ -107,10 +128,28 @@ public static class Sampler
                     LogSnrSamplers.ParallelMidpointX0(ctx, x, grid, n, n + 1, o.SubWindows, o.PicardRounds, o.MidpointOrder, history);
                     if (grid.CorrectAfter[n] && o.ParallelCorrector == ParallelCorrectorPlacement.Block) history.Forget();
                 }, parallel: true);
-            }),
+            })
+        { Memory = o => new(3 * o.SubWindows + 2 * o.CorrectorSteps + 6, 2 * o.SubWindows + 1, [o.SubWindows, 1, o.CorrectorSteps]) },
     ];
 
     static readonly Dictionary<string, SamplerInfo> byName = All.ToDictionary(s => s.Name);
+
+    /// <summary>Picard keeps three buffers per window position (positions, previous round, scores) and two rows of x; its windows are the grid cut into `window` steps.</summary>
+    static SamplerMemory PicardMemory(SamplerOptions o)
+    {
+        var windows = SamplerMemory.PicardWindows(o.Window, o.MakeGrid().Steps);
+        return new(3 * windows.Sum() + 2, 2, windows);
+    }
+
+    /// <summary>
+    /// The device memory per sample of a run of `name` under `o` (validated options): the entry's cost function, plus
+    /// what every run adds (<see cref="SamplerOptions.Denoise"/>: a score buffer and a score call of one row per sample).
+    /// </summary>
+    public static SamplerMemory MemoryOf(string name, SamplerOptions o)
+    {
+        var m = Get(name).Memory(o);
+        return o.Denoise ? m with { Rows = m.Rows + 1, ScoreBatches = [.. m.ScoreBatches, 1] } : m;
+    }
 
     public static IEnumerable<string> Names => All.Select(s => s.Name);
 

@@ -29,13 +29,18 @@ public sealed class ChunkScheduler
 
     int StreamsOf(IBackend b) => options.StreamsPerDevice;
 
-    /// <summary>The chunk size this run would use: from the options, else from each device's memory and the sampler's footprint.</summary>
+    /// <summary>
+    /// The chunk size this run would use: from the options, else from each device's memory and the sampler's memory cost
+    /// function in the registry (<see cref="SamplerInfo.Memory"/>; nothing is run to measure it).
+    /// </summary>
     public int PlanChunkSize(IScoreModel model, string sampler, SamplerOptions o, long n)
     {
         if (options.ChunkSize is int fixedSize) return fixedSize;
-        var fp = MemoryProbe.Measure(sampler, o, model.Dim);
-        long perSample = 4 * (fp.FloatsPerSample + 16);              // + backend-internal scratch (Shen-Lee coefficients)
-        long constant = 4 * (fp.ConstantFloats + ModelFloats(model));
+        var memory = Sampler.MemoryOf(sampler, o);
+        bool labels = o.Labels is not null, guided = labels && o.Guidance != 0;
+        long perSample = 4 * (memory.FloatsPerSample(model.Dim, labels, guided) + 16);   // + backend-internal scratch (Shen-Lee coefficients)
+        long widest = memory.WidestFloatsPerSample(model.Dim, guided);
+        long constant = 4 * (ConstantFloats(o) + ModelFloats(model));
         long chunk = options.MaxChunkSize;
         foreach (var b in devices)
         {
@@ -43,12 +48,15 @@ public sealed class ChunkScheduler
             long budget = (mem.IsHost ? options.CpuMemoryBytes : (long)(mem.Bytes * options.DeviceMemoryFraction)) / StreamsOf(b);
             long maxAlloc = mem.MaxAllocationBytes;
             chunk = Math.Min(chunk, Math.Max(1, (budget - constant) / perSample));
-            chunk = Math.Min(chunk, Math.Max(1, maxAlloc / (4 * Math.Max(fp.LargestBufferFloatsPerSample, 1))));
+            chunk = Math.Min(chunk, Math.Max(1, maxAlloc / (4 * Math.Max(widest, 1))));
         }
         int streams = devices.Sum(StreamsOf);
         chunk = Math.Min(chunk, Math.Max(1, (n + streams - 1) / streams));   // every stream gets work on small runs
         return (int)Math.Max(1, chunk);
     }
+
+    /// <summary>Buffers that do not grow with the chunk (Picard's window times; a few floats): bounded by the grid's length.</summary>
+    static long ConstantFloats(SamplerOptions o) => 2 * (long)Math.Min(SamplerLimits.GridStepsBound(o), int.MaxValue) + 64;
 
     static long ModelFloats(IScoreModel m) => m switch
     {

@@ -17,7 +17,7 @@ public sealed class Chunk
 /// <summary>
 /// One backend stream (<see cref="IBackendStream"/>) holding at most one chunk in flight: <see cref="Start"/> queues the
 /// chunk's <see cref="ChunkPipeline"/> (start noise, sampler) and an asynchronous read-back into the stream's host
-/// buffer, and returns; <see cref="Collect"/> is the only wait, then maps the rows to data space. Works on any backend:
+/// buffer, and returns; <see cref="Collect"/> is the only wait, then the pipeline's collect step (<see cref="ChunkPipeline.Collect"/>). Works on any backend:
 /// the scheduler never learns which.
 /// </summary>
 public sealed class ChunkStream : IDisposable
@@ -72,9 +72,9 @@ public sealed class ChunkStream : IDisposable
         done = null;
         using (ev) ev.Wait();
         var rows = host!.Span[..(count * job.Model.Dim)];
-        var ctx = inFlight; inFlight = null;
-        using (ctx) ctx?.ThrowIfNonFinite(rows);   // never a NaN as a result: name the sample and step
-        ChunkPipeline.ToDataSpace(job.Model, rows);
+        var ctx = inFlight ?? throw new InvalidOperationException("the started chunk left no context to collect");
+        inFlight = null;
+        using (ctx) ChunkPipeline.Collect(ctx, job.Model, rows);
         return rows;
     }
 

@@ -199,7 +199,7 @@ public sealed class MlpTrainer
         return loss;
     }
 
-    /// <summary>[sin(t f_i)], then [cos(t f_i)], float32 (what <see cref="MlpCpuScore"/> computes).</summary>
+    /// <summary>[sin(t f_i)], then [cos(t f_i)], float32 (what the CPU backend's MlpCpuScore computes).</summary>
     public static void TimeFeatures(float t, float[] f, Span<float> dst)
     {
         int F = f.Length;
@@ -224,7 +224,7 @@ public sealed class MlpTrainer
             if (l < layers - 1)
             {
                 var hl = new float[z[l].Length];
-                for (int i = 0; i < hl.Length; i++) hl[i] = MlpCpuScore.Silu(z[l][i]);
+                for (int i = 0; i < hl.Length; i++) hl[i] = SimdExp.Silu(z[l][i]);
                 h[l + 1] = hl;
             }
             else h[l + 1] = z[l];

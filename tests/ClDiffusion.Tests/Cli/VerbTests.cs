@@ -150,7 +150,9 @@ public class VerbTests
         var db = ClDiffusion.Backends.OpenCL.Tuning.TuningDatabase.Load(path);
         Assert.That(db.Devices.Keys, Is.EqualTo(new[] { desc.PlatformKey }), stdout);
         Assert.That(db.Devices[desc.PlatformKey!].Single().Kernel, Is.EqualTo("lincomb"));
-        Assert.That(db.Tried.Keys, Is.EqualTo(new[] { desc.Key }), "the tried cache stays under the exact device");
+        var history = ClDiffusion.Tooling.OpenCL.TuningHistory.Load(Path.Combine(dir, "t.history.json"));
+        Assert.That(history.Tried.Keys, Is.EqualTo(new[] { desc.Key }), "the history stays under the exact device, in its own file beside the database");
+        Assert.That(File.ReadAllText(path), Does.Not.Contain("Tried").And.Not.Contain("Outcomes"), "the database holds best entries only");
         Assert.That(db.Lookup(desc with { Name = "another model" }, "lincomb", 8, out var level), Is.Not.Null);
         Assert.That(level, Is.EqualTo("platform default"));
 

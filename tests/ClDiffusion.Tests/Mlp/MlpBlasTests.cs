@@ -1,6 +1,7 @@
 using ClDiffusion.Models.Mlp;
 using ClDiffusion.Random;
 using NUnit.Framework;
+using ClDiffusion.Backends.Cpu;
 
 namespace ClDiffusion.Tests.Mlp;
 

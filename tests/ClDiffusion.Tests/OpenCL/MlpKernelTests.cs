@@ -7,6 +7,7 @@ using ClDiffusion.Random;
 using ClDiffusion.Samplers;
 using ClDiffusion.Tests.Mlp;
 using NUnit.Framework;
+using ClDiffusion.Backends.Cpu;
 
 namespace ClDiffusion.Tests.OpenCL;
 

@@ -55,6 +55,16 @@ public class NonFiniteTests
         Assert.That(e.Message, Does.Contain("step"));
     }
 
+    /// <summary>The pipeline benchmark goes through the same collect step as every run (it used to skip the non-finite check).</summary>
+    [Test]
+    public void ThePipelineBenchmarkRefusesNonFiniteChunksToo()
+    {
+        using var cpu = new CpuBackend(1);
+        var e = Assert.Throws<NonFiniteSampleException>(() => ClDiffusion.Tooling.Benchmarks.PipelineBench.MeasureSerial(cpu, Divergent, "ei", new SamplerOptions(), 1, 8, 4))!;
+        Assert.That(e.Message, Does.Contain("step"));
+        Assert.DoesNotThrow(() => ClDiffusion.Tooling.Benchmarks.PipelineBench.MeasureSerial(cpu, new GaussianMixture([1.0], [[0.5, -0.5]], [[1.0, 1.0]]), "ei", new SamplerOptions(), 1, 8, 4));
+    }
+
     [Test]
     public void TheGuardDoesNotChangeFiniteSamples()
     {

@@ -54,15 +54,6 @@ public class SchedulerCpuTests
     }
 
     [Test]
-    public void MemoryProbeSeesTheParallelSamplersRows()
-    {
-        var ei = MemoryProbe.Measure("ei", O, 4);
-        var prm = MemoryProbe.Measure("prm", O with { SubWindows = 8 }, 4);
-        Assert.That(ei.FloatsPerSample, Is.EqualTo(2 * 4 + 1));             // x, the score, and the non-finite flag of each sample
-        Assert.That(prm.FloatsPerSample, Is.GreaterThanOrEqualTo(2 * 8 * 4));
-    }
-
-    [Test]
     public void NpyHeaderMatchesNpyWriteTo()
     {
         foreach (var (n, d) in new[] { (0, 3), (5, 2), (123456, 16) })

@@ -30,7 +30,7 @@ public class MlpTuningTests
     [Test]
     public void TheSpaceEnumeratesValidConfigsOnlyAndTheDeviceLimitsExcludeLargeTiles()
     {
-        var space = MlpTuning.Space;
+        var space = KernelSpace.Mlp;
         var small = space.Enumerate(Small, 256).Select(c => MlpTuning.ToConfig(c)).ToList();
         var big = space.Enumerate(Big, 256).Select(c => MlpTuning.ToConfig(c)).ToList();
         Assert.That(small, Is.Not.Empty);
@@ -64,6 +64,7 @@ public class MlpTuningTests
             var r = TuningResolver.Resolve(Small, new OpenClOptions { TuningFile = path });
             Assert.That(r.Choices.Any(c => c.Kernel == "mlp"), Is.False);
             Assert.That(r.Options.ExtraDefines?.ContainsKey("MWG") ?? false, Is.False, "tiles do not become program-wide defines");
+            Assert.That(r.FamilyDefines.Values.Any(d => d.ContainsKey("MWG")), Is.False, "nor any family's defines");
             var e = TuningResolver.Find(Small, new OpenClOptions { TuningFile = path }, "mlp", 128, out var src);
             Assert.That(e, Is.Not.Null);
             Assert.That(src, Does.Contain("global default").And.Contain("w<=256"));

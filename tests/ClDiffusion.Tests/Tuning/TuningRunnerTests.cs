@@ -40,7 +40,7 @@ public class TuningRunnerTests
         var rs = runner.Tune("lincomb", Tiny);
         Assert.That(rs, Has.Count.EqualTo(2));
         Assert.That(rs.All(r => !r.Ok && r.Status.StartsWith("wrong result")), string.Join("\n", rs.Select(r => r.Status)));
-        Assert.That(db.Outcomes[runner.DeviceKey].Values.All(o => !o.Ok && o.Status.Contains("wrong result")));
+        Assert.That(runner.History.Outcomes[runner.DeviceKey].Values.All(o => !o.Ok && o.Status.Contains("wrong result")));
         Assert.That(db.Devices.ContainsKey(runner.DeviceKey), Is.False, "no failing candidate becomes an entry");
     }
 
@@ -59,17 +59,20 @@ public class TuningRunnerTests
     {
         var path = Path.Combine(dir, "t.json");
         var db = new TuningDatabase();
-        var first = Runner(db, budget: 2).Tune("lincomb", Tiny);
+        var r1 = Runner(db, budget: 2);
+        var first = r1.Tune("lincomb", Tiny);
         db.Save(path);
+        r1.History.Save(TuningHistory.PathFor(path));
         var again = TuningDatabase.Load(path);
-        var second = Runner(again, budget: 2).Tune("lincomb", Tiny);
+        var history = TuningHistory.LoadFor(path);
+        var second = new TuningRunner(device, again, new TuningRunOptions { Strategy = TuningStrategy.Anneal, Budget = 2, Reps = 2, Seed = 3 }, history).Tune("lincomb", Tiny);
         Assert.That(first, Has.Count.EqualTo(2)); Assert.That(second, Has.Count.EqualTo(2));
         var a = first.Select(r => r.ParameterText).ToList(); var b = second.Select(r => r.ParameterText).ToList();
         Assert.That(a.Concat(b).Distinct().Count(), Is.EqualTo(4), $"first {string.Join(", ", a)}; second {string.Join(", ", b)}");
         var key = new TuningRunner(device, again).DeviceKey;
-        Assert.That(again.Tried[key], Has.Count.EqualTo(4));
+        Assert.That(history.Tried[key], Has.Count.EqualTo(4));
         var best = again.Devices[key].Single(e => e.Kernel == "lincomb" && e.Shape == Tiny.ShapeClass);
-        Assert.That(best.Seconds, Is.EqualTo(again.Outcomes[key].Values.Where(o => o.Ok).Min(o => o.Seconds)), "the entry is the fastest of both runs");
+        Assert.That(best.Seconds, Is.EqualTo(history.Outcomes[key].Values.Where(o => o.Ok).Min(o => o.Seconds)), "the entry is the fastest of both runs");
     }
 
     string UserDb(DeviceDescription d)
@@ -84,8 +87,8 @@ public class TuningRunnerTests
 
     void AssertUses(OpenClBackend b, string path)
     {
-        Assert.That(b.Options.ScoreVectorWidth, Is.EqualTo(2));
-        Assert.That(b.Options.NoiseBlocks, Is.EqualTo(4));
+        Assert.That(b.Tunable("gmm", "GVW"), Is.EqualTo(2));
+        Assert.That(b.Tunable("langevin", "NB"), Is.EqualTo(4));
         Assert.That(b.WorkGroupOf("gmm_score_vec"), Is.EqualTo(32));
         Assert.That(b.WorkGroupOf("langevin_blocks"), Is.EqualTo(16));
         Assert.That(b.TuningSource, Does.Contain(path).And.Contain("exact device"));

@@ -3,6 +3,7 @@ using ClDiffusion.Backends;
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Backends.OpenCL.Tuning;
 using ClDiffusion.Tooling.OpenCL;
+using ClDiffusion.Backends.Cpu;
 
 namespace ClDiffusion.Cli.Commands;
 
@@ -47,7 +48,7 @@ public static class DevicesCommand
             }), new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
-        Console.WriteLine($"cpu backend MLP: {ClDiffusion.Models.Mlp.MlpCpuScore.EngineSummary}");
+        Console.WriteLine($"cpu backend MLP: {ClDiffusion.Backends.Cpu.MlpCpuScore.EngineSummary}");
         if (devices.Count == 0)
         {
             Console.WriteLine($"no OpenCL devices (auto uses the CPU backend); install one: {BackendFactory.InstallHint}");

@@ -5,6 +5,7 @@ using ClDiffusion.Backends.OpenCL.Mlp;
 using ClDiffusion.Backends.OpenCL.Tuning;
 using ClDiffusion.Models.Mlp;
 using CommandLine;
+using ClDiffusion.Backends.Cpu;
 
 namespace ClDiffusion.Cli.Commands;
 

@@ -21,13 +21,15 @@ public sealed class TuneOptions
     public int? Budget { get; set; }
     [Option("time", HelpText = "Wall-clock seconds for the whole run, shared equally by the kernel x shape pairs (default: 120 unless --budget is given).")]
     public double? Time { get; set; }
-    [Option("out", Default = "tuning.json", HelpText = "Tuning database to merge into (written atomically); use it with CLDIFF_TUNING or OpenClOptions.TuningFile.")]
+    [Option("out", Default = "tuning.json", HelpText = "Tuning database to merge the best entries into (written atomically); use it with CLDIFF_TUNING or OpenClOptions.TuningFile.")]
     public string Out { get; set; } = "tuning.json";
+    [Option("history", HelpText = "The tuner's history (every tried candidate; a rerun resumes from it). Default: beside --out, DB.history.json. The runtime never reads it.")]
+    public string? History { get; set; }
     [Option("seed", Default = 1, HelpText = "Seed of the inputs and of the random / anneal search.")]
     public int Seed { get; set; }
     [Option("reps", Default = 5, HelpText = "Timed runs per candidate (median).")]
     public int Reps { get; set; }
-    [Option("key", Default = "exact", HelpText = "Where the best entries go: exact (this device model, driver and core count) | platform (every device of this platform and type, e.g. any PoCL CPU; the exact entry of a model still wins there). The tried cache stays under the exact device.")]
+    [Option("key", Default = "exact", HelpText = "Where the best entries go: exact (this device model, driver and core count; the same model under another driver uses it too, an exact match wins) | platform (every device of this platform and type, e.g. any PoCL CPU; the exact entry of a model still wins there). The history stays under the exact device.")]
     public string Key { get; set; } = "exact";
     [Option("compare", Default = 3, HelpText = "After the search, measure best vs built-in defaults alternately this many rounds and keep the defaults when they are not slower (0: skip).")]
     public int Compare { get; set; }
@@ -59,12 +61,18 @@ public static class TuneCommand
         var outDir = Path.GetDirectoryName(Path.GetFullPath(o.Out))!;
         if (!Directory.Exists(outDir)) throw new DirectoryNotFoundException($"--out {o.Out}: folder {outDir} does not exist");
         var db = TuningDatabase.Load(o.Out);
+        string historyPath = o.History ?? TuningHistory.PathFor(o.Out);
+        var histDir = Path.GetDirectoryName(Path.GetFullPath(historyPath))!;
+        if (!Directory.Exists(histDir)) throw new DirectoryNotFoundException($"--history {historyPath}: folder {histDir} does not exist");
+        var history = TuningHistory.FromLegacyDatabase(o.Out);   // a database written before the split still carries its history
+        history.Merge(TuningHistory.Load(historyPath));
+        void Save() { history.Save(historyPath); db.Save(o.Out); }
         int pairs = kernels.Sum(k => ShapesOf(k).Count);
         var total = Stopwatch.StartNew();
-        var runner0 = new TuningRunner(dev, db, new TuningRunOptions { Strategy = strategy, Budget = o.Budget, Seed = o.Seed, Reps = o.Reps });
+        var runner0 = new TuningRunner(dev, db, new TuningRunOptions { Strategy = strategy, Budget = o.Budget, Seed = o.Seed, Reps = o.Reps }, history);
         Console.WriteLine($"# cldiff tune, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, device: {dev.Name} ({dev.Platform.Name})");
         string entryKey = platformKey ? runner0.Description.PlatformKey ?? throw new ArgumentException($"--key platform: the platform or type of {dev.Name} is unknown") : runner0.DeviceKey;
-        Console.WriteLine($"# database key: {entryKey}{(platformKey ? $" (tried cache under {runner0.DeviceKey})" : "")}; strategy {strategy.ToString().ToLowerInvariant()}, budget {o.Budget?.ToString() ?? "-"} per kernel and shape, time {time?.ToString() ?? "-"} s; out {o.Out}");
+        Console.WriteLine($"# database key: {entryKey}{(platformKey ? $" (history under {runner0.DeviceKey})" : "")}; strategy {strategy.ToString().ToLowerInvariant()}, budget {o.Budget?.ToString() ?? "-"} per kernel and shape, time {time?.ToString() ?? "-"} s; out {o.Out}, history {historyPath}");
         var summary = new List<string>();
         int done = 0;
         foreach (var k in kernels)
@@ -78,16 +86,16 @@ public static class TuneCommand
                     limit = TimeSpan.FromSeconds(left / (pairs - done));
                 }
                 done++;
-                var runner = new TuningRunner(dev, db, new TuningRunOptions { Strategy = strategy, Budget = o.Budget, TimeLimit = limit, Seed = o.Seed, Reps = o.Reps });
+                var runner = new TuningRunner(dev, db, new TuningRunOptions { Strategy = strategy, Budget = o.Budget, TimeLimit = limit, Seed = o.Seed, Reps = o.Reps }, history);
                 var bench = TuningBenchmarks.ByName(k);
                 string cls = bench.Space.ShapeClassOf(s.Dim), unit = bench.RateUnit;
                 int valid = bench.Space.Enumerate(runner.Description, s.Dim).Count();
-                int before = bench.Space.Enumerate(runner.Description, s.Dim).Count(c => db.WasTried(runner.DeviceKey, bench.Space.CandidateKey(cls, c)));
+                int before = bench.Space.Enumerate(runner.Description, s.Dim).Count(c => history.WasTried(runner.DeviceKey, bench.Space.CandidateKey(cls, c)));
                 Console.WriteLine($"\n## {k} {s} (class {cls}): {valid} valid candidates, {before} tried before\n");
                 Console.WriteLine($"{"#",4} {"parameters",-22} {"ms",9} {unit,8}  status");
                 var rs = runner.Tune(k, s, r => Console.WriteLine(
                     $"{r.Index,4} {r.ParameterText,-22} {(r.Ok ? (r.Seconds * 1e3).ToString("F3") : "-"),9} {(r.Ok ? r.GBPerSecond.ToString("F2") : "-"),8}  {(r.Ok ? "OK" : "FAIL " + r.Status)}{(r.Best ? "  <- best" : "")}"));
-                db.Save(o.Out);
+                Save();
                 var entry = db.Devices.TryGetValue(runner.DeviceKey, out var l) ? l.FirstOrDefault(e => e.Kernel == k && e.Shape == cls) : null;
                 if (entry is null) { Console.WriteLine("no candidate passed"); continue; }
                 string ps = string.Join(" ", entry.Parameters.Select(p => $"{p.Key}={p.Value}"));
@@ -102,7 +110,7 @@ public static class TuneCommand
                     {
                         // the search's minimum can be luck (noisy machine): keep the defaults when they were not slower side by side
                         db.Put(runner.DeviceKey, new TuningEntry(k, cls, new Dictionary<string, int>(bench.Defaults(dev)), td));
-                        db.Save(o.Out);
+                        Save();
                         Console.WriteLine($"the defaults were not slower side by side: the database keeps {defs} for {k} {cls}");
                         ps += " (not kept: defaults)";
                     }
@@ -117,7 +125,8 @@ public static class TuneCommand
             Console.WriteLine("|---|---|---|---|---|---|---|");
             foreach (var line in summary) Console.WriteLine(line);
         }
-        Console.WriteLine($"\nwrote {o.Out} ({total.Elapsed.TotalSeconds:F0} s)");
+        Save();
+        Console.WriteLine($"\nwrote {o.Out} and {historyPath} ({total.Elapsed.TotalSeconds:F0} s)");
         return 0;
     }
 

@@ -5,6 +5,7 @@ using ClDiffusion.Random;
 using ClDiffusion.Backends.OpenCL;
 using ClDiffusion.Backends.OpenCL.Mlp;
 using ClDiffusion.Backends.OpenCL.Tuning;
+using ClDiffusion.Backends.Cpu;
 
 namespace ClDiffusion.Tooling.OpenCL;
 

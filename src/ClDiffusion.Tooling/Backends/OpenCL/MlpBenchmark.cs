@@ -13,7 +13,7 @@ namespace ClDiffusion.Tooling.OpenCL;
 public sealed class MlpBenchmark : TuningBenchmark
 {
     public override string Kernel => MlpTuning.Family;
-    public override KernelSpace Space => MlpTuning.Space;
+    public override KernelSpace Space => KernelSpace.Mlp;
     public override double Tolerance => 2e-4;
     public override string RateUnit => "GFLOP/s";
     public override string DefaultShapes => "4096x256,4096x1024";

@@ -36,20 +36,23 @@ public sealed record CandidateResult(int Index, string Kernel, TuningShape Shape
 /// with <see cref="CpuBackend"/> (max |cl - cpu| / max(|cpu|, 1) under the benchmark's bound) and checked for writes into
 /// guard rows past its end; the time is the median of <see cref="TuningRunOptions.Reps"/> runs, from profiling events
 /// (sum of the call's kernels) or, where the queue gives none, wall clock around Finish. Any failure (build error,
-/// OpenCL error, wrong result, guard violated) is recorded with its reason in the database's tried cache and skipped.
-/// Candidates already in the tried cache of this device, kernel and shape class are never run again (resumable runs).
+/// OpenCL error, wrong result, guard violated) is recorded with its reason in the history (<see cref="TuningHistory"/>) and skipped.
+/// Candidates already in the history of this device, kernel and shape class are never run again (resumable runs).
 /// </summary>
 public sealed class TuningRunner
 {
     readonly ClDevice device;
     readonly TuningRunOptions o;
     public DeviceDescription Description { get; }
+    /// <summary>The best entries (what the runtime reads).</summary>
     public TuningDatabase Database { get; }
+    /// <summary>Every tried candidate and its outcome (the tuner's own file, <see cref="TuningHistory.PathFor"/>).</summary>
+    public TuningHistory History { get; }
     public string DeviceKey => Description.Key;
 
-    public TuningRunner(ClDevice device, TuningDatabase db, TuningRunOptions? options = null)
+    public TuningRunner(ClDevice device, TuningDatabase db, TuningRunOptions? options = null, TuningHistory? history = null)
     {
-        this.device = device; Database = db; o = options ?? new TuningRunOptions();
+        this.device = device; Database = db; History = history ?? new TuningHistory(); o = options ?? new TuningRunOptions();
         if (o.Reps < 1) throw new ArgumentException("tuning needs at least one timed run per candidate");
         if (o.Budget is < 1) throw new ArgumentException("the tuning budget must be at least one candidate");
         Description = DeviceDescription.From(device);
@@ -141,13 +144,13 @@ public sealed class TuningRunner
         double best = BestSoFar(space, cls, all)?.Seconds ?? double.PositiveInfinity;
         bool Exhausted() => results.Count >= budget || (o.TimeLimit is { } t && sw.Elapsed >= t) || cancel.IsCancellationRequested;
         string Key(IReadOnlyDictionary<string, int> c) => space.CandidateKey(cls, c);
-        bool Tried(IReadOnlyDictionary<string, int> c) => Database.WasTried(DeviceKey, Key(c));
+        bool Tried(IReadOnlyDictionary<string, int> c) => History.WasTried(DeviceKey, Key(c));
 
         CandidateResult Run(IReadOnlyDictionary<string, int> c)
         {
             var r = Measure(bench, shape, c, results.Count + 1);
             if (r.Ok && r.Seconds < best) { best = r.Seconds; r = r with { Best = true }; }
-            Database.Record(DeviceKey, Key(c), new TriedOutcome(r.Ok, r.Ok ? r.Seconds : 0, r.Ok ? $"OK {shape}" : r.Status));
+            History.Record(DeviceKey, Key(c), new TriedOutcome(r.Ok, r.Ok ? r.Seconds : 0, r.Ok ? $"OK {shape}" : r.Status));
             results.Add(r);
             progress?.Invoke(r);
             return r;
@@ -173,12 +176,12 @@ public sealed class TuningRunner
         return results;
     }
 
-    /// <summary>The fastest OK candidate of this class in the tried cache (all runs), or null.</summary>
+    /// <summary>The fastest OK candidate of this class in the history (all runs), or null.</summary>
     (IReadOnlyDictionary<string, int> Parameters, double Seconds)? BestSoFar(KernelSpace space, string cls, List<IReadOnlyDictionary<string, int>> all)
     {
         (IReadOnlyDictionary<string, int>, double)? best = null;
         foreach (var c in all)
-            if (Database.OutcomeOf(DeviceKey, space.CandidateKey(cls, c)) is { Ok: true } r && (best is null || r.Seconds < best.Value.Item2))
+            if (History.OutcomeOf(DeviceKey, space.CandidateKey(cls, c)) is { Ok: true } r && (best is null || r.Seconds < best.Value.Item2))
                 best = (c, r.Seconds);
         return best;
     }
@@ -193,7 +196,7 @@ public sealed class TuningRunner
         Func<bool> exhausted, Func<IReadOnlyDictionary<string, int>, bool> tried, Func<IReadOnlyDictionary<string, int>, CandidateResult> run,
         Func<IReadOnlyDictionary<string, int>, string> key)
     {
-        double Time(IReadOnlyDictionary<string, int> c) => Database.OutcomeOf(DeviceKey, key(c)) is { Ok: true } r ? r.Seconds : double.PositiveInfinity;
+        double Time(IReadOnlyDictionary<string, int> c) => History.OutcomeOf(DeviceKey, key(c)) is { Ok: true } r ? r.Seconds : double.PositiveInfinity;
         var defaults = TuningBenchmarks.ByName(space.Kernel).Defaults(device);
         // a candidate holds the space's parameters only; the defaults may name more (the MLP family's MLPF_RB, MLPF_WGS)
         var cur = all.FirstOrDefault(c => c.All(kv => defaults.TryGetValue(kv.Key, out var v) && v == kv.Value))

@@ -18,7 +18,7 @@ public sealed record GmmRowsConfig(int ItemsPerRow, int VectorWidth, int RowsPer
     public static int DefaultFromDimFor(bool cpuDevice) => cpuDevice ? int.MaxValue : DefaultFromDim;
 
     /// <summary>The configuration of a backend (its defines, its device type for the GRD default).</summary>
-    public static GmmRowsConfig Of(OpenClBackend b) => Of(b.Defines(), b.Device.TypeName == "cpu");
+    public static GmmRowsConfig Of(OpenClBackend b) => Of(b.Defines("gmm-rows"), b.Device.TypeName == "cpu");
 
     /// <summary>The configuration a backend's defines give (defaults for those not set); throws on a value the kernel cannot take.</summary>
     public static GmmRowsConfig Of(IReadOnlyDictionary<string, string> defines, bool cpuDevice = false)

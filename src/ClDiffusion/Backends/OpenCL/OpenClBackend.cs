@@ -24,7 +24,10 @@ public sealed record OpenClOptions
     public int ScoreVectorWidth { get => scoreVectorWidth ?? 8; init => scoreVectorWidth = value; }
     /// <summary>VW-wide vectors per work item in the midpoint kernels (MW; 0: one work item per row; default 0).</summary>
     public int MidpointVectors { get => midpointVectors ?? 0; init => midpointVectors = value; }
-    /// <summary>More -D defines for every program (tuner candidates, test-only switches); they override the ones above.</summary>
+    /// <summary>
+    /// More -D defines (tuner candidates, test-only switches); they override the ones above. A define that a kernel
+    /// family owns (<see cref="Tuning.KernelFamilies"/>, e.g. GRW of gmm-rows) goes to that family's programs only; any other to every program.
+    /// </summary>
     public IReadOnlyDictionary<string, string>? ExtraDefines { get; init; }
     /// <summary>Compute the Shen-Lee coefficients and the tilted alphas in double (default): on the device when it has cl_khr_fp64, else the Shen-Lee coefficients on the host (one sync per step) and the alphas in float through log1p; false: both in float on the device.</summary>
     public bool UseFp64 { get; init; } = true;
@@ -71,6 +74,8 @@ public sealed partial class OpenClBackend : IBackend
     readonly ClProgram sampling;
     OpenClBuffer? shenLeeCoef;
     long allocated;
+    /// <summary>The host-side launch geometry's tunables, per family (read on every launch).</summary>
+    readonly int vwMidpoint, mw, vwLincomb, wpt, nb;
     readonly bool ownsContext = true;
 
     public ClDevice Device { get; }
@@ -85,6 +90,8 @@ public sealed partial class OpenClBackend : IBackend
     public string TuningSource { get; }
     /// <summary>The parameters chosen per kernel family (gmm, midpoint, langevin, lincomb) and where each came from.</summary>
     public IReadOnlyList<Tuning.TuningChoice> TuningChoices { get; }
+    /// <summary>The database lookup's result: each kernel family's program defines (<see cref="Defines(string?)"/>).</summary>
+    public Tuning.TuningResolution Tuned { get; }
     /// <summary>Work-group size per kernel family (tuned); families not listed launch with <see cref="WorkGroup"/>.</summary>
     public IReadOnlyDictionary<string, int> FamilyWorkGroups { get; }
     /// <summary>When set, every launch records its event here (profiling queues: the tuner's device timings).</summary>
@@ -93,12 +100,13 @@ public sealed partial class OpenClBackend : IBackend
     public OpenClBackend(ClDevice device, OpenClOptions? options = null, bool profiling = false)
     {
         var tuned = Tuning.TuningResolver.Resolve(device, options ?? new OpenClOptions());
-        Options = tuned.Options; TuningSource = tuned.Source; TuningChoices = tuned.Choices;
-        if (Options.VectorWidth is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"vector width must be 1, 2, 4, 8 or 16, got {Options.VectorWidth}");
-        if (Options.NoiseBlocks is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"noise blocks per item must be 1, 2, 4, 8 or 16, got {Options.NoiseBlocks}");
-        if (Options.ScoreVectorWidth is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"score vector width must be 1, 2, 4, 8 or 16, got {Options.ScoreVectorWidth}");
-        if (Options.MidpointVectors < 0) throw new ArgumentException($"midpoint vectors per item must be >= 0, got {Options.MidpointVectors}");
-        if (Options.WorkPerItem < 1) throw new ArgumentException($"work per item must be at least 1, got {Options.WorkPerItem}");
+        Tuned = tuned; Options = tuned.Options; TuningSource = tuned.Source; TuningChoices = tuned.Choices;
+        // integer tunables out of range are refused before any build; a value that is not an integer at all (an
+        // ExtraDefines expression) goes to the compiler, whose build log then names it
+        foreach (var (family, define, what) in new[] { ("midpoint", "VW", "vector width"), ("lincomb", "VW", "vector width"), ("langevin", "NB", "noise blocks per item"), ("gmm", "GVW", "score vector width") })
+            if (tuned.TryValue(family, define, out int v) && v is not (1 or 2 or 4 or 8 or 16)) throw new ArgumentException($"{what} ({define} of the {family} kernels) must be 1, 2, 4, 8 or 16, got {v}");
+        if (tuned.TryValue("midpoint", "MW", out int mwv) && mwv < 0) throw new ArgumentException($"midpoint vectors per item must be >= 0, got {mwv}");
+        if (tuned.TryValue("lincomb", "WPT", out int wptv) && wptv < 1) throw new ArgumentException($"work per item must be at least 1, got {wptv}");
         Device = device;
         WorkGroup = ClampWorkGroup(Options.WorkGroup, device);
         FamilyWorkGroups = tuned.WorkGroups.ToDictionary(kv => kv.Key, kv => ClampWorkGroup(kv.Value, device));
@@ -109,9 +117,23 @@ public sealed partial class OpenClBackend : IBackend
         {
             queue = new ClQueue(context, profiling);
             cache = new ProgramCache(context, ProgramCache.DirectoryFor(Options.CacheDirectory));
-            sampling = Program("sampling.cl");
+            sampling = BuildSamplingPrograms();
+            (vwMidpoint, mw, vwLincomb, wpt, nb) = (Tunable("midpoint", "VW"), Tunable("midpoint", "MW"), Tunable("lincomb", "VW"), Tunable("lincomb", "WPT"), Tunable("langevin", "NB"));
         }
         catch { Dispose(); throw; }
+    }
+
+    /// <summary>
+    /// Builds cl/sampling.cl once per family that uses it (the untuned kernels, midpoint, langevin, lincomb), each with
+    /// its own defines, at construction (a tunable that breaks the source fails here, not at the first launch); returns
+    /// the untuned kernels' program. Streams share the device's program cache, so theirs come from memory.
+    /// </summary>
+    ClProgram BuildSamplingPrograms()
+    {
+        var base_ = Program("sampling.cl", Tuning.KernelFamilies.Sampling);
+        foreach (var f in Tuning.KernelFamilies.All)
+            if (f.File == "sampling.cl" && f.Name != Tuning.KernelFamilies.Sampling) Program("sampling.cl", f.Name);
+        return base_;
     }
 
     /// <summary>
@@ -124,12 +146,13 @@ public sealed partial class OpenClBackend : IBackend
     {
         ArgumentNullException.ThrowIfNull(shared);
         Options = shared.Options; Device = shared.Device; WorkGroup = shared.WorkGroup; Fp64 = shared.Fp64; DeviceName = shared.DeviceName;
-        TuningSource = shared.TuningSource; TuningChoices = shared.TuningChoices; FamilyWorkGroups = shared.FamilyWorkGroups;
+        (vwMidpoint, mw, vwLincomb, wpt, nb) = (shared.vwMidpoint, shared.mw, shared.vwLincomb, shared.wpt, shared.nb);
+        Tuned = shared.Tuned; TuningSource = shared.TuningSource; TuningChoices = shared.TuningChoices; FamilyWorkGroups = shared.FamilyWorkGroups;
         context = shared.context; cache = shared.cache; ownsContext = false;
         try
         {
             queue = new ClQueue(context, profiling);
-            sampling = Program("sampling.cl");
+            sampling = BuildSamplingPrograms();
         }
         catch { Dispose(); throw; }
     }
@@ -144,30 +167,55 @@ public sealed partial class OpenClBackend : IBackend
     /// <summary>Device bytes allocated through this backend (stream) and not yet released.</summary>
     public long AllocatedBytes => Interlocked.Read(ref allocated);
 
-    /// <summary>The tunables as defines (WG, VW, WPT, HAVE_FP64).</summary>
-    public Dictionary<string, string> Defines()
+    /// <summary>
+    /// The defines of one kernel family's program (<see cref="Tuning.KernelFamilies"/>): that family's own tunables
+    /// (tuned, explicit or default), WG (the family's work-group size), HAVE_FP64 and the ExtraDefines no family owns.
+    /// Null (or a file outside the families): the common defines only.
+    /// </summary>
+    public Dictionary<string, string> Defines(string? family = null)
     {
-        var d = new Dictionary<string, string> { ["WG"] = WorkGroup.ToString(), ["VW"] = Options.VectorWidth.ToString(), ["WPT"] = Options.WorkPerItem.ToString(),
-            ["NB"] = Options.NoiseBlocks.ToString(), ["GVW"] = Options.ScoreVectorWidth.ToString(),
-            ["MW"] = Options.MidpointVectors.ToString() };
+        var d = new Dictionary<string, string>(Tuned.Defines(family))
+        {
+            ["WG"] = (family is not null && FamilyWorkGroups.TryGetValue(family, out var w) ? w : WorkGroup).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
         if (Fp64) d["HAVE_FP64"] = "1";
-        if (Options.ExtraDefines is not null) foreach (var (k, v) in Options.ExtraDefines) d[k] = v;
         return d;
     }
 
-    /// <summary>A built program from an embedded kernel file (common.cl is prepended), cached in memory and on disk.</summary>
-    public ClProgram Program(string file, IReadOnlyDictionary<string, string>? extraDefines = null)
+    /// <summary>One integer tunable of one family as its program is built (e.g. ("lincomb", "VW")).</summary>
+    public int Tunable(string family, string define) => Tuned.Value(family, define);
+
+    /// <summary>
+    /// A built program from an embedded kernel file (common.cl is prepended), cached in memory and on disk, with the
+    /// defines of the file's family (<see cref="Tuning.KernelFamilies.OfFile"/>) and <paramref name="extraDefines"/> over them.
+    /// </summary>
+    public ClProgram Program(string file, IReadOnlyDictionary<string, string>? extraDefines = null) =>
+        Program(file, Tuning.KernelFamilies.OfFile(file), extraDefines);
+
+    /// <summary>A built program of a kernel file with one family's defines (cl/sampling.cl is built once per family that uses it).</summary>
+    public ClProgram Program(string file, string? family, IReadOnlyDictionary<string, string>? extraDefines = null)
     {
-        var defs = Defines();
+        var defs = Defines(family);
         if (extraDefines is not null) foreach (var (k, v) in extraDefines) defs[k] = v;
         var source = ProgramCache.Source("common.cl") + "\n#line 1\n" + ProgramCache.Source(file);
         return cache.Get(file, source, ProgramCache.Options(defs));
     }
 
-    /// <summary>A kernel of cl/sampling.cl (kept for the backend's lifetime).</summary>
+    /// <summary>The build options of the program a kernel of cl/sampling.cl comes from (its family's defines).</summary>
+    public string ProgramOptionsOf(string kernel) => ProgramCache.Options(Defines(SamplingFamilyOf(kernel)));
+
+    static string SamplingFamilyOf(string kernel) =>
+        Tuning.KernelFamilies.FamilyOf(kernel) is { } f && Tuning.KernelFamilies.Find(f)?.File == "sampling.cl" ? f : Tuning.KernelFamilies.Sampling;
+
+    /// <summary>A kernel of cl/sampling.cl from its family's program (kept for the backend's lifetime).</summary>
     internal ClKernel K(string name)
     {
-        if (!kernels.TryGetValue(name, out var k)) kernels[name] = k = sampling.Kernel(name);
+        if (!kernels.TryGetValue(name, out var k))
+        {
+            var family = SamplingFamilyOf(name);
+            var prog = family == Tuning.KernelFamilies.Sampling ? sampling : Program("sampling.cl", family);
+            kernels[name] = k = prog.Kernel(name);
+        }
         return k;
     }
 
@@ -249,16 +297,16 @@ public sealed partial class OpenClBackend : IBackend
     }
 
     /// <summary>Work items per row of the block-noise kernels (NB Philox blocks of 4 columns each).</summary>
-    long BlockItems(int cols) => ((cols >> 2) + Options.NoiseBlocks - 1) / Options.NoiseBlocks;
+    long BlockItems(int cols) => ((cols >> 2) + nb - 1) / nb;
 
     /// <summary>Work items per row of the midpoint family (VW columns each).</summary>
     long ChunkItems(int cols)
     {
-        long span = Options.MidpointVectors > 0 ? (long)Options.MidpointVectors * Options.VectorWidth : Math.Max(cols, 1);
+        long span = mw > 0 ? (long)mw * vwMidpoint : Math.Max(cols, 1);
         return (cols + span - 1) / span;
     }
 
-    long StreamItems(long n) => Math.Max((n / Options.VectorWidth + Options.WorkPerItem - 1) / Options.WorkPerItem, 1);
+    long StreamItems(long n) => Math.Max((n / vwLincomb + wpt - 1) / wpt, 1);
 
     public void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m)
     {
@@ -338,7 +386,7 @@ public sealed partial class OpenClBackend : IBackend
         if (d.Length == 0) return;
         var k = K("normal_blocks").Set(0, d.Mem).Set(1, d.Rows).Set(2, d.Cols).Set(3, key.Key0).Set(4, key.Key1).Set(5, key.Step)
             .Set(6, (uint)key.Purpose).Set(7, (uint)firstSample);
-        Launch(k, (long)d.Rows * ((((d.Cols + 3) >> 2) + Options.NoiseBlocks - 1) / Options.NoiseBlocks));
+        Launch(k, (long)d.Rows * ((((d.Cols + 3) >> 2) + nb - 1) / nb));
     }
 
     /// <summary>dst[r, j] = uniform j of sample firstSample + r (bit-identical to <see cref="RandomKey.Uniform"/>).</summary>

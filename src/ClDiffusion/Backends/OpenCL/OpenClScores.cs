@@ -87,12 +87,12 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
         b.Upload(logw, table.Select(w => (float)w).ToArray());
         rowsConfig = GmmRowsConfig.Of(b);
         bool rowsFit = rowsConfig.GroupSize <= b.Device.MaxWorkGroupSize && rowsConfig.LocalBytes(K, d) <= b.Device.LocalMemory;
-        bool vecFits = K <= 16 && d % b.Options.ScoreVectorWidth == 0;
+        bool vecFits = K <= 16 && d % b.Tunable("gmm", "GVW") == 0;
         Kernel = force ?? (rowsFit && d >= rowsConfig.FromDim ? GmmKernel.Rows : vecFits ? GmmKernel.PerRow : GmmKernel.OnePass);
         if (Kernel == GmmKernel.Rows && !rowsFit)
             throw new ArgumentException($"gmm_score_rows: a group of {rowsConfig.GroupSize} items with {rowsConfig.LocalBytes(K, d)} bytes of local memory does not fit {b.Device.Name}");
         if (Kernel == GmmKernel.PerRow && !vecFits)
-            throw new ArgumentException($"gmm_score_vec needs K <= 16 and d a multiple of GVW = {b.Options.ScoreVectorWidth} (K = {K}, d = {d})");
+            throw new ArgumentException($"gmm_score_vec needs K <= 16 and d a multiple of GVW = {b.Tunable("gmm", "GVW")} (K = {K}, d = {d})");
         var prog = b.Program("gmm.cl");
         kernel = Kernel switch
         {
@@ -102,7 +102,7 @@ sealed class OpenClGaussianMixtureScore : IOpenClConditionalScore
         };
         logdetKernel = prog.Kernel("gmm_logdet");
         inverseKernel = prog.Kernel("gmm_inverse_var");
-        tableLimit = TableLimit(b.Defines());
+        tableLimit = TableLimit(b.Defines("gmm"));
         logChunk = SafeLogChunk(g.Variances.SelectMany(v => v.Select(x => (float)x)));
     }
 

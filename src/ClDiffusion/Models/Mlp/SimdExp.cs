@@ -58,6 +58,9 @@ static class SimdExp
         return Vector256.ConditionalSelect(Vector256.LessThan(xIn, Vector256.Create(Lo)), Vector256<float>.Zero, e);
     }
 
+    /// <summary>SiLU of one value, z / (1 + exp(-z)) in float (the scalar form of the vector loop's tail).</summary>
+    public static float Silu(float z) => z / (1 + MathF.Exp(-z));
+
     /// <summary>SiLU z / (1 + exp(-z)) in place: 16 lanes with AVX-512, 8 with AVX2, the scalar MathF form for the tail.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Silu(Span<float> v)

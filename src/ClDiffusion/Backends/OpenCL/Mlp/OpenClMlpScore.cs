@@ -215,7 +215,6 @@ public static class OpenClMlp
     {
         if (Interlocked.Exchange(ref registered, 1) == 1) return;
         OpenClScoreRegistry.Register(new Factory());
-        ClDiffusion.Backends.OpenCL.Tuning.MlpTuning.Register();   // the "mlp" tuning family (cldiff tune --kernel mlp)
     }
 
     sealed class Factory : IOpenClScoreFactory

@@ -6,7 +6,7 @@ namespace ClDiffusion.Backends.OpenCL.Tuning;
 
 /// <summary>
 /// The MLP kernel family ("mlp"): the <see cref="MlpKernelConfig"/> tile parameters (MWG NWG KWG MWI NWI VWM VWN
-/// MLP_LOCAL MLP_DB MLP_FMA, and MLPF_MAXW turning the fused kernel on; its MLPF_RB and MLPF_WGS through ExtraDefines) as a tuning space keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"), and the
+/// MLP_LOCAL MLP_DB MLP_FMA, and MLPF_MAXW turning the fused kernel on; its MLPF_RB and MLPF_WGS through ExtraDefines) keyed by the model's hidden width ("w&lt;=256", "w&lt;=1024", "w&gt;1024"; the tuner's search space over them is in ClDiffusion.Tooling), and the
 /// prepare-time choice: explicit <see cref="OpenClMlp.DefaultConfig"/> wins, else the tuning database entry for the
 /// device and width class (same chain as the other families, <see cref="TuningResolver.Find"/>), else
 /// <see cref="MlpKernelConfig.For"/> the device; tile defines set in <see cref="OpenClOptions.ExtraDefines"/> override single values.
@@ -16,7 +16,7 @@ public static class MlpTuning
     public const string Family = "mlp";
     /// <summary>The define names, in space order (MLP_LOCAL is 0 / 1).</summary>
     public static readonly string[] Names = { "MWG", "NWG", "KWG", "MWI", "NWI", "VWM", "VWN", "MLP_LOCAL", "MLP_DB", "MLP_FMA", "MLPF_MAXW", "MLPF_RB", "MLPF_WGS" };
-    /// <summary>Largest register tile (MWI x NWI accumulators per work item) the space offers.</summary>
+    /// <summary>Largest register tile (MWI x NWI accumulators per work item) a configuration may use (the tuner offers no larger).</summary>
     public const int MaxRegisterTile = 256;
 
     /// <summary>Shape class of a hidden width.</summary>
@@ -58,26 +58,6 @@ public static class MlpTuning
         return c.Mwi * c.Nwi <= MaxRegisterTile;
     }
 
-    /// <summary>The "mlp" space: tiles that divide as <see cref="MlpKernelConfig.Validate"/> requires and fit the device.</summary>
-    public static KernelSpace Space { get; } = new(Family, new[]
-        {
-            new TuningParameter("MWG", new[] { 4, 8, 16, 32, 64, 128 }),
-            new TuningParameter("NWG", new[] { 16, 32, 64, 128 }),
-            new TuningParameter("KWG", new[] { 8, 16, 32 }),
-            new TuningParameter("MWI", new[] { 1, 2, 4, 8 }),
-            new TuningParameter("NWI", new[] { 1, 2, 4, 8, 16, 32, 64 }),
-            new TuningParameter("VWM", new[] { 1, 2, 4 }),
-            new TuningParameter("VWN", new[] { 1, 2, 4, 8, 16 }),
-            new TuningParameter("MLP_LOCAL", new[] { 0, 1 }),
-            new TuningParameter("MLP_DB", new[] { 0, 1 }),
-            new TuningParameter("MLP_FMA", new[] { 1, 0 }),
-            // fused kernel on (networks of width <= 256) or off; its MLPF_RB and MLPF_WGS are set through ExtraDefines
-            // (each grid value multiplies the space, which the tuner and its tests enumerate)
-            new TuningParameter("MLPF_MAXW", new[] { 0, 256 }),
-        },
-        (c, d, width) => Fits(ToConfig(c), d))
-    { Classes = WidthClass, PerModel = true };
-
     /// <summary>The configuration for an MLP of this hidden width on a device, and where it came from.</summary>
     public static (MlpKernelConfig Config, string Source) Choose(ClDevice device, OpenClOptions o, int width)
     {
@@ -101,7 +81,4 @@ public static class MlpTuning
         }
         return (cfg, source);
     }
-
-    /// <summary>Registers the family's space (its benchmark for `cldiff tune --kernel mlp` lives in the tooling assembly). Idempotent.</summary>
-    public static void Register() => KernelSpace.Register(Space);
 }

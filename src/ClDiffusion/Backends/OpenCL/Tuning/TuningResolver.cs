@@ -1,3 +1,4 @@
+using System.Globalization;
 using ClDiffusion.Backends.OpenCL;
 
 namespace ClDiffusion.Backends.OpenCL.Tuning;
@@ -8,36 +9,50 @@ public sealed record TuningChoice(string Kernel, string Source, IReadOnlyDiction
     public override string ToString() => $"{Kernel} {string.Join(" ", Parameters.Select(p => $"{p.Key}={p.Value}"))} ({Source})";
 }
 
-/// <summary>The options an <see cref="OpenClBackend"/> runs with after the database lookup.</summary>
-public sealed record TuningResolution(OpenClOptions Options, IReadOnlyDictionary<string, int> WorkGroups, IReadOnlyList<TuningChoice> Choices, string Source);
+/// <summary>
+/// What an <see cref="OpenClBackend"/> runs with after the database lookup: the options as given, the tuned work-group
+/// size per family, and each family's program defines (<see cref="Defines"/>: the family's own tunables only, plus the
+/// defines no family owns). WG and HAVE_FP64 are added by the backend.
+/// </summary>
+public sealed record TuningResolution(OpenClOptions Options, IReadOnlyDictionary<string, int> WorkGroups, IReadOnlyList<TuningChoice> Choices, string Source,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> FamilyDefines)
+{
+    /// <summary>The defines of one family's program (a family outside <see cref="KernelFamilies"/>: the defines no family owns).</summary>
+    public IReadOnlyDictionary<string, string> Defines(string? family) =>
+        family is not null && FamilyDefines.TryGetValue(family, out var d) ? d : Unowned(Options);
+
+    /// <summary>One integer tunable of one family (e.g. ("lincomb", "VW")); a define the family does not set is an ArgumentException.</summary>
+    public int Value(string family, string define) =>
+        Defines(family).TryGetValue(define, out var s) && int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
+        : throw new ArgumentException($"kernel family '{family}' has no integer define {define}");
+
+    /// <summary>One integer tunable of one family, false when the family does not set it or its value is not an integer.</summary>
+    public bool TryValue(string family, string define, out int value)
+    {
+        value = 0;
+        return Defines(family).TryGetValue(define, out var s) && int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out value);
+    }
+
+    /// <summary>ExtraDefines that no family owns (test-only switches): they go to every program.</summary>
+    internal static Dictionary<string, string> Unowned(OpenClOptions o) =>
+        (o.ExtraDefines ?? new Dictionary<string, string>()).Where(kv => !KernelFamilies.IsOwned(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+}
 
 /// <summary>
-/// How the engine reads the tuning database. For each kernel family (gmm, langevin, midpoint, lincomb, and any family
-/// registered with <see cref="KernelSpace.Register"/>) it looks the device up first in the user file
-/// (<see cref="OpenClOptions.TuningFile"/>, else $CLDIFF_TUNING), then in the shipped entries (tuning/*.json embedded in the
-/// assembly); inside each, exact device -> platform default (platform and device type) -> vendor default -> global default (<see cref="TuningDatabase.Lookup(DeviceDescription, string, int, out string)"/>).
-/// Values set explicitly in <see cref="OpenClOptions"/> (or in ExtraDefines) always win. The sampling program is compiled
-/// once for all families, so VW is shared by the midpoint and lincomb families: the midpoint entry's VW wins (applied last).
-/// WG is per family (each launch uses its family's work-group size). Parameters that are not typed options go to ExtraDefines.
+/// How the engine reads the tuning database. For each kernel family (<see cref="KernelFamilies"/>) it looks the device up
+/// first in the user file (<see cref="OpenClOptions.TuningFile"/>, else $CLDIFF_TUNING), then in the shipped entries
+/// (tuning/*.json embedded in the assembly); inside each, exact device -> same device under another driver -> platform
+/// default -> vendor default -> global default (<see cref="TuningDatabase.Lookup(DeviceDescription, string, int, out string)"/>).
+/// Values set explicitly in <see cref="OpenClOptions"/> (or in ExtraDefines) always win. Each family's entry sets that
+/// family's defines only: the midpoint and lincomb families each keep their own VW (one program per family).
 /// </summary>
 public static class TuningResolver
 {
-    /// <summary>Order in which entries are applied (later ones win on shared defines).</summary>
-    static readonly string[] Order = { "gmm", "langevin", "lincomb", "midpoint" };
-
-    static readonly Dictionary<string, string> families = new()
-    {
-        ["gmm_score"] = "gmm", ["gmm_score_vec"] = "gmm", ["gmm_logdet"] = "gmm", ["gmm_inverse_var"] = "gmm", ["gmm_score_rows"] = "gmm-rows",
-        ["midpoint_predict"] = "midpoint", ["picard_sums"] = "midpoint", ["midpoint_final"] = "midpoint",
-        ["langevin_blocks"] = "langevin", ["langevin_scan"] = "langevin", ["normal_blocks"] = "langevin",
-        ["lincomb"] = "lincomb", ["copy_vec"] = "lincomb",
-    };
-
     /// <summary>The tuning family of an OpenCL kernel name (null: not tuned, launches with the backend's WorkGroup).</summary>
-    public static string? FamilyOf(string kernel) { lock (families) return families.TryGetValue(kernel, out var f) ? f : null; }
+    public static string? FamilyOf(string kernel) => KernelFamilies.FamilyOf(kernel);
 
     /// <summary>Extension point: puts a kernel (e.g. an MLP kernel) into a tuning family so that it launches with that family's WG.</summary>
-    public static void RegisterKernel(string kernel, string family) { lock (families) families[kernel] = family; }
+    public static void RegisterKernel(string kernel, string family) => KernelFamilies.RegisterKernel(kernel, family);
 
     /// <summary>The user database path: options.TuningFile, else $CLDIFF_TUNING, else null.</summary>
     public static string? UserFile(OpenClOptions o)
@@ -49,58 +64,74 @@ public static class TuningResolver
 
     public static TuningResolution Resolve(ClDevice device, OpenClOptions o) => Resolve(DeviceDescription.From(device), o);
 
+    /// <summary>The typed option of a define name (VW, WPT, NB, GVW, MW; null for the rest).</summary>
+    static int? Typed(OpenClOptions o, string define) => define switch
+    {
+        "VW" => o.VectorWidth, "WPT" => o.WorkPerItem, "NB" => o.NoiseBlocks, "GVW" => o.ScoreVectorWidth, "MW" => o.MidpointVectors, _ => null,
+    };
+
+    /// <summary>Whether a tuned value is usable for its define (widths 1-16 powers of two, WG a power of two, MW &gt;= 0, WPT &gt;= 1).</summary>
+    static bool Usable(string define, int v) => define switch
+    {
+        "WG" => v >= 1 && (v & (v - 1)) == 0,
+        "VW" or "NB" or "GVW" => v is 1 or 2 or 4 or 8 or 16,
+        "WPT" => v >= 1,
+        "MW" => v >= 0,
+        _ => true,
+    };
+
     public static TuningResolution Resolve(DeviceDescription device, OpenClOptions o)
     {
         var wgs = new Dictionary<string, int>();
-        if (!o.UseTuning) return new(o, wgs, Array.Empty<TuningChoice>(), "off (built-in defaults and explicit options)");
-        var path = UserFile(o);
+        var choices = new List<TuningChoice>();
         TuningDatabase? user = null;
-        if (path is not null)
+        var path = UserFile(o);
+        if (o.UseTuning && path is not null)
         {
             if (!File.Exists(path)) throw new FileNotFoundException($"tuning database {path} (OpenClOptions.TuningFile or $CLDIFF_TUNING) does not exist", path);
             user = TuningDatabase.Load(path);
         }
-        var shipped = TuningDatabase.Shipped;
-        var choices = new List<TuningChoice>();
-        var extra = o.ExtraDefines is null ? new Dictionary<string, string>() : new Dictionary<string, string>(o.ExtraDefines);
-        int extraCount = extra.Count;
-        var opt = o;
-        var families = Order.Concat(KernelSpace.All.Where(k => !k.PerModel).Select(k => k.Kernel).Where(k => !Order.Contains(k)));
-        foreach (var family in families)
+        var unowned = TuningResolution.Unowned(o);
+        var defines = new Dictionary<string, IReadOnlyDictionary<string, string>>();
+        foreach (var family in KernelFamilies.All)
         {
-            string level = "";
-            var e = user?.Lookup(device, family, o.TuningDim, out level);
-            string src = $"user file {path}";
-            if (e is null) { e = shipped.Lookup(device, family, o.TuningDim, out level); src = "shipped"; }
-            if (e is null) continue;
-            var used = new Dictionary<string, int>();
-            foreach (var (name, v) in e.Parameters)
+            var defs = new Dictionary<string, string>(unowned);
+            foreach (var name in family.Defines)
+                if (Typed(o, name) is int v) defs[name] = v.ToString(CultureInfo.InvariantCulture);
+            if (o.UseTuning && !family.PerModel)
             {
-                if (o.IsExplicit(name)) continue;
-                bool width = v is 1 or 2 or 4 or 8 or 16;
-                switch (name)
+                string level = "";
+                var e = user?.Lookup(device, family.Name, o.TuningDim, out level);
+                string src = $"user file {path}";
+                if (e is null) { e = TuningDatabase.Shipped.Lookup(device, family.Name, o.TuningDim, out level); src = "shipped"; }
+                if (e is not null)
                 {
-                    case "WG": if (v >= 1 && (v & (v - 1)) == 0) { wgs[family] = v; used[name] = v; } break;
-                    case "VW": if (width) { opt = opt with { VectorWidth = v }; used[name] = v; } break;
-                    case "WPT": if (v >= 1) { opt = opt with { WorkPerItem = v }; used[name] = v; } break;
-                    case "NB": if (width) { opt = opt with { NoiseBlocks = v }; used[name] = v; } break;
-                    case "GVW": if (width) { opt = opt with { ScoreVectorWidth = v }; used[name] = v; } break;
-                    case "MW": if (v >= 0) { opt = opt with { MidpointVectors = v }; used[name] = v; } break;
-                    default: extra[name] = v.ToString(); used[name] = v; break;
+                    var used = new Dictionary<string, int>();
+                    foreach (var (name, v) in e.Parameters)
+                    {
+                        if (o.IsExplicit(name) || !Usable(name, v)) continue;
+                        if (name == "WG") wgs[family.Name] = v;
+                        else defs[name] = v.ToString(CultureInfo.InvariantCulture);
+                        used[name] = v;
+                    }
+                    choices.Add(new(family.Name, $"{src}, {level}, {e.Shape}", used));
                 }
             }
-            choices.Add(new(family, $"{src}, {level}, {e.Shape}", used));
+            if (o.ExtraDefines is { } extra)
+                foreach (var (k, v) in extra) if (family.Defines.Contains(k)) defs[k] = v;
+            defines[family.Name] = defs;
         }
-        if (extra.Count != extraCount) opt = opt with { ExtraDefines = extra };
-        string source = choices.Count == 0 ? "built-in defaults (no database entry for this device)"
+        string source = !o.UseTuning ? "off (built-in defaults and explicit options)"
+            : choices.Count == 0 ? "built-in defaults (no database entry for this device)"
             : string.Join("; ", choices.Select(c => c.Source[..c.Source.LastIndexOf(',')]).Distinct());
-        return new(opt, wgs, choices, source);
+        return new(o, wgs, choices, source, defines);
     }
 
     /// <summary>
     /// The database entry of one family for a device and dimension, with the same chain as <see cref="Resolve(DeviceDescription, OpenClOptions)"/>:
-    /// user file (options.TuningFile, else $CLDIFF_TUNING), then shipped; exact device -> platform and type -> vendor -> global in each.
-    /// Null (and source "") when tuning is off or there is no entry. Used at prepare time by per-model families (MLP).
+    /// user file (options.TuningFile, else $CLDIFF_TUNING), then shipped; exact device -> same device, other driver ->
+    /// platform and type -> vendor -> global in each. Null (and source "") when tuning is off or there is no entry.
+    /// Used at prepare time by per-model families (MLP).
     /// </summary>
     public static TuningEntry? Find(DeviceDescription device, OpenClOptions o, string family, int dim, out string source)
     {
@@ -119,24 +150,24 @@ public static class TuningResolver
         return s;
     }
 
-    static Dictionary<string, int> RowsOf(OpenClOptions o)
-    {
-        var c = GmmRowsConfig.Of(o.ExtraDefines ?? new Dictionary<string, string>());
-        return new() { ["GRW"] = c.ItemsPerRow, ["GRV"] = c.VectorWidth, ["GRR"] = c.RowsPerGroup };   // GRD depends on the device type (GmmRowsConfig)
-    }
-
-    /// <summary>The effective parameters per family for display (`cldiff devices`): tuned, explicit or default values.</summary>
+    /// <summary>The effective parameters per tuned family for display (`cldiff devices`): tuned, explicit or default values.</summary>
     public static IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>> Effective(TuningResolution r)
     {
-        var o = r.Options;
-        int Wg(string f) => r.WorkGroups.TryGetValue(f, out var w) ? w : o.WorkGroup;
+        int Wg(string f) => r.WorkGroups.TryGetValue(f, out var w) ? w : r.Options.WorkGroup;
+        Dictionary<string, int> Of(string family, params string[] names)
+        {
+            var d = new Dictionary<string, int> { ["WG"] = Wg(family) };
+            foreach (var n in names) d[n] = r.Value(family, n);
+            return d;
+        }
+        var rows = GmmRowsConfig.Of(r.Defines("gmm-rows"));
         return new Dictionary<string, IReadOnlyDictionary<string, int>>
         {
-            ["gmm"] = new Dictionary<string, int> { ["WG"] = Wg("gmm"), ["GVW"] = o.ScoreVectorWidth },
-            ["gmm-rows"] = RowsOf(o),
-            ["midpoint"] = new Dictionary<string, int> { ["WG"] = Wg("midpoint"), ["VW"] = o.VectorWidth, ["MW"] = o.MidpointVectors },
-            ["langevin"] = new Dictionary<string, int> { ["WG"] = Wg("langevin"), ["NB"] = o.NoiseBlocks },
-            ["lincomb"] = new Dictionary<string, int> { ["WG"] = Wg("lincomb"), ["VW"] = o.VectorWidth, ["WPT"] = o.WorkPerItem },
+            ["gmm"] = Of("gmm", "GVW"),
+            ["gmm-rows"] = new Dictionary<string, int> { ["GRW"] = rows.ItemsPerRow, ["GRV"] = rows.VectorWidth, ["GRR"] = rows.RowsPerGroup },   // GRD depends on the device type (GmmRowsConfig)
+            ["midpoint"] = Of("midpoint", "VW", "MW"),
+            ["langevin"] = Of("langevin", "NB"),
+            ["lincomb"] = Of("lincomb", "VW", "WPT"),
         };
     }
 }

@@ -2,11 +2,11 @@ using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using ClDiffusion.Backends;
-using ClDiffusion.Backends.Cpu;
 using ClDiffusion.Diffusion;
+using ClDiffusion.Models;
+using ClDiffusion.Models.Mlp;
 
-namespace ClDiffusion.Models.Mlp;
+namespace ClDiffusion.Backends.Cpu;
 
 /// <summary>Plugs <see cref="MlpModel"/> into the CPU backend through <see cref="CpuScoreRegistry"/>.</summary>
 public static class MlpCpu
@@ -247,7 +247,7 @@ public sealed class MlpCpuScore : ICpuBatchScore, ICpuConditionalScore
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float Silu(float z) => z / (1 + MathF.Exp(-z));
+    internal static float Silu(float z) => SimdExp.Silu(z);
 
     /// <summary>SiLU in place, SIMD (<see cref="SimdExp"/>: .NET's vector exp was the slowest step of small networks).</summary>
     internal static void Silu(Span<float> v) => SimdExp.Silu(v);
