@@ -136,9 +136,12 @@ public class SchedulerCpuTests
     internal static SampleOptions Parse(string[] args)
     {
         SampleOptions? o = null;
-        new CommandLine.Parser(s => s.HelpWriter = null).ParseArguments<SampleOptions>(args).WithParsed(x => o = x)
+        // the sampler flags come from the options table, as in Program.Main; the rest goes to CommandLineParser
+        var rest = SamplerFlags.Extract(args, out var given);
+        new CommandLine.Parser(s => s.HelpWriter = null).ParseArguments<SampleOptions>(rest).WithParsed(x => o = x)
             .WithNotParsed(e => Assert.Fail(string.Join("; ", e)));
-        return o!;
+        o!.Given = given;
+        return o;
     }
 }
 
