@@ -144,10 +144,13 @@ public class SchedulerCpuTests
 
     internal static SampleOptions Parse(string[] args)
     {
+        // the sampler options (--steps, ...) are not CommandLineParser options: take them out as the program does
+        args = SamplerFlags.Extract(args, out var given);
         SampleOptions? o = null;
         new CommandLine.Parser(s => s.HelpWriter = null).ParseArguments<SampleOptions>(args).WithParsed(x => o = x)
             .WithNotParsed(e => Assert.Fail(string.Join("; ", e)));
-        return o!;
+        o!.Given = given;
+        return o;
     }
 }
 
