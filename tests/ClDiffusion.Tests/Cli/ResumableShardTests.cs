@@ -201,6 +201,24 @@ public class ResumableShardTests
     }
 
     [Test]
+    public void ABillionSampleRunIsShardedIntoProcessSizedPieces()
+    {
+        // 1e9 x d = 16 floats do not fit one process, but each of its shards does: shard 0 of 10^6 is samples [0, 1000)
+        string[] run = ["sample", "--preset", "mix16-5", "--sampler", "ei", "--steps", "3", "--seed", "5", "--device", "cpu", "--quiet"];
+        var (code, err) = Run([.. run, "--n", "1000000000", "--shard", "0/1000000", "--out", P("big0.npy")]);
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(Run([.. run, "--n", "1000", "--out", P("small.npy")]).code, Is.EqualTo(0));
+        Assert.That(File.ReadAllBytes(P("big0.npy")), Is.EqualTo(File.ReadAllBytes(P("small.npy"))));
+        (code, err) = Run([.. run, "--n", "1000000000", "--out", P("whole.npy")]);
+        Assert.That(code, Is.Not.EqualTo(0));
+        Assert.That(err, Does.Contain("exceeds the 2^31 floats").And.Contain("--shard"));
+        (code, err) = Run([.. run, "--n", "1000000000", "--shard", "0/4", "--out", P("quarter.npy")]);
+        Assert.That(code, Is.Not.EqualTo(0));
+        Assert.That(err, Does.Contain("shard 0/4 holds 250000000 samples").And.Contain("more shards"));
+        Assert.That(Directory.GetFiles(dir).Select(Path.GetFileName).Order(), Is.EqualTo(new[] { "big0.npy", "big0.npy.run.json", "small.npy" }));
+    }
+
+    [Test]
     public void ForceWithoutAShardIsAnError()
     {
         var (code, err) = Run([.. Common, "--out", P("w.npy"), "--force"]);

@@ -90,7 +90,6 @@ public static class SampleCommand
         if (o.N < 1) throw new ArgumentException($"--n must be at least 1, got {o.N}");
         var so = o.ToSamplerOptions() with { Labels = o.ClassLabelsFor(model, o.First, o.N), Guidance = o.Guidance };
         so.Validate();
-        if (o.N * model.Dim > int.MaxValue) throw new ArgumentException($"--n {o.N} x d {model.Dim} exceeds the 2^31 floats one run holds; split it with --first or --shard");
         if (o.Out is null && !o.Eval && o.Png is null) throw new ArgumentException("nothing to do: give --out FILE, --png FILE and/or --eval");
         if (o.Png is not null && !o.Png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{o.Png}'");
         if (o.Out is not null && Path.GetExtension(o.Out).ToLowerInvariant() is not (".npy" or ".csv"))
@@ -102,6 +101,11 @@ public static class SampleCommand
         sched.Validate();
         var options = new SamplingOptions { Sampler = o.Sampler, Parameters = so, Scheduler = sched, FirstSample = o.First, Shard = shard };
         var (first, count) = options.Rows(o.N);
+        // the limit is per process, so per shard: 1e9 samples of d = 16 run as shards of at most 2^31 floats each
+        if (count * model.Dim > int.MaxValue)
+            throw new ArgumentException(o.Shard is null
+                ? $"--n {o.N} x d {model.Dim} exceeds the 2^31 floats one run holds; split it with --shard I/N (or --first)"
+                : $"shard {shard} holds {count} samples x d {model.Dim}, over the 2^31 floats one run holds; use more shards than {shard.Count}");
         int n = (int)count, d = model.Dim;
         bool stream = o.Out is not null && Path.GetExtension(o.Out).Equals(".npy", StringComparison.OrdinalIgnoreCase) && !o.Eval && o.Png is null;
         if (o.Force && o.Shard is null) throw new ArgumentException("--force applies to --shard runs only (a run without --shard is always sampled)");
