@@ -11,8 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
-t_start=$(date +%s.%N)
-log() { printf 'test-slurm [%5.1f s]: %s\n' "$(echo "$(date +%s.%N) - $t_start" | bc)" "$*" >&2; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+secs() { local d=$(( $(now_ms) - $1 )); printf '%d.%d' $((d / 1000)) $((d % 1000 / 100)); }   # seconds since $1 (ms)
+t_start=$(now_ms)
+log() { echo "test-slurm [$(secs "$t_start") s]: $*" >&2; }
 fail() { echo "test-slurm: FAIL: $*" >&2; exit 1; }
 
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null || ! command -v sbatch >/dev/null; then
@@ -53,7 +55,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- ports: three free TCP ports above 20000 (slurmctld, slurmd), not in use now
-used=$(ss -Htan 2>/dev/null | awk '{print $4}' | sed 's/.*://' | sort -u)
+used=$({ ss -Htan 2>/dev/null || true; } | awk '{print $4}' | sed 's/.*://' | sort -u)
 free_port() {
   local p
   for _ in $(seq 200); do
@@ -144,16 +146,16 @@ $CLDIFF sample "${args[@]}" --device cpu --quiet --out "$tmp/whole.npy" 2>/dev/n
 log "single run done ($(stat -c %s "$tmp/whole.npy") bytes)"
 
 # ---- 1. array + dependent merge
-t1=$(date +%s.%N)
+t1=$(now_ms)
 read -r array merge < <(tools/slurm/submit.sh 4 "$tmp/run1" "$tmp/run1/merged.npy" "${args[@]}")
 log "run 1: array job $array, merge job $merge (afterok:$array)"
 wait_done "$merge"
 expect_completed "$array"; expect_completed "$merge"
 cmp "$tmp/run1/merged.npy" "$tmp/whole.npy" || fail "run 1: the merged shards differ from the single run"
-log "run 1: 4 shards + merge in $(printf %.1f "$(echo "$(date +%s.%N) - $t1" | bc)") s; merged == single run byte for byte"
+log "run 1: 4 shards + merge in $(secs "$t1") s; merged == single run byte for byte"
 
 # ---- 2. one task cancelled, the array rerun: only the missing shard is sampled
-t2=$(date +%s.%N)
+t2=$(now_ms)
 export CLDIFF_SBATCH_OPTS="--hold"       # held, so task 2 is cancelled before it can start
 read -r array merge < <(tools/slurm/submit.sh 4 "$tmp/run2" "$tmp/run2/merged.npy" "${args[@]}")
 unset CLDIFF_SBATCH_OPTS
@@ -185,5 +187,5 @@ for i in 0 1 3; do
   [ "$(stat -c %Y "$tmp/run2/s0000$i.npy")" = "$(date -d '2020-01-01 00:00:00' +%s)" ] || fail "run 2: complete shard $i was rewritten"
 done
 cmp "$tmp/run2/merged.npy" "$tmp/whole.npy" || fail "run 2: the merged shards differ from the single run"
-log "run 2: rerun sampled shard 2 only (0 1 3 skipped, files untouched), merged == single run byte for byte, in $(printf %.1f "$(echo "$(date +%s.%N) - $t2" | bc)") s"
+log "run 2: rerun sampled shard 2 only (0 1 3 skipped, files untouched), merged == single run byte for byte, in $(secs "$t2") s"
 log "PASS"
