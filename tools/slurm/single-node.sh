@@ -26,7 +26,9 @@ fi
 dll="$repo/tools/cldiff/bin/Release/net10.0/cldiff.dll"
 [ -f "$dll" ] || { log "building tools/cldiff (Release)"; dotnet build tools/cldiff -c Release --nologo -v q >/dev/null; }
 export CLDIFF="dotnet $dll"
-export CLDIFF_TASK_DEVICE=cpu           # the same backend for the tasks and the single run: byte-for-byte comparable
+# the same backend for the tasks and the single run, so they are byte-for-byte comparable: the CPU backend, also for
+# tasks given a (fake) GPU; a real GPU node leaves CLDIFF_GPU_DEVICE to the array script's default
+export CLDIFF_GPU_DEVICE=cpu CLDIFF_CPU_DEVICE=cpu
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 tmp=$(mktemp -d "/tmp/cldiff-$me.XXXXXX")
@@ -77,8 +79,21 @@ for _ in $(seq 100); do [ -S "$tmp/munge/munge.socket" ] && break; sleep 0.05; d
 cpus=$(nproc)
 mem=$(awk '/MemTotal/ {print int($2 / 1024 / 2)}' /proc/meminfo)
 export SLURM_CONF="$tmp/slurm.conf"
+# FAKE_GPUS=K: the node offers K GPUs through GRES, backed by links to /dev/null $tmp/gpu/nvidia0.. (no device
+# is opened without cgroups); Slurm still allocates them and sets CUDA_VISIBLE_DEVICES per task, which is what the array script
+# maps to an OpenCL device.
+fake_gpus=${FAKE_GPUS:-0}
+gres_types="" node_gres=""
+if [ "$fake_gpus" -gt 0 ]; then
+  mkdir -p "$tmp/gpu"
+  # slurmd wants character or block devices: links to /dev/null (never opened: no cgroups constrain devices)
+  for ((g = 0; g < fake_gpus; g++)); do ln -s /dev/null "$tmp/gpu/nvidia$g"; done
+  echo "Name=gpu File=$tmp/gpu/nvidia[0-$((fake_gpus - 1))]" > "$tmp/gres.conf"
+  gres_types="GresTypes=gpu" node_gres="Gres=gpu:$fake_gpus"
+fi
 cat > "$SLURM_CONF" <<CONF
 ClusterName=cldifftest
+$gres_types
 SlurmctldHost=localhost
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
@@ -107,7 +122,7 @@ SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0
 ReturnToService=2
 MinJobAge=600
-NodeName=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=localhost CPUs=$cpus RealMemory=$mem $node_gres State=UNKNOWN
 PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
 

@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 me=test-slurm
+export FAKE_GPUS=2                        # two GRES GPUs backed by plain files: the GPU path of the array script
 source tools/slurm/single-node.sh
 
 args=(--preset mix16-5 --sampler ei --steps 10 --n 4000 --seed 7)
@@ -19,14 +20,32 @@ args=(--preset mix16-5 --sampler ei --steps 10 --n 4000 --seed 7)
 $CLDIFF sample "${args[@]}" --device cpu --quiet --out "$tmp/whole.npy"
 log "single run done ($(stat -c %s "$tmp/whole.npy") bytes)"
 
-# ---- 1. array + dependent merge
+# ---- bad input to the array script: a clear error and exit 2, before any work
+bad() {  # $1: expected message; the rest: the command
+  local want=$1 out rc=0; shift
+  out=$("$@" 2>&1) || rc=$?
+  [ "$rc" = 2 ] && grep -qF -- "$want" <<<"$out" || fail "bad input: expected exit 2 and '$want', got exit $rc: $out"
+}
+bad "SHARDS must be a positive integer" env SLURM_ARRAY_TASK_ID=0 tools/slurm/cldiff-array.sbatch four "$tmp/bad" "${args[@]}"
+bad "SLURM_ARRAY_TASK_ID is not set" env -u SLURM_ARRAY_TASK_ID tools/slurm/cldiff-array.sbatch 4 "$tmp/bad" "${args[@]}"
+bad "array task 4 is outside the 4 shards" env SLURM_ARRAY_TASK_ID=4 tools/slurm/cldiff-array.sbatch 4 "$tmp/bad" "${args[@]}"
+bad "do not pass --out" env SLURM_ARRAY_TASK_ID=0 tools/slurm/cldiff-array.sbatch 4 "$tmp/bad" "${args[@]}" --out x.npy
+bad "N must be a positive integer" tools/slurm/submit.sh 0 "$tmp/bad" "$tmp/bad/m.npy" "${args[@]}"
+bad "MERGED must end in .npy" tools/slurm/submit.sh 4 "$tmp/bad" "$tmp/bad/m.csv" "${args[@]}"
+[ ! -e "$tmp/bad/s00000.npy" ] || fail "bad input left a shard"
+
+# ---- 1. array + dependent merge, one (fake) GRES GPU per task
 t1=$(now_ms)
-read -r array merge < <(tools/slurm/submit.sh 4 "$tmp/run1" "$tmp/run1/merged.npy" "${args[@]}")
+read -r array merge < <(CLDIFF_GPUS_PER_TASK=1 tools/slurm/submit.sh 4 "$tmp/run1" "$tmp/run1/merged.npy" "${args[@]}")
 log "run 1: array job $array, merge job $merge (afterok:$array)"
 wait_done "$merge"
 expect_completed "$array"; expect_completed "$merge"
+for i in 0 1 2 3; do  # each task was given one of the node's two GPUs and took the GPU branch (CLDIFF_GPU_DEVICE)
+  grep -qE "shard $i/4 .*device cpu \(GPUs: [01], " "$tmp/run1/logs/shard-${array}_$i.out" \
+    || fail "run 1: task $i did not get one GRES GPU: $(head -1 "$tmp/run1/logs/shard-${array}_$i.out")"
+done
 cmp "$tmp/run1/merged.npy" "$tmp/whole.npy" || fail "run 1: the merged shards differ from the single run"
-log "run 1: 4 shards + merge in $(secs "$t1") s; merged == single run byte for byte"
+log "run 1: 4 shards (one GRES GPU each: $(grep -ohE 'GPUs: [0-9]+' "$tmp"/run1/logs/shard-*.out | cut -d' ' -f2 | tr '\n' ' ')) + merge in $(secs "$t1") s; merged == single run byte for byte"
 
 # ---- 2. one task cancelled, the array rerun: only the missing shard is sampled
 t2=$(now_ms)
