@@ -219,6 +219,19 @@ public class ResumableShardTests
     }
 
     [Test]
+    public void AnUnshardedRunOverAShardLeavesNoStaleRecord()
+    {
+        Assert.That(Shard(0, 1, "s.npy").code, Is.EqualTo(0));
+        Assert.That(File.Exists(P("s.npy.run.json")));
+        var args = Common.ToList();
+        args[args.IndexOf("--seed") + 1] = "9";
+        Assert.That(Run([.. args, "--out", P("s.npy")]).code, Is.EqualTo(0));
+        Assert.That(File.Exists(P("s.npy.run.json")), Is.False, "the record of seed 7 must not stay beside samples of seed 9");
+        var (code, err) = Shard(0, 1, "s.npy");
+        Assert.That(err, Does.Contain("redoing shard 0/1").And.Contain("no run record"));
+    }
+
+    [Test]
     public void ForceWithoutAShardIsAnError()
     {
         var (code, err) = Run([.. Common, "--out", P("w.npy"), "--force"]);

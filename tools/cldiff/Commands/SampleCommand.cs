@@ -127,6 +127,8 @@ public static class SampleCommand
             ShardRecord.Invalidate(o.Out!);
         }
         else if (o.Force) throw new ArgumentException("--force applies to shards written to .npy (--shard with --out FILE.npy, no --eval or --png)");
+        else if (o.Out is not null && o.Out.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            ShardRecord.Invalidate(o.Out);   // a record left by an earlier shard run must not describe this file
 
         using var engine = DiffusionEngine.Open(o.Device);
         if (engine.Notice is not null) Console.Error.WriteLine(engine.Notice);
