@@ -111,3 +111,12 @@ else
   echo "test.sh: the rerun on other OpenCL implementations (tools/test-other-devices.sh) runs with CI=true or CLDIFF_OTHER_DEVICES=1"
 fi
 if [ -x tools/native-test.sh ]; then bash tools/native-test.sh; fi
+# The sharded run on a real scheduler: a single-node Slurm (installed when missing, as root) runs a job array of shards
+# and the dependent merge, then a run with a cancelled task resumed (tools/slurm/test-slurm.sh; about 20 s after the
+# install, which took 25 s on the 2-core machine), under CI=true or with CLDIFF_SLURM_TEST=1. Not root and no Slurm
+# under CI=true is a failure, not a skip.
+if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLURM_TEST:-}" ]; then
+  bash tools/slurm/test-slurm.sh
+else
+  echo "test.sh: the Slurm job-array test (tools/slurm/test-slurm.sh) runs with CI=true or CLDIFF_SLURM_TEST=1"
+fi

@@ -23,6 +23,8 @@ public sealed class SampleOptions : SamplerCliOptions
     public int Streams { get; set; }
     [Option("shard", HelpText = "I/N: produce only the I-th of N contiguous slices of the samples (0-based); cldiff merge joins the shards.")]
     public string? Shard { get; set; }
+    [Option("force", HelpText = "With --shard: sample the shard even when --out already holds it complete (by default a complete shard of the same run is skipped).")]
+    public bool Force { get; set; }
     [Option("quiet", HelpText = "No progress bar (it is shown only when stderr is a terminal anyway).")]
     public bool Quiet { get; set; }
     [Option("out", HelpText = "Output file (.npy is streamed to disk as chunks finish; .csv).")]
@@ -50,6 +52,33 @@ public static class SampleCommand
         return d;
     }
 
+    /// <summary>
+    /// The parameters that decide the samples of a run, for the shard record: what `cldiff merge` compares and what a
+    /// rerun must match to skip a finished shard. The model is named by its description and by its source: a preset's
+    /// name, or the SHA-256 of the target, model or labels file (the same path with other content is another run).
+    /// </summary>
+    internal static RunIdentity IdentityOf(SampleOptions o, IScoreModel model, SamplerOptions so)
+    {
+        var v = new Dictionary<string, string>
+        {
+            ["sampler"] = o.Sampler, ["seed"] = RunIdentity.Text(o.Seed), ["n"] = RunIdentity.Text(o.N), ["first"] = RunIdentity.Text(o.First),
+            ["model"] = model.Describe(), ["score_error"] = RunIdentity.Text(o.ScoreError),
+            ["model_source"] = o.Model is not null ? $"{Path.GetFileName(o.Model)} sha256:{Sha256Of(ShippedModels.Resolve(o.Model))}"
+                : o.Target is not null ? $"target sha256:{Sha256Of(o.Target)}" : $"preset {(o.Preset ?? "mix16-5").ToLowerInvariant()}",
+            ["prediction"] = o.Prediction ?? "default", ["convention"] = o.Convention ?? "default",
+            ["class"] = o.Class ?? "none", ["labels"] = o.Labels is null ? "none" : $"sha256:{Sha256Of(o.Labels)}",
+        };
+        foreach (var (k, x) in OptionsJson(so))
+            if (k != "labels") v[$"option.{k}"] = RunIdentity.Text(x);
+        return new RunIdentity(v);
+    }
+
+    static string Sha256Of(string path)
+    {
+        using var f = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(f));
+    }
+
     public static int Run(SampleOptions o)
     {
         // Validate everything before any work, so a bad option never costs a run or leaves a file.
@@ -61,7 +90,6 @@ public static class SampleCommand
         if (o.N < 1) throw new ArgumentException($"--n must be at least 1, got {o.N}");
         var so = o.ToSamplerOptions() with { Labels = o.ClassLabelsFor(model, o.First, o.N), Guidance = o.Guidance };
         so.Validate();
-        if (o.N * model.Dim > int.MaxValue) throw new ArgumentException($"--n {o.N} x d {model.Dim} exceeds the 2^31 floats one run holds; split it with --first or --shard");
         if (o.Out is null && !o.Eval && o.Png is null) throw new ArgumentException("nothing to do: give --out FILE, --png FILE and/or --eval");
         if (o.Png is not null && !o.Png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{o.Png}'");
         if (o.Out is not null && Path.GetExtension(o.Out).ToLowerInvariant() is not (".npy" or ".csv"))
@@ -73,7 +101,34 @@ public static class SampleCommand
         sched.Validate();
         var options = new SamplingOptions { Sampler = o.Sampler, Parameters = so, Scheduler = sched, FirstSample = o.First, Shard = shard };
         var (first, count) = options.Rows(o.N);
+        // the limit is per process, so per shard: 1e9 samples of d = 16 run as shards of at most 2^31 floats each
+        if (count * model.Dim > int.MaxValue)
+            throw new ArgumentException(o.Shard is null
+                ? $"--n {o.N} x d {model.Dim} exceeds the 2^31 floats one run holds; split it with --shard I/N (or --first)"
+                : $"shard {shard} holds {count} samples x d {model.Dim}, over the 2^31 floats one run holds; use more shards than {shard.Count}");
         int n = (int)count, d = model.Dim;
+        bool stream = o.Out is not null && Path.GetExtension(o.Out).Equals(".npy", StringComparison.OrdinalIgnoreCase) && !o.Eval && o.Png is null;
+        if (o.Force && o.Shard is null) throw new ArgumentException("--force applies to --shard runs only (a run without --shard is always sampled)");
+
+        // Resumable shards: a shard whose .npy and run record are complete and of this run is not sampled again, so
+        // rerunning a job array after a preemption or a failure costs only the missing shards. The record is deleted
+        // before a redo and written (atomically) only after the .npy is in place.
+        ShardRecord? record = null;
+        if (o.Shard is not null && stream)
+        {
+            record = new ShardRecord(IdentityOf(o, baseModel, so), shard, first, n, d, 0);
+            string? why = ShardRecord.WhyRedo(o.Out!, record);
+            if (why is null && !o.Force)
+            {
+                Console.Error.WriteLine($"cldiff sample: shard {shard} is already complete in {o.Out} (its run record matches), skipping; --force samples it again");
+                return 0;
+            }
+            if (File.Exists(o.Out)) Console.Error.WriteLine($"cldiff sample: redoing shard {shard} in {o.Out}: {why ?? "--force"}");
+            ShardRecord.Invalidate(o.Out!);
+        }
+        else if (o.Force) throw new ArgumentException("--force applies to shards written to .npy (--shard with --out FILE.npy, no --eval or --png)");
+        else if (o.Out is not null && o.Out.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            ShardRecord.Invalidate(o.Out);   // a record left by an earlier shard run must not describe this file
 
         using var engine = DiffusionEngine.Open(o.Device);
         if (engine.Notice is not null) Console.Error.WriteLine(engine.Notice);
@@ -83,7 +138,6 @@ public static class SampleCommand
         var bar = !o.Quiet && !Console.IsErrorRedirected ? new ProgressBar() : null;
         try
         {
-            bool stream = o.Out is not null && Path.GetExtension(o.Out).Equals(".npy", StringComparison.OrdinalIgnoreCase) && !o.Eval && o.Png is null;
             float[]? samples = null;
             RunStats stats;
             if (stream)
@@ -99,6 +153,7 @@ public static class SampleCommand
                 else if (o.Png is not null) Output.Pictures.Write(o.Png, samples, n, d, checkerboard: o.Model == "checkerboard");
             }
             bar?.Done();
+            if (record is not null) ShardRecord.Write(o.Out!, record with { NpyBytes = new FileInfo(o.Out!).Length });
             string part = shard.Count > 1 ? $" (shard {shard} of {o.N}: samples [{first}, {first + n}))" : "";
             Console.Error.WriteLine($"{o.Sampler}: {n} samples{part}, d = {d}, {stats.NfePerSample:0.##} NFE/sample, {stats.Rounds} rounds, {stats.Seconds:0.###} s on {stats.Device}");
             Dictionary<string, object>? metrics = null;
