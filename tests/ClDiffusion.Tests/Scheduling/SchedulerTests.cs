@@ -135,8 +135,6 @@ public class SchedulerCpuTests
 
     internal static SampleOptions Parse(string[] args)
     {
-        // the sampler options (--steps, ...) are not CommandLineParser options: take them out as the program does
-        args = SamplerFlags.Extract(args, out var given);
         SampleOptions? o = null;
         // the sampler flags come from the options table, as in Program.Main; the rest goes to CommandLineParser
         var rest = SamplerFlags.Extract(args, out var given);
