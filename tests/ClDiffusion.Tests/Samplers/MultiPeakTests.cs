@@ -53,7 +53,7 @@ public class MultiPeakTests
 
     static IEnumerable<string> Samplers => Sampler.Names;
 
-    // Bounds from measurement (Measure below: 15 samplers x seeds 1-5 at the defaults, 40 steps): the largest ratios to
+    // Bounds from measurement (MeasureMultiPeakRatios below: 15 samplers x seeds 1-5 at the defaults, 40 steps): the largest ratios to
     // the median exact floor were sliced W2 1.31, energy 1.79, mean error 2.02, all inside the spread of the exact
     // draws themselves (which are the ratios an exact sampler gives). The bounds leave about 30-50% margin. Checked to
     // fail: a CPU score that ignores the weights (every sampler: sliced W2 ratio ~4.4, peak z up to 22) and heun with its
@@ -83,7 +83,7 @@ public class MultiPeakTests
 
     [Explicit("measurement: prints the ratios and peak z-scores behind the bounds below")]
     [Test]
-    public void Measure()
+    public void MeasureMultiPeakRatios()
     {
         foreach (var name in Sampler.Names)
             foreach (ulong seed in new ulong[] { 1, 2, 3, 4, 5 })
