@@ -21,16 +21,24 @@ public class FaultInjectionTests
     /// Forwards every IBackend call to a real backend, and fails the n-th Score call (a device lost mid-run), counting
     /// the calls made through its streams too (the scheduler's path: ChunkStream works on OpenStream().Backend).
     /// </summary>
-    public sealed class LosingBackend(IBackend inner, int failAt, System.Runtime.CompilerServices.StrongBox<int>? calls = null) : IBackend
+    public sealed class LosingBackend(IBackend inner, int failAt, System.Runtime.CompilerServices.StrongBox<int>? calls = null,
+        DeviceMemory? memory = null, AllocationMeter? meter = null) : IBackend
     {
         readonly System.Runtime.CompilerServices.StrongBox<int> scoreCalls = calls ?? new();
+        internal long WorkBytes;   // bytes allocated by the stream work now running on this view
         public static IBackend Wrap(IBackend inner, int failFrom) => new LosingBackend(inner, failFrom);
         /// <summary>Score calls so far (through the backend and all its streams).</summary>
         public int ScoreCalls => Volatile.Read(ref scoreCalls.Value);
         public string DeviceName => inner.DeviceName;
-        public DeviceMemory Memory => inner.Memory;
-        public IBackendStream OpenStream() => new LosingStream(inner.OpenStream(), failAt, scoreCalls);
-        public IDeviceBuffer Allocate(int rows, int cols) => inner.Allocate(rows, cols);
+        public DeviceMemory Memory => memory ?? inner.Memory;
+        public IBackendStream OpenStream() => new LosingStream(inner.OpenStream(), failAt, scoreCalls, memory, meter);
+        public IDeviceBuffer Allocate(int rows, int cols)
+        {
+            long bytes = 4L * rows * cols;
+            WorkBytes += bytes;
+            meter?.Allocated(bytes);
+            return inner.Allocate(rows, cols);
+        }
         public void Upload(IDeviceBuffer dst, ReadOnlySpan<float> src) => inner.Upload(dst, src);
         public void Download(IDeviceBuffer src, Span<float> dst) => inner.Download(src, dst);
         public void Copy(IDeviceBuffer dst, IDeviceBuffer src) => inner.Copy(dst, src);
@@ -74,12 +82,30 @@ public class FaultInjectionTests
         public void Dispose() { }   // the wrapped backend belongs to the test
     }
 
-    /// <summary>A real stream whose backend view is a <see cref="LosingBackend"/> sharing the device's call count.</summary>
-    sealed class LosingStream(IBackendStream inner, int failAt, System.Runtime.CompilerServices.StrongBox<int> calls) : IBackendStream
+    /// <summary>Device allocations seen through a <see cref="LosingBackend"/>: the largest one, and the most one stream's
+    /// queued work (one chunk's pipeline) allocated.</summary>
+    public sealed class AllocationMeter
     {
-        public IBackend Backend { get; } = new LosingBackend(inner.Backend, failAt, calls);
+        long largest, perWork;
+        public long LargestAllocation => Interlocked.Read(ref largest);
+        public long LargestPerChunk => Interlocked.Read(ref perWork);
+        internal void Allocated(long bytes) => Max(ref largest, bytes);
+        internal void WorkDone(long bytes) => Max(ref perWork, bytes);
+        static void Max(ref long field, long v) { long cur; while (v > (cur = Interlocked.Read(ref field)) && Interlocked.CompareExchange(ref field, v, cur) != cur) { } }
+    }
+
+    /// <summary>A real stream whose backend view is a <see cref="LosingBackend"/> sharing the device's call count.</summary>
+    sealed class LosingStream(IBackendStream inner, int failAt, System.Runtime.CompilerServices.StrongBox<int> calls, DeviceMemory? memory, AllocationMeter? meter) : IBackendStream
+    {
+        readonly LosingBackend view = new(inner.Backend, failAt, calls, memory, meter);
+        public IBackend Backend => view;
         public IHostBuffer AllocateHost(long floats) => inner.AllocateHost(floats);
-        public void Enqueue(Action<IBackend> work) => inner.Enqueue(_ => work(Backend));
+        public void Enqueue(Action<IBackend> work) => inner.Enqueue(_ =>
+        {
+            view.WorkBytes = 0;
+            work(view);
+            meter?.WorkDone(view.WorkBytes);
+        });
         public void DownloadAsync(IDeviceBuffer src, IHostBuffer dst) => inner.DownloadAsync(src, dst);
         public void UploadAsync(IHostBuffer src, IDeviceBuffer dst) => inner.UploadAsync(src, dst);
         public IStreamEvent Record() => inner.Record();
