@@ -17,15 +17,28 @@ public class FaultInjectionTests
 {
     static readonly ClDiffusion.Models.GaussianMixture Target = TestTargets.Gaussian(2);
 
-    /// <summary>Forwards every IBackend call to a real backend, and fails the n-th Score call (a device lost mid-run).</summary>
-    public sealed class LosingBackend(IBackend inner, int failAt) : IBackend
+    /// <summary>
+    /// Forwards every IBackend call to a real backend, and fails the n-th Score call (a device lost mid-run), counting
+    /// the calls made through its streams too (the scheduler's path: ChunkStream works on OpenStream().Backend).
+    /// </summary>
+    public sealed class LosingBackend(IBackend inner, int failAt, System.Runtime.CompilerServices.StrongBox<int>? calls = null,
+        DeviceMemory? memory = null, AllocationMeter? meter = null) : IBackend
     {
-        int scoreCalls;
+        readonly System.Runtime.CompilerServices.StrongBox<int> scoreCalls = calls ?? new();
+        internal long WorkBytes;   // bytes allocated by the stream work now running on this view
         public static IBackend Wrap(IBackend inner, int failFrom) => new LosingBackend(inner, failFrom);
+        /// <summary>Score calls so far (through the backend and all its streams).</summary>
+        public int ScoreCalls => Volatile.Read(ref scoreCalls.Value);
         public string DeviceName => inner.DeviceName;
-        public DeviceMemory Memory => inner.Memory;
-        public IBackendStream OpenStream() => inner.OpenStream();   // streams bypass the fault: SampleRun is the path under test
-        public IDeviceBuffer Allocate(int rows, int cols) => inner.Allocate(rows, cols);
+        public DeviceMemory Memory => memory ?? inner.Memory;
+        public IBackendStream OpenStream() => new LosingStream(inner.OpenStream(), failAt, scoreCalls, memory, meter);
+        public IDeviceBuffer Allocate(int rows, int cols)
+        {
+            long bytes = 4L * rows * cols;
+            WorkBytes += bytes;
+            meter?.Allocated(bytes);
+            return inner.Allocate(rows, cols);
+        }
         public void Upload(IDeviceBuffer dst, ReadOnlySpan<float> src) => inner.Upload(dst, src);
         public void Download(IDeviceBuffer src, Span<float> dst) => inner.Download(src, dst);
         public void Copy(IDeviceBuffer dst, IDeviceBuffer src) => inner.Copy(dst, src);
@@ -33,7 +46,7 @@ public class FaultInjectionTests
         public IPreparedScore Prepare(ClDiffusion.Models.IScoreModel model) => inner.Prepare(model);
         public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score)
         {
-            if (Interlocked.Increment(ref scoreCalls) == failAt)
+            if (Interlocked.Increment(ref scoreCalls.Value) == failAt)
                 throw new OpenClException("clEnqueueNDRangeKernel (simulated)", -2);   // CL_DEVICE_NOT_AVAILABLE
             inner.Score(model, x, t0, slope, offsets, score);
         }
@@ -67,6 +80,69 @@ public class FaultInjectionTests
         public void LogSnrLine(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB, double tStart) =>
             inner.LogSnrLine(dStart, slope, dA, timesA, dB, timesB, tStart);
         public void Dispose() { }   // the wrapped backend belongs to the test
+    }
+
+    /// <summary>Device allocations seen through a <see cref="LosingBackend"/>: the largest one, and the most one stream's
+    /// queued work (one chunk's pipeline) allocated.</summary>
+    public sealed class AllocationMeter
+    {
+        long largest, perWork;
+        public long LargestAllocation => Interlocked.Read(ref largest);
+        public long LargestPerChunk => Interlocked.Read(ref perWork);
+        internal void Allocated(long bytes) => Max(ref largest, bytes);
+        internal void WorkDone(long bytes) => Max(ref perWork, bytes);
+        static void Max(ref long field, long v) { long cur; while (v > (cur = Interlocked.Read(ref field)) && Interlocked.CompareExchange(ref field, v, cur) != cur) { } }
+    }
+
+    /// <summary>A real stream whose backend view is a <see cref="LosingBackend"/> sharing the device's call count.</summary>
+    sealed class LosingStream(IBackendStream inner, int failAt, System.Runtime.CompilerServices.StrongBox<int> calls, DeviceMemory? memory, AllocationMeter? meter) : IBackendStream
+    {
+        readonly LosingBackend view = new(inner.Backend, failAt, calls, memory, meter);
+        public IBackend Backend => view;
+        public IHostBuffer AllocateHost(long floats) => inner.AllocateHost(floats);
+        public void Enqueue(Action<IBackend> work) => inner.Enqueue(_ =>
+        {
+            view.WorkBytes = 0;
+            work(view);
+            meter?.WorkDone(view.WorkBytes);
+        });
+        public void DownloadAsync(IDeviceBuffer src, IHostBuffer dst) => inner.DownloadAsync(src, dst);
+        public void UploadAsync(IHostBuffer src, IDeviceBuffer dst) => inner.UploadAsync(src, dst);
+        public IStreamEvent Record() => inner.Record();
+        public void Synchronize() => inner.Synchronize();
+        public void Dispose() => inner.Dispose();
+    }
+
+    [Test]
+    public void ADeviceLostInsideTheSchedulerFailsTheRunLeavesNoFileAndTheEngineRecovers()
+    {
+        // two devices, the second lost after 150 score calls (rm-pc on chunks of 16: a few chunks in); the run must stop
+        // with the device's error (not hang, not write a short file), and both devices sample as before afterwards.
+        // Checked to fail when the scheduler drops a worker's error (it then reports "wrote 32 of 1024 samples") and when
+        // the fault bypasses the streams (OpenStream passed straight through: no error at all).
+        using var cpu = new CpuBackend(1);
+        using var other = new CpuBackend(1);
+        var opt = new SamplingOptions { Sampler = "rm-pc", Scheduler = new SchedulerOptions { ChunkSize = 16, StreamsPerDevice = 2 } };
+        const int n = 1024;
+        var want = new float[n * Target.Dim];
+        using (var engine = DiffusionEngine.FromBackends([cpu, other])) engine.SampleAsync(Target, opt, n, 5, want).GetAwaiter().GetResult();
+        var lossy = new LosingBackend(other, failAt: 150);
+        var dir = Directory.CreateTempSubdirectory("cld-lost-");
+        try
+        {
+            string path = Path.Combine(dir.FullName, "samples.npy");
+            using (var engine = DiffusionEngine.FromBackends([cpu, lossy]))
+            {
+                var e = Assert.Throws<OpenClException>(() => engine.SampleToFileAsync(Target, opt, n, 5, path).GetAwaiter().GetResult())!;
+                Assert.That(e.Message, Does.Contain("CL_DEVICE_NOT_AVAILABLE"));
+            }
+            Assert.That(lossy.ScoreCalls, Is.GreaterThanOrEqualTo(150), "the fault was reached through the scheduler's streams");
+            Assert.That(Directory.GetFileSystemEntries(dir.FullName), Is.Empty, "neither the .npy nor its temporary is left behind");
+            var again = new float[n * Target.Dim];
+            using (var engine = DiffusionEngine.FromBackends([cpu, other])) engine.SampleAsync(Target, opt, n, 5, again).GetAwaiter().GetResult();
+            Assert.That(again, Is.EqualTo(want));
+        }
+        finally { dir.Delete(recursive: true); }
     }
 
     [Test]

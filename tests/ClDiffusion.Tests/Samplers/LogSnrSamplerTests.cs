@@ -269,15 +269,17 @@ public class LogSnrSamplerTests
         Assert.That(z, Is.EqualTo(y));
     }
 
-    // Strong error against the exact flow of a single Gaussian as the steps double (same start noise). The fresh-start
-    // first-order midpoint gives the randomized midpoint's order 1.5 (measured 1.4); the second-order midpoint with its
-    // control variate is second order (measured 2.3 on the shrinking grid, 2.2 on the log-SNR grid); the multistep line
-    // (the default, 1 NFE per step) is at least second order (measured 2.8 here); prm-x0 with R = 3, K = 3 1.5.
-    [TestCase("rm-x0", X0StartMode.Fresh, 1, TimeGridKind.Shrinking, 1.2, 1.8)]
-    [TestCase("rm-x0", X0StartMode.Fresh, 2, TimeGridKind.Shrinking, 1.9, 2.8)]
-    [TestCase("rm-x0", X0StartMode.Fresh, 2, TimeGridKind.LogSnr, 1.9, 2.8)]
-    [TestCase("rm-x0", X0StartMode.Line, 2, TimeGridKind.Shrinking, 1.9, 3.3)]
-    [TestCase("prm-x0", X0StartMode.Fresh, 1, TimeGridKind.Shrinking, 1.3, 1.9)]
+    // Strong error against the exact flow of a single Gaussian as the steps double (same start noise), over 1024 samples
+    // (ConvergenceTests.Slope; seeds 1-6 measured by ConvergenceTests.MeasureSlopes, spread at most 0.06 per case). The
+    // fresh-start first-order midpoint gives the randomized midpoint's order 1.5 (measured 1.38-1.41); the second-order
+    // midpoint with its control variate is second order (measured 2.37-2.40 on the shrinking grid, 2.23-2.26 on the
+    // log-SNR grid); the multistep line (the default, 1 NFE per step) is at least second order (2.76-2.82); prm-x0 with
+    // R = 3, K = 3 1.49-1.54. Every bound is at least 0.15 from the measured range.
+    [TestCase("rm-x0", X0StartMode.Fresh, 1, TimeGridKind.Shrinking, 1.2, 1.7)]
+    [TestCase("rm-x0", X0StartMode.Fresh, 2, TimeGridKind.Shrinking, 1.9, 2.7)]
+    [TestCase("rm-x0", X0StartMode.Fresh, 2, TimeGridKind.LogSnr, 1.9, 2.6)]
+    [TestCase("rm-x0", X0StartMode.Line, 2, TimeGridKind.Shrinking, 2.3, 3.3)]
+    [TestCase("prm-x0", X0StartMode.Fresh, 1, TimeGridKind.Shrinking, 1.3, 1.8)]
     public void ConvergesAtItsOrder(string sampler, X0StartMode start, int midpoint, TimeGridKind grid, double lo, double hi)
     {
         var o = new SamplerOptions { X0Start = start, MidpointOrder = midpoint, SubWindows = 3, PicardRounds = 3 };
