@@ -76,7 +76,7 @@ public interface IBackend : IDisposable
     /// <summary>dst = [src; src] (dst has 2 src.Rows rows): the two halves of a classifier-free guidance batch.</summary>
     void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
     {
-        if (dst.Rows != 2 * src.Rows || dst.Cols != src.Cols) throw new ArgumentException($"duplicate rows: [{src.Rows}, {src.Cols}] twice does not fit [{dst.Rows}, {dst.Cols}]");
+        BackendChecks.DuplicateRows(dst, src);
         var h = new float[(long)src.Rows * src.Cols * 2];
         Download(src, h.AsSpan(0, h.Length / 2));
         h.AsSpan(0, h.Length / 2).CopyTo(h.AsSpan(h.Length / 2));
@@ -89,7 +89,7 @@ public interface IBackend : IDisposable
     /// </summary>
     void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
     {
-        if (both.Rows != 2 * dst.Rows || both.Cols != dst.Cols) throw new ArgumentException($"guidance: [{both.Rows}, {both.Cols}] is not two halves of [{dst.Rows}, {dst.Cols}]");
+        BackendChecks.GuidanceCombine(dst, both);
         var h = new float[(long)both.Rows * both.Cols];
         Download(both, h);
         int n = h.Length / 2;
