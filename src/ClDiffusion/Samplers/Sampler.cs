@@ -173,7 +173,7 @@ public static class Sampler
     public static void Denoise(SamplerContext ctx, IDeviceBuffer x, double tau)
     {
         double t = ctx.Horizon - tau, a = ForwardProcess.Alpha(t), s2 = ForwardProcess.SigmaSquared(t);
-        var s = ctx.Scratch("s", ctx.N);
+        var s = ctx.Work[Slots.Score, ctx.N];
         ctx.Score(x, tau, s);
         ctx.Backend.Lincomb(x, [new((float)(1 / a), x), new((float)(s2 / a), s)]);
     }

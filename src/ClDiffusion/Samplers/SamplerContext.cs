@@ -18,12 +18,11 @@ public readonly record struct StepInfo(int Step, int Steps, double Tau, SamplerP
 
 /// <summary>
 /// Everything a sampler needs besides its state and grid: the backend, the prepared score, the batch's place in
-/// the global sample sequence (for the counter-based randomness), scratch buffers, and the cost counters
+/// the global sample sequence (for the counter-based randomness), the scratch workspace (<see cref="Workspace"/>), and the cost counters
 /// (score evaluations per sample and sequential rounds of score calls).
 /// </summary>
 public sealed class SamplerContext : IDisposable
 {
-    readonly Dictionary<(string, int, int), IDeviceBuffer> scratch = new();
     readonly List<StepInfo> reports = new();
     IDeviceBuffer? firstBad;
     readonly HashSet<(int rows, bool guided)> labelsUploaded = new();
@@ -51,17 +50,13 @@ public sealed class SamplerContext : IDisposable
         if (n < 1) throw new ArgumentException($"number of samples must be at least 1, got {n}");
         if (firstSample < 0 || firstSample + n > (1L << 32)) throw new ArgumentException($"sample indices [{firstSample}, {firstSample + n}) must lie in [0, 2^32)");
         Backend = backend; Model = model; N = n; Dim = model.Model.Dim; Seed = seed; FirstSample = firstSample; Horizon = horizon;
+        Work = new Workspace(backend, Dim);
     }
 
     public RandomKey Key(uint step, Purpose purpose) => new(Seed, step, purpose);
 
-    /// <summary>A scratch buffer of [rows, cols] kept for the context's lifetime (tag separates buffers of the same shape).</summary>
-    public IDeviceBuffer Scratch(string tag, int rows, int? cols = null)
-    {
-        var k = (tag, rows, cols ?? Dim);
-        if (!scratch.TryGetValue(k, out var b)) scratch[k] = b = Backend.Allocate(rows, cols ?? Dim);
-        return b;
-    }
+    /// <summary>The scratch buffers, by typed slot (<see cref="Slots"/>), kept for the context's lifetime.</summary>
+    public Workspace Work { get; }
 
     /// <summary>One round of score calls at sampler time tau for every row of x.</summary>
     public void Score(IDeviceBuffer x, double tau, IDeviceBuffer score) =>
@@ -103,8 +98,8 @@ public sealed class SamplerContext : IDisposable
             // the second half must see the same row times: offsets repeat with a period that divides the row count
             if (offsets is not null && rows % (offsets.Rows * offsets.Cols) != 0)
                 throw new InvalidOperationException($"guided score: {rows} rows are not whole periods of {offsets.Rows * offsets.Cols} time offsets");
-            var both = Scratch("guided-x", 2 * rows, x.Cols);
-            var bothScore = Scratch("guided-s", 2 * rows, x.Cols);
+            var both = Work[Slots.GuidedX, 2 * rows, x.Cols];
+            var bothScore = Work[Slots.GuidedScores, 2 * rows, x.Cols];
             Backend.DuplicateRows(both, x);
             Backend.Score(Model, both, t0, slope, offsets, bothScore, RowLabels(rows, true));
             Backend.GuidanceCombine(score, bothScore, Guidance);
@@ -160,7 +155,7 @@ public sealed class SamplerContext : IDisposable
     {
         if (rows % N != 0) throw new InvalidOperationException($"score call of {rows} rows for {N} samples: rows must come in equal blocks per sample");
         int total = guided ? 2 * rows : rows;
-        var buf = Scratch(guided ? "labels-guided" : "labels", total, 1);
+        var buf = Work[guided ? Slots.GuidedLabels : Slots.Labels, total, 1];
         if (labelsUploaded.Add((rows, guided)))
         {
             int per = rows / N;
@@ -175,8 +170,7 @@ public sealed class SamplerContext : IDisposable
     public void Dispose()
     {
         firstBad?.Dispose(); firstBad = null;
-        foreach (var b in scratch.Values) b.Dispose();
-        scratch.Clear();
+        Work.Dispose();
     }
 }
 
