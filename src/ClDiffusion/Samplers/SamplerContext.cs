@@ -18,13 +18,14 @@ public readonly record struct StepInfo(int Step, int Steps, double Tau, SamplerP
 
 /// <summary>
 /// Everything a sampler needs besides its state and grid: the backend, the prepared score, the batch's place in
-/// the global sample sequence (for the counter-based randomness), the scratch workspace (<see cref="Workspace"/>), and the cost counters
-/// (score evaluations per sample and sequential rounds of score calls).
+/// the global sample sequence (for the counter-based randomness), the scratch workspace (<see cref="Workspace"/>),
+/// the class labels and guidance, cancellation, and the step observers (<see cref="Observers"/>: the cost counters,
+/// the non-finite tracking, a caller's step callback), notified after each score round and each reported step.
 /// </summary>
 public sealed class SamplerContext : IDisposable
 {
-    readonly List<StepInfo> reports = new();
-    IDeviceBuffer? firstBad;
+    readonly List<IStepObserver> observers = new();
+    NonFiniteTracker? nonFinite;
     readonly HashSet<(int rows, bool guided)> labelsUploaded = new();
     ClassLabels? labels;
     public IBackend Backend { get; }
@@ -34,16 +35,31 @@ public sealed class SamplerContext : IDisposable
     public ulong Seed { get; }
     public long FirstSample { get; }
     public double Horizon { get; }
-    public Action<StepInfo>? Callback { get; set; }
     /// <summary>Checked at every score call and every step report, so a cancel stops any sampler loop within one step.</summary>
     public CancellationToken Cancellation { get; set; }
-    /// <summary>Flag rows that turn NaN/Inf at each reported step (one device pass over x per step; see <see cref="ThrowIfNonFinite"/>).</summary>
-    public bool TrackNonFinite { get; init; } = true;
+    /// <summary>
+    /// Flag rows that turn NaN/Inf at each reported step (default on: a <see cref="NonFiniteTracker"/> among the
+    /// observers, one device pass over x per step; see <see cref="ThrowIfNonFinite"/>).
+    /// </summary>
+    public bool TrackNonFinite
+    {
+        get => nonFinite is not null;
+        init
+        {
+            if (value == TrackNonFinite) return;
+            if (value) observers.Add(nonFinite = new NonFiniteTracker(Backend, N));
+            else { observers.Remove(nonFinite!); nonFinite!.Dispose(); nonFinite = null; }
+        }
+    }
 
-    /// <summary>Score evaluations per sample so far.</summary>
-    public double Nfe { get; private set; }
-    /// <summary>Sequential rounds of score calls so far (the parallel depth).</summary>
-    public int Rounds { get; private set; }
+    /// <summary>The cost counters (score evaluations per sample, sequential rounds), the first observer.</summary>
+    public CostCounter Costs { get; } = new();
+
+    /// <summary>
+    /// Notified in order after each round of score calls and each reported step: the cost counters, the non-finite
+    /// tracker (unless <see cref="TrackNonFinite"/> is off), then whatever the caller adds (a <see cref="StepCallback"/>).
+    /// </summary>
+    public IList<IStepObserver> Observers => observers;
 
     public SamplerContext(IBackend backend, IPreparedScore model, int n, ulong seed, long firstSample, double horizon)
     {
@@ -51,6 +67,8 @@ public sealed class SamplerContext : IDisposable
         if (firstSample < 0 || firstSample + n > (1L << 32)) throw new ArgumentException($"sample indices [{firstSample}, {firstSample + n}) must lie in [0, 2^32)");
         Backend = backend; Model = model; N = n; Dim = model.Model.Dim; Seed = seed; FirstSample = firstSample; Horizon = horizon;
         Work = new Workspace(backend, Dim);
+        observers.Add(Costs);
+        observers.Add(nonFinite = new NonFiniteTracker(backend, n));
     }
 
     public RandomKey Key(uint step, Purpose purpose) => new(Seed, step, purpose);
@@ -104,28 +122,15 @@ public sealed class SamplerContext : IDisposable
             Backend.Score(Model, both, t0, slope, offsets, bothScore, RowLabels(rows, true));
             Backend.GuidanceCombine(score, bothScore, Guidance);
         }
-        Nfe += (double)x.Rows / N;
-        Rounds++;
+        foreach (var o in observers) o.OnScore(x.Rows, N);
     }
 
-    /// <summary>After each sampler step: honours cancellation, flags non-finite rows on the device, calls the callback.</summary>
+    /// <summary>After each sampler step: honours cancellation, then notifies the observers (non-finite flags, the callback).</summary>
     public void Report(int step, int steps, double tau, SamplerPhase phase, IDeviceBuffer x)
     {
         Cancellation.ThrowIfCancellationRequested();
         var info = new StepInfo(step, steps, tau, phase, x);
-        if (TrackNonFinite && x.Rows == N)
-        {
-            if (firstBad is null)
-            {
-                firstBad = Backend.Allocate(N, 1);
-                var minusOne = new float[N];
-                Array.Fill(minusOne, -1f);
-                Backend.Upload(firstBad, minusOne);
-            }
-            Backend.MarkNonFinite(x, firstBad, reports.Count);   // report index: exact in float32 up to 2^24 steps
-            reports.Add(info with { X = null! });
-        }
-        Callback?.Invoke(info);
+        foreach (var o in observers) o.OnStep(info);
     }
 
     /// <summary>
@@ -136,17 +141,7 @@ public sealed class SamplerContext : IDisposable
     {
         int bad = NonFiniteSampleException.FirstNonFiniteRow(samples, Dim);
         if (bad < 0) return;
-        string when = "after the last step (final denoise or data-space map)";
-        if (firstBad is not null)
-        {
-            var flags = new float[N];
-            Backend.Download(firstBad, flags);
-            if (flags[bad] >= 0 && (int)flags[bad] < reports.Count)
-            {
-                var r = reports[(int)flags[bad]];
-                when = $"at {r.Phase} step {r.Step + 1} of {r.Steps} (sampler time tau = {r.Tau:g6})";
-            }
-        }
+        string when = nonFinite?.When(bad) ?? "after the last step (final denoise or data-space map)";
         throw new NonFiniteSampleException(FirstSample + bad, when);
     }
 
@@ -169,7 +164,7 @@ public sealed class SamplerContext : IDisposable
 
     public void Dispose()
     {
-        firstBad?.Dispose(); firstBad = null;
+        nonFinite?.Dispose();
         Work.Dispose();
     }
 }
