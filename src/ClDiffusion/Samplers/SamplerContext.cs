@@ -26,7 +26,6 @@ public sealed class SamplerContext : IDisposable
 {
     readonly List<IStepObserver> observers = new();
     NonFiniteTracker? nonFinite;
-    readonly HashSet<(int rows, bool guided)> labelsUploaded = new();
     ClassLabels? labels;
     public IBackend Backend { get; }
     public IPreparedScore Model { get; }
@@ -67,6 +66,7 @@ public sealed class SamplerContext : IDisposable
         if (firstSample < 0 || firstSample + n > (1L << 32)) throw new ArgumentException($"sample indices [{firstSample}, {firstSample + n}) must lie in [0, 2^32)");
         Backend = backend; Model = model; N = n; Dim = model.Model.Dim; Seed = seed; FirstSample = firstSample; Horizon = horizon;
         Work = new Workspace(backend, Dim);
+        ScoreFunction = new ModelScore(backend, model);
         observers.Add(Costs);
         observers.Add(nonFinite = new NonFiniteTracker(backend, n));
     }
@@ -96,32 +96,27 @@ public sealed class SamplerContext : IDisposable
         classes?.Validate(Model.Model, FirstSample, N);
         if (classes?.Single == ClassLabels.Null && guidance == 0) classes = null;   // all unconditional: no labels at all (any model)
         labels = classes; Guidance = (float)guidance;
-        labelsUploaded.Clear();
+        ScoreFunction = labels is null ? new ModelScore(Backend, Model)
+            : Guidance == 0 ? new ConditionalScore(Backend, Model, Work, labels, FirstSample, N)
+            : new GuidedScore(Backend, Model, Work, labels, Guidance, FirstSample, N);
     }
 
     /// <summary>
-    /// One round of score calls at forward times t0 - slope * offsets[r % len]. With labels and guidance w != 0 the
-    /// conditional and the unconditional halves go to the backend as ONE batch [x; x] with labels [c; null] (one
-    /// launch, twice the rows), combined as (1 + w) s(x | c) - w s(x | null); every sampler and corrector calls this,
-    /// so all of them are guided. Rows of x belong to samples in blocks: row r is sample r / (x.Rows / N).
+    /// What <see cref="ScoreAt"/> evaluates: the model (<see cref="ModelScore"/>), or, after <see cref="Condition"/>, the
+    /// model wrapped with the samples' labels (<see cref="ConditionalScore"/>) or with classifier-free guidance
+    /// (<see cref="GuidedScore"/>).
+    /// </summary>
+    public ISamplerScore ScoreFunction { get; private set; }
+
+    /// <summary>
+    /// One round of score calls at forward times t0 - slope * offsets[r % len], through <see cref="ScoreFunction"/>
+    /// (so every sampler and corrector is conditioned and guided alike); honours cancellation first and notifies the
+    /// observers after. Rows of x belong to samples in blocks: row r is sample r / (x.Rows / N).
     /// </summary>
     public void ScoreAt(IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score)
     {
         Cancellation.ThrowIfCancellationRequested();
-        if (labels is null) Backend.Score(Model, x, t0, slope, offsets, score);
-        else if (Guidance == 0) Backend.Score(Model, x, t0, slope, offsets, score, RowLabels(x.Rows, false));
-        else
-        {
-            int rows = x.Rows;
-            // the second half must see the same row times: offsets repeat with a period that divides the row count
-            if (offsets is not null && rows % (offsets.Rows * offsets.Cols) != 0)
-                throw new InvalidOperationException($"guided score: {rows} rows are not whole periods of {offsets.Rows * offsets.Cols} time offsets");
-            var both = Work[Slots.GuidedX, 2 * rows, x.Cols];
-            var bothScore = Work[Slots.GuidedScores, 2 * rows, x.Cols];
-            Backend.DuplicateRows(both, x);
-            Backend.Score(Model, both, t0, slope, offsets, bothScore, RowLabels(rows, true));
-            Backend.GuidanceCombine(score, bothScore, Guidance);
-        }
+        ScoreFunction.Evaluate(x, t0, slope, offsets, score);
         foreach (var o in observers) o.OnScore(x.Rows, N);
     }
 
@@ -143,23 +138,6 @@ public sealed class SamplerContext : IDisposable
         if (bad < 0) return;
         string when = nonFinite?.When(bad) ?? "after the last step (final denoise or data-space map)";
         throw new NonFiniteSampleException(FirstSample + bad, when);
-    }
-
-    /// <summary>The labels of a score call's rows ([rows, 1], or [2 rows, 1] = [labels; null] when guided), uploaded once per shape.</summary>
-    IDeviceBuffer RowLabels(int rows, bool guided)
-    {
-        if (rows % N != 0) throw new InvalidOperationException($"score call of {rows} rows for {N} samples: rows must come in equal blocks per sample");
-        int total = guided ? 2 * rows : rows;
-        var buf = Work[guided ? Slots.GuidedLabels : Slots.Labels, total, 1];
-        if (labelsUploaded.Add((rows, guided)))
-        {
-            int per = rows / N;
-            var h = new float[total];
-            for (int r = 0; r < rows; r++) h[r] = labels!.Of(FirstSample + r / per);
-            for (int r = rows; r < total; r++) h[r] = ClassLabels.Null;
-            Backend.Upload(buf, h);
-        }
-        return buf;
     }
 
     public void Dispose()
