@@ -36,15 +36,18 @@ public enum AlphaLaw
 }
 
 /// <summary>
-/// The primitives every sampler is written against (DESIGN section 2). A backend keeps buffers where it
-/// computes; samplers enqueue primitives and read back once at the end. Randomness comes from
-/// <see cref="RandomKey"/>: row r of a buffer is sample (firstSample + r), so draws never depend on batching.
-/// All operations are element-wise safe for dst aliasing an input unless stated otherwise.
+/// A device as the samplers see it: its memory (buffers, transfers, copies), its queue (<see cref="Finish"/>) and its
+/// streams. The maths the samplers enqueue are the op sets (<see cref="IVectorOps"/>, <see cref="IScoreOps"/>,
+/// <see cref="IMidpointOps"/>, <see cref="IPicardOps"/>, <see cref="ILangevinOps"/>, <see cref="ILogSnrOps"/>);
+/// <see cref="IBackend"/> is all of them on one device.
 /// </summary>
-public interface IBackend : IDisposable
+public interface IBackendDevice : IDisposable
 {
     /// <summary>Human-readable device name ("cpu (2 threads)", "NVIDIA H100 ...").</summary>
     string DeviceName { get; }
+
+    /// <summary>The memory the scheduler may plan chunks against.</summary>
+    DeviceMemory Memory { get; }
 
     IDeviceBuffer Allocate(int rows, int cols);
     void Upload(IDeviceBuffer dst, ReadOnlySpan<float> src);
@@ -53,6 +56,52 @@ public interface IBackend : IDisposable
     /// <summary>dst[r*m + i] = src[r] for i &lt; m (dst has src.Rows * m rows).</summary>
     void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m);
 
+    /// <summary>dst = [src; src] (dst has 2 src.Rows rows): the two halves of a classifier-free guidance batch.</summary>
+    void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
+    {
+        BackendChecks.DuplicateRows(dst, src);
+        var h = new float[(long)src.Rows * src.Cols * 2];
+        Download(src, h.AsSpan(0, h.Length / 2));
+        h.AsSpan(0, h.Length / 2).CopyTo(h.AsSpan(h.Length / 2));
+        Upload(dst, h);
+    }
+
+    /// <summary>Waits for all enqueued work (no-op on the CPU).</summary>
+    void Finish();
+
+    /// <summary>
+    /// Opens a stream on this device (a CUDA stream, an OpenCL command queue): its own in-order queue of work that runs
+    /// concurrently with the other streams'. Dispose every stream before the backend.
+    /// </summary>
+    IBackendStream OpenStream();
+}
+
+/// <summary>
+/// The element-wise and random maths every sampler uses. Randomness comes from <see cref="RandomKey"/>: row r of a
+/// buffer is sample (firstSample + r), so draws never depend on batching.
+/// </summary>
+public interface IVectorOps
+{
+    /// <summary>dst = sum_i terms[i].Coef * terms[i].X (1 to 4 terms, all the same shape as dst).</summary>
+    void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms);
+
+    /// <summary>dst[r, j] = standard normal j of sample firstSample + r under key.</summary>
+    void Normal(IDeviceBuffer dst, RandomKey key, long firstSample);
+
+    /// <summary>alpha[r, i] for sample firstSample + r, i &lt; R = alpha.Cols, drawn by law (h is the window length).</summary>
+    void DrawAlphas(IDeviceBuffer alpha, RandomKey key, long firstSample, AlphaLaw law, float h);
+
+    /// <summary>
+    /// firstBad[r] = step for every row r of x that holds a NaN or an infinity while firstBad[r] is still negative
+    /// (firstBad is [x.Rows, 1], filled with -1 by the caller). Enqueued like any primitive, no host wait: the
+    /// samplers call it after each step, so a non-finite sample is caught and named with the step it went wrong.
+    /// </summary>
+    void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step);
+}
+
+/// <summary>Score models on the device: prepare one, evaluate it on a batch, combine classifier-free guidance halves.</summary>
+public interface IScoreOps
+{
     IPreparedScore Prepare(IScoreModel model);
 
     /// <summary>
@@ -65,60 +114,59 @@ public interface IBackend : IDisposable
     /// The class-conditional score: as <see cref="Score(IPreparedScore, IDeviceBuffer, float, float, IDeviceBuffer?, IDeviceBuffer)"/>
     /// with row r conditioned on class labels[r] ([rows, 1], the class as a float; -1 = the null class, i.e. the
     /// unconditional score). labels null: every row gets the null class. The model must be class-conditional
-    /// (<see cref="IClassConditional"/>) unless labels is null.
+    /// (<see cref="IClassConditional"/>) unless labels is null. (<see cref="IBackend"/> gives a default for backends
+    /// without class-conditional scores.)
     /// </summary>
-    void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels)
-    {
-        if (labels is not null) throw new NotSupportedException($"{DeviceName}: this backend has no class-conditional scores");
-        Score(model, x, t0, slope, offsets, score);
-    }
-
-    /// <summary>dst = [src; src] (dst has 2 src.Rows rows): the two halves of a classifier-free guidance batch.</summary>
-    void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
-    {
-        if (dst.Rows != 2 * src.Rows || dst.Cols != src.Cols) throw new ArgumentException($"duplicate rows: [{src.Rows}, {src.Cols}] twice does not fit [{dst.Rows}, {dst.Cols}]");
-        var h = new float[(long)src.Rows * src.Cols * 2];
-        Download(src, h.AsSpan(0, h.Length / 2));
-        h.AsSpan(0, h.Length / 2).CopyTo(h.AsSpan(h.Length / 2));
-        Upload(dst, h);
-    }
+    void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels);
 
     /// <summary>
     /// Classifier-free guidance: dst[r] = (1 + w) both[r] - w both[rows + r], where both = [s(x | c); s(x | null)]
-    /// has 2 dst.Rows rows. dst must not alias both.
+    /// has 2 dst.Rows rows. dst must not alias both. (<see cref="IBackend"/> gives a host default.)
     /// </summary>
-    void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
-    {
-        if (both.Rows != 2 * dst.Rows || both.Cols != dst.Cols) throw new ArgumentException($"guidance: [{both.Rows}, {both.Cols}] is not two halves of [{dst.Rows}, {dst.Cols}]");
-        var h = new float[(long)both.Rows * both.Cols];
-        Download(both, h);
-        int n = h.Length / 2;
-        var o = new float[n];
-        for (int i = 0; i < n; i++) o[i] = (1 + w) * h[i] - w * h[n + i];
-        Upload(dst, o);
-    }
+    void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w);
+}
 
-    /// <summary>dst = sum_i terms[i].Coef * terms[i].X (1 to 4 terms, all the same shape as dst).</summary>
-    void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms);
-
-    /// <summary>dst[r, j] = standard normal j of sample firstSample + r under key.</summary>
-    void Normal(IDeviceBuffer dst, RandomKey key, long firstSample);
-
-    /// <summary>alpha[r, i] for sample firstSample + r, i &lt; R = alpha.Cols, drawn by law (h is the window length).</summary>
-    void DrawAlphas(IDeviceBuffer alpha, RandomKey key, long firstSample, AlphaLaw law, float h);
-
+/// <summary>The randomized midpoint on the ODE (rm, rm-pc, prm's last step): the exponential-integrator guess and the final step.</summary>
+public interface IMidpointOps
+{
     /// <summary>dst[r*R + i] = e^{alpha_ri h} x0[r] + (e^{alpha_ri h} - 1) s0[r]: the exponential-integrator guess of x(tau0 + alpha_i h).</summary>
     void MidpointPredict(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer s0, IDeviceBuffer alpha, float h);
 
+    /// <summary>dst[r] = e^h x0[r] + (h/R) sum_i e^{(1 - alpha_ri) h} scores[r*R + i].</summary>
+    void MidpointFinal(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h);
+}
+
+/// <summary>The parallel (Picard) samplers' maths: prm's Picard sums, the ParaDiGMS-style scan, the tolerances, masked copies.</summary>
+public interface IPicardOps
+{
     /// <summary>
     /// Picard update of the parallel randomized midpoint (DESIGN 1.3 item 6), dst must not alias scores:
     /// dst[r*R+i] = e^{alpha_i h} x0[r] + sum_{j&lt;=i} (e^{alpha_i h - (j-1) dw} - max(e^{alpha_i h - j dw}, 1)) scores[r*R+j], dw = h/R.
     /// </summary>
     void PicardSums(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h);
 
-    /// <summary>dst[r] = e^h x0[r] + (h/R) sum_i e^{(1 - alpha_ri) h} scores[r*R + i].</summary>
-    void MidpointFinal(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h);
+    /// <summary>
+    /// Exponential-integrator recurrence over a window of M steps (ParaDiGMS-style Picard baseline):
+    /// X_0 = x0, X_{m+1} = e^{h_m} X_m + (e^{h_m} - 1) scores[r*M + m]. Writes X_0..X_{M-1} into xs and X_M into xOut.
+    /// </summary>
+    void ExpScan(IDeviceBuffer x0, IDeviceBuffer scores, ReadOnlySpan<float> steps, IDeviceBuffer xs, IDeviceBuffer xOut);
 
+    /// <summary>max over rows and columns of |a - b| (a host read: used only for Picard tolerances).</summary>
+    float MaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b);
+
+    /// <summary>
+    /// perSample[s] = max over rows [s*rowsPerSample, (s+1)*rowsPerSample) and all columns of |a - b| (NaN propagates);
+    /// a host read of one float per sample (a.Rows / rowsPerSample of them), used for per-sample Picard tolerances.
+    /// </summary>
+    void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample);
+
+    /// <summary>dst row r = src row r where mask[r] != 0 (mask is [rows, 1]); other rows of dst are left as they are.</summary>
+    void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask);
+}
+
+/// <summary>The underdamped Langevin correctors: frozen-drift steps (sequential or as a Picard scan) and Shen-Lee's randomized midpoint.</summary>
+public interface ILangevinOps
+{
     /// <summary>
     /// M frozen-drift underdamped Langevin steps of size hc (DESIGN 1.3 item 3) with the drift of step m taken
     /// from scores[r*M + m]; noise of step m from key.WithStep(key.Step + m) (normal j for xi_X, d + j for xi_V).
@@ -140,40 +188,14 @@ public interface IBackend : IDisposable
     /// <summary>Shen-Lee second half: X, V advanced by h with the drift sMid at the midpoint; in place on x and v.</summary>
     void ShenLeeFinal(IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer sMid, IDeviceBuffer alpha,
         float gamma, float h, RandomKey key, long firstSample);
+}
 
-    /// <summary>
-    /// Exponential-integrator recurrence over a window of M steps (ParaDiGMS-style Picard baseline):
-    /// X_0 = x0, X_{m+1} = e^{h_m} X_m + (e^{h_m} - 1) scores[r*M + m]. Writes X_0..X_{M-1} into xs and X_M into xOut.
-    /// </summary>
-    void ExpScan(IDeviceBuffer x0, IDeviceBuffer scores, ReadOnlySpan<float> steps, IDeviceBuffer xs, IDeviceBuffer xOut);
-
-    /// <summary>max over rows and columns of |a - b| (a host read: used only for Picard tolerances).</summary>
-    float MaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b);
-
-    /// <summary>
-    /// perSample[s] = max over rows [s*rowsPerSample, (s+1)*rowsPerSample) and all columns of |a - b| (NaN propagates);
-    /// a host read of one float per sample (a.Rows / rowsPerSample of them), used for per-sample Picard tolerances.
-    /// </summary>
-    void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample);
-
-    /// <summary>dst row r = src row r where mask[r] != 0 (mask is [rows, 1]); other rows of dst are left as they are.</summary>
-    void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask);
-
-    /// <summary>Waits for all enqueued work (no-op on the CPU).</summary>
-    void Finish();
-
-    /// <summary>The memory the scheduler may plan chunks against.</summary>
-    DeviceMemory Memory { get; }
-
-    /// <summary>
-    /// Opens a stream on this device (a CUDA stream, an OpenCL command queue): its own in-order queue of work that runs
-    /// concurrently with the other streams'. Dispose every stream before the backend.
-    /// </summary>
-    IBackendStream OpenStream();
-
-    // ---- Data-prediction samplers on the log-SNR axis (rm-x0, prm-x0; see Diffusion.LogSnrSteps). Per-row weights are
-    // computed in float64 where the device has it, from the float32 forward times, by the formulas of LogSnrSteps.
-
+/// <summary>
+/// Data-prediction samplers on the log-SNR axis (rm-x0, prm-x0; see Diffusion.LogSnrSteps). Per-row weights are
+/// computed in float64 where the device has it, from the float32 forward times, by the formulas of LogSnrSteps.
+/// </summary>
+public interface ILogSnrOps
+{
     /// <summary>
     /// times[k] = forward time of lambda = lambdaEnd + log(1 - (1 - u[k])(1 - e^{-h})): the point with CDF u[k] of the
     /// density proportional to e^lambda on [lambdaEnd - h, lambdaEnd] (times and u have the same shape).
@@ -211,13 +233,35 @@ public interface IBackend : IDisposable
     /// from it instead of evaluating x0 at the step start. dStart and slope must be distinct buffers.
     /// </summary>
     void LogSnrLine(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB, double tStart);
+}
 
-    /// <summary>
-    /// firstBad[r] = step for every row r of x that holds a NaN or an infinity while firstBad[r] is still negative
-    /// (firstBad is [x.Rows, 1], filled with -1 by the caller). Enqueued like any primitive, no host wait: the
-    /// samplers call it after each step, so a non-finite sample is caught and named with the step it went wrong.
-    /// </summary>
-    void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step);
+/// <summary>
+/// The primitives every sampler is written against (DESIGN section 2): one device (<see cref="IBackendDevice"/>) with
+/// every sampler family's op set. A backend keeps buffers where it computes; samplers enqueue primitives and read back
+/// once at the end. All operations are element-wise safe for dst aliasing an input unless stated otherwise. Every
+/// primitive checks its arguments with <see cref="BackendChecks"/> first. This interface adds no member of its own:
+/// only the defaults of two score operations for backends that have no device version of them.
+/// </summary>
+public interface IBackend : IBackendDevice, IVectorOps, IScoreOps, IMidpointOps, IPicardOps, ILangevinOps, ILogSnrOps
+{
+    /// <summary>Default: no class-conditional scores (labels must be null).</summary>
+    void IScoreOps.Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels)
+    {
+        if (labels is not null) throw new NotSupportedException($"{DeviceName}: this backend has no class-conditional scores");
+        Score(model, x, t0, slope, offsets, score);
+    }
+
+    /// <summary>Default: the guidance combination on the host (a read of both halves, a write of dst).</summary>
+    void IScoreOps.GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
+    {
+        BackendChecks.GuidanceCombine(dst, both);
+        var h = new float[(long)both.Rows * both.Cols];
+        Download(both, h);
+        int n = h.Length / 2;
+        var o = new float[n];
+        for (int i = 0; i < n; i++) o[i] = (1 + w) * h[i] - w * h[n + i];
+        Upload(dst, o);
+    }
 }
 
 /// <summary>Memory of a device: global memory and the largest single allocation; IsHost for backends that compute in host memory.</summary>

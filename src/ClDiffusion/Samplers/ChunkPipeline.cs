@@ -78,10 +78,11 @@ public static class ChunkPipeline
         Span<float> output, Action<StepInfo>? callback = null, CancellationToken cancel = default)
     {
         using var ctx = Context(backend, prepared, job, offset, count);
-        ctx.Callback = callback; ctx.Cancellation = cancel;
+        if (callback is not null) ctx.Observers.Add(new StepCallback(callback));
+        ctx.Cancellation = cancel;
         using var x = Enqueue(ctx, job);
         backend.Download(x, output[..(count * ctx.Dim)]);
         Collect(ctx, job.Model, output[..(count * ctx.Dim)]);
-        return (ctx.Nfe, ctx.Rounds);
+        return (ctx.Costs.Nfe, ctx.Costs.Rounds);
     }
 }

@@ -16,8 +16,8 @@ public static class Correctors
     public static void Langevin(SamplerContext ctx, IDeviceBuffer x, double tau, int id, int steps, double duration, double gamma)
     {
         var b = ctx.Backend;
-        var v = ctx.Scratch("v", ctx.N);
-        var s = ctx.Scratch("s", ctx.N);
+        var v = ctx.Work[Slots.Velocity, ctx.N];
+        var s = ctx.Work[Slots.Score, ctx.N];
         b.Normal(v, ctx.Key((uint)id, Purpose.LangevinVelocity), ctx.FirstSample);
         float hc = (float)(duration / steps);
         var key = ctx.Key(NoiseStep(id), Purpose.LangevinNoise);
@@ -36,10 +36,10 @@ public static class Correctors
     public static void RandomizedMidpointLangevin(SamplerContext ctx, IDeviceBuffer x, double tau, int id, int steps, double duration, double gamma)
     {
         var b = ctx.Backend;
-        var v = ctx.Scratch("v", ctx.N);
-        var s = ctx.Scratch("s", ctx.N);
-        var xMid = ctx.Scratch("xmid", ctx.N);
-        var alpha = ctx.Scratch("alpha", ctx.N, 1);
+        var v = ctx.Work[Slots.Velocity, ctx.N];
+        var s = ctx.Work[Slots.Score, ctx.N];
+        var xMid = ctx.Work[Slots.MidpointX, ctx.N];
+        var alpha = ctx.Work[Slots.Alpha, ctx.N, 1];
         b.Normal(v, ctx.Key((uint)id, Purpose.LangevinVelocity), ctx.FirstSample);
         float h = (float)(duration / steps);
         for (int m = 0; m < steps; m++)
@@ -65,9 +65,9 @@ public static class Correctors
     {
         var b = ctx.Backend;
         int m = steps;
-        var v = ctx.Scratch("v", ctx.N);
-        var xs = ctx.Scratch("pc-xs", ctx.N * m);
-        var ss = ctx.Scratch("pc-ss", ctx.N * m);
+        var v = ctx.Work[Slots.Velocity, ctx.N];
+        var xs = ctx.Work[Slots.CorrectorXs, ctx.N * m];
+        var ss = ctx.Work[Slots.CorrectorScores, ctx.N * m];
         b.Normal(v, ctx.Key((uint)id, Purpose.LangevinVelocity), ctx.FirstSample);
         var key = ctx.Key(NoiseStep(id), Purpose.LangevinNoise);
         float hc = (float)(duration / steps);

@@ -19,15 +19,15 @@ public sealed class X0History
     public IDeviceBuffer? Slope(SamplerContext ctx, IDeviceBuffer d0, double lambdaStart)
     {
         if (!Has) return null;
-        var slope = ctx.Scratch("x0-slope", ctx.N);
+        var slope = ctx.Work[Slots.X0Slope, ctx.N];
         float inv = (float)(1 / (lambdaStart - lambda));
-        ctx.Backend.Lincomb(slope, [new(inv, d0), new(-inv, ctx.Scratch("x0-prev", ctx.N))]);
+        ctx.Backend.Lincomb(slope, [new(inv, d0), new(-inv, ctx.Work[Slots.X0Previous, ctx.N])]);
         return slope;
     }
 
     public void Remember(SamplerContext ctx, IDeviceBuffer d0, double lambdaStart)
     {
-        ctx.Backend.Copy(ctx.Scratch("x0-prev", ctx.N), d0);
+        ctx.Backend.Copy(ctx.Work[Slots.X0Previous, ctx.N], d0);
         lambda = lambdaStart;
     }
 }
@@ -44,7 +44,7 @@ public sealed class X0Line
     public void Forget() => count = 0;
 
     static (IDeviceBuffer D, IDeviceBuffer Times) Slot(SamplerContext ctx, int i) =>
-        (ctx.Scratch("x0-line-" + i, ctx.N), ctx.Scratch("x0-line-t" + i, ctx.N, 1));
+        (ctx.Work[Slots.X0LineD[i], ctx.N], ctx.Work[Slots.X0LineTimes[i], ctx.N, 1]);
 
     public (IDeviceBuffer D, IDeviceBuffer Times) Newest(SamplerContext ctx) => Slot(ctx, newest);
     public (IDeviceBuffer D, IDeviceBuffer Times) Older(SamplerContext ctx) => Slot(ctx, (newest + 2) % 3);
@@ -87,7 +87,7 @@ public static class LogSnrSamplers
     internal static void X0AtGridPoint(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int n, IDeviceBuffer dst)
     {
         var p = Point.At(grid.T(n));
-        var score = ctx.Scratch("s", ctx.N);
+        var score = ctx.Work[Slots.Score, ctx.N];
         ctx.Score(x, grid.Tau[n], score);
         ctx.Backend.Lincomb(dst, [new((float)(1 / p.Alpha), x), new((float)(p.Sigma * p.Sigma / p.Alpha), score)]);
     }
@@ -127,7 +127,7 @@ public static class LogSnrSamplers
         Point s = Point.At(ts), t = Point.At(tt);
         double h = t.Lambda - s.Lambda;
         var (dNew, timesNew) = line.Free(ctx);
-        var u = ctx.Scratch("alpha", ctx.N, 1);
+        var u = ctx.Work[Slots.Alpha, ctx.N, 1];
         b.DrawAlphas(u, ctx.Key(0, Purpose.MidpointShift), ctx.FirstSample, AlphaLaw.Rotated, (float)(n * GoldenShift % 1.0));
         if (line.Count == 0)
         {
@@ -150,12 +150,12 @@ public static class LogSnrSamplers
         if (line.Count == 2)
         {
             var (dA, timesA) = line.Older(ctx);
-            d0 = ctx.Scratch("x0-start", ctx.N);
-            slope = ctx.Scratch("x0-slope", ctx.N);
+            d0 = ctx.Work[Slots.X0Start, ctx.N];
+            slope = ctx.Work[Slots.X0Slope, ctx.N];
             b.LogSnrLine(d0, slope, dA, timesA, dB, timesB, ts);
         }
-        var xm = ctx.Scratch("x0-xi", ctx.N);
-        var sm = ctx.Scratch("x0-si", ctx.N);
+        var xm = ctx.Work[Slots.X0MidX, ctx.N];
+        var sm = ctx.Work[Slots.X0MidScores, ctx.N];
         b.LogSnrPredict(xm, x, d0, slope, timesNew, ts);
         ctx.ScoreAt(xm, 0f, -1f, timesNew, sm);   // forward time 0 - (-1) * times[r] = times[r]
         b.DataPrediction(dNew, xm, sm, timesNew);
@@ -187,18 +187,18 @@ public static class LogSnrSamplers
         double ts = grid.T(n), tt = grid.T(n + 1);
         Point s = Point.At(ts), t = Point.At(tt);
         double h = t.Lambda - s.Lambda;
-        var d0 = ctx.Scratch("x0", ctx.N);
+        var d0 = ctx.Work[Slots.X0, ctx.N];
         X0AtGridPoint(ctx, x, grid, n, d0);
         var slope = order == 2 ? history.Slope(ctx, d0, s.Lambda) : null;
 
-        var u = ctx.Scratch("alpha", ctx.N, R);
-        var times = ctx.Scratch("x0-t", ctx.N, R);
+        var u = ctx.Work[Slots.Alpha, ctx.N, R];
+        var times = ctx.Work[Slots.X0Times, ctx.N, R];
         b.DrawAlphas(u, ctx.Key((uint)n, Purpose.Alpha), ctx.FirstSample, AlphaLaw.Stratified, (float)h);
         b.TiltedTimes(times, u, t.Lambda, h);
 
-        var xi = ctx.Scratch("x0-xi", ctx.N * R);
-        var si = ctx.Scratch("x0-si", ctx.N * R);
-        var di = ctx.Scratch("x0-di", ctx.N * R);
+        var xi = ctx.Work[Slots.X0MidX, ctx.N * R];
+        var si = ctx.Work[Slots.X0MidScores, ctx.N * R];
+        var di = ctx.Work[Slots.X0MidD, ctx.N * R];
         b.LogSnrPredict(xi, x, d0, slope, times, ts);
         for (int k = 0; ; k++)
         {

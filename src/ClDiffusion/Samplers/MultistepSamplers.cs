@@ -24,10 +24,10 @@ sealed class X0Ring
     int newest = -1;
     public int Count { get; private set; }
 
-    public X0Ring(SamplerContext ctx, string tag, int size)
+    public X0Ring(SamplerContext ctx, WorkSlot[] slotKeys)
     {
-        slots = Enumerable.Range(0, size).Select(i => ctx.Scratch(tag + i, ctx.N)).ToArray();
-        lambdas = new double[size];
+        slots = slotKeys.Select(k => ctx.Work[k, ctx.N]).ToArray();
+        lambdas = new double[slotKeys.Length];
     }
 
     public IDeviceBuffer Free => slots[(newest + 1) % slots.Length];
@@ -55,7 +55,7 @@ public static class MultistepSamplers
     public static void DpmSolver3M(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, bool lowerOrderFinal)
     {
         var b = ctx.Backend;
-        var ring = new X0Ring(ctx, "ms-x0-", 3);
+        var ring = new X0Ring(ctx, Slots.Dpmpp3mHistory);
         int steps = grid.Steps;
         for (int n = 0; n < steps; n++)
         {
@@ -109,8 +109,8 @@ public static class MultistepSamplers
     public static void UniPc(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int order, UniPcVariant variant, bool lowerOrderFinal)
     {
         var b = ctx.Backend;
-        var ring = new X0Ring(ctx, "unipc-x0-", 4);
-        var xp = ctx.Scratch("unipc-xp", ctx.N);
+        var ring = new X0Ring(ctx, Slots.UniPcHistory);
+        var xp = ctx.Work[Slots.UniPcPredicted, ctx.N];
         int steps = grid.Steps;
         LogSnrSamplers.X0AtGridPoint(ctx, x, grid, 0, ring.Free);
         ring.Push(Point.At(grid.T(0)).Lambda);

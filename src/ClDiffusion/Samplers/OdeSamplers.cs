@@ -16,7 +16,7 @@ public static class OdeSamplers
 
     public static void ExponentialIntegrator(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int from, int to)
     {
-        var s = ctx.Scratch("s", ctx.N);
+        var s = ctx.Work[Slots.Score, ctx.N];
         for (int n = from; n < to; n++)
         {
             double h = grid.H(n);
@@ -38,9 +38,9 @@ public static class OdeSamplers
     public static void RandomizedMidpoint(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, int from, int to, bool lowVariance = false)
     {
         var b = ctx.Backend;
-        var s = ctx.Scratch("s", ctx.N);
-        var xMid = ctx.Scratch("xmid", ctx.N);
-        var alpha = ctx.Scratch("alpha", ctx.N, 1);
+        var s = ctx.Work[Slots.Score, ctx.N];
+        var xMid = ctx.Work[Slots.MidpointX, ctx.N];
+        var alpha = ctx.Work[Slots.Alpha, ctx.N, 1];
         for (int n = from; n < to; n++)
         {
             float h = (float)grid.H(n);
@@ -58,9 +58,9 @@ public static class OdeSamplers
     public static void Heun(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid)
     {
         var b = ctx.Backend;
-        var s1 = ctx.Scratch("s", ctx.N);
-        var s2 = ctx.Scratch("s2", ctx.N);
-        var xe = ctx.Scratch("xe", ctx.N);
+        var s1 = ctx.Work[Slots.Score, ctx.N];
+        var s2 = ctx.Work[Slots.Score2, ctx.N];
+        var xe = ctx.Work[Slots.EulerX, ctx.N];
         for (int n = 0; n < grid.Steps; n++)
         {
             float h = (float)grid.H(n);
@@ -79,9 +79,9 @@ public static class OdeSamplers
     public static void DpmSolver2M(SamplerContext ctx, IDeviceBuffer x, TimeGrid grid)
     {
         var b = ctx.Backend;
-        var s = ctx.Scratch("s", ctx.N);
-        var d0 = ctx.Scratch("x0", ctx.N);
-        var dPrev = ctx.Scratch("x0prev", ctx.N);
+        var s = ctx.Work[Slots.Score, ctx.N];
+        var d0 = ctx.Work[Slots.X0, ctx.N];
+        var dPrev = ctx.Work[Slots.X0Prev, ctx.N];
         double hPrev = 0;
         for (int n = 0; n < grid.Steps; n++)
         {

@@ -18,10 +18,10 @@ public static class ParallelSamplers
     {
         var b = ctx.Backend;
         float h = (float)grid.H(n), t0 = (float)grid.T(n);
-        var s0 = ctx.Scratch("s", ctx.N);
-        var alpha = ctx.Scratch("alpha", ctx.N, R);
-        var xi = ctx.Scratch("prm-x", ctx.N * R);
-        var si = ctx.Scratch("prm-s", ctx.N * R);
+        var s0 = ctx.Work[Slots.Score, ctx.N];
+        var alpha = ctx.Work[Slots.Alpha, ctx.N, R];
+        var xi = ctx.Work[Slots.PrmX, ctx.N * R];
+        var si = ctx.Work[Slots.PrmScores, ctx.N * R];
         b.DrawAlphas(alpha, ctx.Key((uint)n, Purpose.Alpha), ctx.FirstSample, AlphaLaw.Stratified, h);
         ctx.Score(x, grid.Tau[n], s0);
         b.MidpointPredict(xi, x, s0, alpha, h);
@@ -63,12 +63,12 @@ public static class ParallelSamplers
         for (int start = 0; start < grid.Steps; start += window)
         {
             int m = Math.Min(window, grid.Steps - start);
-            var xs = ctx.Scratch("pic-xs", n * m);
-            var prev = ctx.Scratch("pic-prev", n * m);
-            var ss = ctx.Scratch("pic-ss", n * m);
-            var xEnd = ctx.Scratch("pic-end", n);
-            var times = ctx.Scratch("pic-t", m, 1);
-            var maskBuf = ctx.Scratch("pic-mask", n, 1);
+            var xs = ctx.Work[Slots.PicardXs, n * m];
+            var prev = ctx.Work[Slots.PicardPrev, n * m];
+            var ss = ctx.Work[Slots.PicardScores, n * m];
+            var xEnd = ctx.Work[Slots.PicardEnd, n];
+            var times = ctx.Work[Slots.PicardTimes, m, 1];
+            var maskBuf = ctx.Work[Slots.PicardMask, n, 1];
             var hs = new float[m]; var offs = new float[m];
             for (int i = 0; i < m; i++) { hs[i] = (float)grid.H(start + i); offs[i] = (float)grid.Tau[start + i]; }
             b.Upload(times, offs);

@@ -164,7 +164,7 @@ public static class Sampler
     public static void Run(string name, SamplerContext ctx, IDeviceBuffer x, TimeGrid grid, SamplerOptions o)
     {
         var sampler = Get(name);
-        if (o.Labels is not null || o.Guidance != 0) ctx.Condition(o.Labels, o.Guidance);   // guidance lives in ctx.ScoreAt, shared by every sampler
+        if (o.Labels is not null || o.Guidance != 0) ctx.Condition(o.Labels, o.Guidance);   // wraps the model (GuidedScore); every sampler scores through ctx.ScoreAt
         sampler.Run(ctx, x, grid, o);
         if (o.Denoise) Denoise(ctx, x, grid.Tau[^1]);
     }
@@ -173,7 +173,7 @@ public static class Sampler
     public static void Denoise(SamplerContext ctx, IDeviceBuffer x, double tau)
     {
         double t = ctx.Horizon - tau, a = ForwardProcess.Alpha(t), s2 = ForwardProcess.SigmaSquared(t);
-        var s = ctx.Scratch("s", ctx.N);
+        var s = ctx.Work[Slots.Score, ctx.N];
         ctx.Score(x, tau, s);
         ctx.Backend.Lincomb(x, [new((float)(1 / a), x), new((float)(s2 / a), s)]);
     }

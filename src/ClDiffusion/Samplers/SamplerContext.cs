@@ -18,15 +18,14 @@ public readonly record struct StepInfo(int Step, int Steps, double Tau, SamplerP
 
 /// <summary>
 /// Everything a sampler needs besides its state and grid: the backend, the prepared score, the batch's place in
-/// the global sample sequence (for the counter-based randomness), scratch buffers, and the cost counters
-/// (score evaluations per sample and sequential rounds of score calls).
+/// the global sample sequence (for the counter-based randomness), the scratch workspace (<see cref="Workspace"/>),
+/// the class labels and guidance, cancellation, and the step observers (<see cref="Observers"/>: the cost counters,
+/// the non-finite tracking, a caller's step callback), notified after each score round and each reported step.
 /// </summary>
 public sealed class SamplerContext : IDisposable
 {
-    readonly Dictionary<(string, int, int), IDeviceBuffer> scratch = new();
-    readonly List<StepInfo> reports = new();
-    IDeviceBuffer? firstBad;
-    readonly HashSet<(int rows, bool guided)> labelsUploaded = new();
+    readonly List<IStepObserver> observers = new();
+    NonFiniteTracker? nonFinite;
     ClassLabels? labels;
     public IBackend Backend { get; }
     public IPreparedScore Model { get; }
@@ -35,33 +34,47 @@ public sealed class SamplerContext : IDisposable
     public ulong Seed { get; }
     public long FirstSample { get; }
     public double Horizon { get; }
-    public Action<StepInfo>? Callback { get; set; }
     /// <summary>Checked at every score call and every step report, so a cancel stops any sampler loop within one step.</summary>
     public CancellationToken Cancellation { get; set; }
-    /// <summary>Flag rows that turn NaN/Inf at each reported step (one device pass over x per step; see <see cref="ThrowIfNonFinite"/>).</summary>
-    public bool TrackNonFinite { get; init; } = true;
+    /// <summary>
+    /// Flag rows that turn NaN/Inf at each reported step (default on: a <see cref="NonFiniteTracker"/> among the
+    /// observers, one device pass over x per step; see <see cref="ThrowIfNonFinite"/>).
+    /// </summary>
+    public bool TrackNonFinite
+    {
+        get => nonFinite is not null;
+        init
+        {
+            if (value == TrackNonFinite) return;
+            if (value) observers.Add(nonFinite = new NonFiniteTracker(Backend, N));
+            else { observers.Remove(nonFinite!); nonFinite!.Dispose(); nonFinite = null; }
+        }
+    }
 
-    /// <summary>Score evaluations per sample so far.</summary>
-    public double Nfe { get; private set; }
-    /// <summary>Sequential rounds of score calls so far (the parallel depth).</summary>
-    public int Rounds { get; private set; }
+    /// <summary>The cost counters (score evaluations per sample, sequential rounds), the first observer.</summary>
+    public CostCounter Costs { get; } = new();
+
+    /// <summary>
+    /// Notified in order after each round of score calls and each reported step: the cost counters, the non-finite
+    /// tracker (unless <see cref="TrackNonFinite"/> is off), then whatever the caller adds (a <see cref="StepCallback"/>).
+    /// </summary>
+    public IList<IStepObserver> Observers => observers;
 
     public SamplerContext(IBackend backend, IPreparedScore model, int n, ulong seed, long firstSample, double horizon)
     {
         if (n < 1) throw new ArgumentException($"number of samples must be at least 1, got {n}");
         if (firstSample < 0 || firstSample + n > (1L << 32)) throw new ArgumentException($"sample indices [{firstSample}, {firstSample + n}) must lie in [0, 2^32)");
         Backend = backend; Model = model; N = n; Dim = model.Model.Dim; Seed = seed; FirstSample = firstSample; Horizon = horizon;
+        Work = new Workspace(backend, Dim);
+        ScoreFunction = new ModelScore(backend, model);
+        observers.Add(Costs);
+        observers.Add(nonFinite = new NonFiniteTracker(backend, n));
     }
 
     public RandomKey Key(uint step, Purpose purpose) => new(Seed, step, purpose);
 
-    /// <summary>A scratch buffer of [rows, cols] kept for the context's lifetime (tag separates buffers of the same shape).</summary>
-    public IDeviceBuffer Scratch(string tag, int rows, int? cols = null)
-    {
-        var k = (tag, rows, cols ?? Dim);
-        if (!scratch.TryGetValue(k, out var b)) scratch[k] = b = Backend.Allocate(rows, cols ?? Dim);
-        return b;
-    }
+    /// <summary>The scratch buffers, by typed slot (<see cref="Slots"/>), kept for the context's lifetime.</summary>
+    public Workspace Work { get; }
 
     /// <summary>One round of score calls at sampler time tau for every row of x.</summary>
     public void Score(IDeviceBuffer x, double tau, IDeviceBuffer score) =>
@@ -83,54 +96,36 @@ public sealed class SamplerContext : IDisposable
         classes?.Validate(Model.Model, FirstSample, N);
         if (classes?.Single == ClassLabels.Null && guidance == 0) classes = null;   // all unconditional: no labels at all (any model)
         labels = classes; Guidance = (float)guidance;
-        labelsUploaded.Clear();
+        ScoreFunction = labels is null ? new ModelScore(Backend, Model)
+            : Guidance == 0 ? new ConditionalScore(Backend, Model, Work, labels, FirstSample, N)
+            : new GuidedScore(Backend, Model, Work, labels, Guidance, FirstSample, N);
     }
 
     /// <summary>
-    /// One round of score calls at forward times t0 - slope * offsets[r % len]. With labels and guidance w != 0 the
-    /// conditional and the unconditional halves go to the backend as ONE batch [x; x] with labels [c; null] (one
-    /// launch, twice the rows), combined as (1 + w) s(x | c) - w s(x | null); every sampler and corrector calls this,
-    /// so all of them are guided. Rows of x belong to samples in blocks: row r is sample r / (x.Rows / N).
+    /// What <see cref="ScoreAt"/> evaluates: the model (<see cref="ModelScore"/>), or, after <see cref="Condition"/>, the
+    /// model wrapped with the samples' labels (<see cref="ConditionalScore"/>) or with classifier-free guidance
+    /// (<see cref="GuidedScore"/>).
+    /// </summary>
+    public ISamplerScore ScoreFunction { get; private set; }
+
+    /// <summary>
+    /// One round of score calls at forward times t0 - slope * offsets[r % len], through <see cref="ScoreFunction"/>
+    /// (so every sampler and corrector is conditioned and guided alike); honours cancellation first and notifies the
+    /// observers after. Rows of x belong to samples in blocks: row r is sample r / (x.Rows / N).
     /// </summary>
     public void ScoreAt(IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score)
     {
         Cancellation.ThrowIfCancellationRequested();
-        if (labels is null) Backend.Score(Model, x, t0, slope, offsets, score);
-        else if (Guidance == 0) Backend.Score(Model, x, t0, slope, offsets, score, RowLabels(x.Rows, false));
-        else
-        {
-            int rows = x.Rows;
-            // the second half must see the same row times: offsets repeat with a period that divides the row count
-            if (offsets is not null && rows % (offsets.Rows * offsets.Cols) != 0)
-                throw new InvalidOperationException($"guided score: {rows} rows are not whole periods of {offsets.Rows * offsets.Cols} time offsets");
-            var both = Scratch("guided-x", 2 * rows, x.Cols);
-            var bothScore = Scratch("guided-s", 2 * rows, x.Cols);
-            Backend.DuplicateRows(both, x);
-            Backend.Score(Model, both, t0, slope, offsets, bothScore, RowLabels(rows, true));
-            Backend.GuidanceCombine(score, bothScore, Guidance);
-        }
-        Nfe += (double)x.Rows / N;
-        Rounds++;
+        ScoreFunction.Evaluate(x, t0, slope, offsets, score);
+        foreach (var o in observers) o.OnScore(x.Rows, N);
     }
 
-    /// <summary>After each sampler step: honours cancellation, flags non-finite rows on the device, calls the callback.</summary>
+    /// <summary>After each sampler step: honours cancellation, then notifies the observers (non-finite flags, the callback).</summary>
     public void Report(int step, int steps, double tau, SamplerPhase phase, IDeviceBuffer x)
     {
         Cancellation.ThrowIfCancellationRequested();
         var info = new StepInfo(step, steps, tau, phase, x);
-        if (TrackNonFinite && x.Rows == N)
-        {
-            if (firstBad is null)
-            {
-                firstBad = Backend.Allocate(N, 1);
-                var minusOne = new float[N];
-                Array.Fill(minusOne, -1f);
-                Backend.Upload(firstBad, minusOne);
-            }
-            Backend.MarkNonFinite(x, firstBad, reports.Count);   // report index: exact in float32 up to 2^24 steps
-            reports.Add(info with { X = null! });
-        }
-        Callback?.Invoke(info);
+        foreach (var o in observers) o.OnStep(info);
     }
 
     /// <summary>
@@ -141,42 +136,14 @@ public sealed class SamplerContext : IDisposable
     {
         int bad = NonFiniteSampleException.FirstNonFiniteRow(samples, Dim);
         if (bad < 0) return;
-        string when = "after the last step (final denoise or data-space map)";
-        if (firstBad is not null)
-        {
-            var flags = new float[N];
-            Backend.Download(firstBad, flags);
-            if (flags[bad] >= 0 && (int)flags[bad] < reports.Count)
-            {
-                var r = reports[(int)flags[bad]];
-                when = $"at {r.Phase} step {r.Step + 1} of {r.Steps} (sampler time tau = {r.Tau:g6})";
-            }
-        }
+        string when = nonFinite?.When(bad) ?? "after the last step (final denoise or data-space map)";
         throw new NonFiniteSampleException(FirstSample + bad, when);
-    }
-
-    /// <summary>The labels of a score call's rows ([rows, 1], or [2 rows, 1] = [labels; null] when guided), uploaded once per shape.</summary>
-    IDeviceBuffer RowLabels(int rows, bool guided)
-    {
-        if (rows % N != 0) throw new InvalidOperationException($"score call of {rows} rows for {N} samples: rows must come in equal blocks per sample");
-        int total = guided ? 2 * rows : rows;
-        var buf = Scratch(guided ? "labels-guided" : "labels", total, 1);
-        if (labelsUploaded.Add((rows, guided)))
-        {
-            int per = rows / N;
-            var h = new float[total];
-            for (int r = 0; r < rows; r++) h[r] = labels!.Of(FirstSample + r / per);
-            for (int r = rows; r < total; r++) h[r] = ClassLabels.Null;
-            Backend.Upload(buf, h);
-        }
-        return buf;
     }
 
     public void Dispose()
     {
-        firstBad?.Dispose(); firstBad = null;
-        foreach (var b in scratch.Values) b.Dispose();
-        scratch.Clear();
+        nonFinite?.Dispose();
+        Work.Dispose();
     }
 }
 

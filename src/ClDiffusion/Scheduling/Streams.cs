@@ -55,7 +55,7 @@ public sealed class ChunkStream : IDisposable
                 ctx.Cancellation = ct;
                 using var x = ChunkPipeline.Enqueue(ctx, job);
                 stream.DownloadAsync(x, host);
-                c.Nfe = ctx.Nfe; c.Rounds = ctx.Rounds;
+                c.Nfe = ctx.Costs.Nfe; c.Rounds = ctx.Costs.Rounds;
                 inFlight = ctx;
                 // x is released here (a device keeps it alive until the queued commands ran); the context's buffers at Collect
             }

@@ -164,6 +164,30 @@ public class LayeringTests
     }
 
     /// <summary>
+    /// "The backend's interfaces each fit on a screen": IBackend declares no member of its own (it composes the device
+    /// part and the op sets, giving only two defaults), and each of the parts declares at most 12 members.
+    /// </summary>
+    [Test]
+    public void TheBackendIsADeviceAndSmallOpSets()
+    {
+        var b = typeof(ClDiffusion.Backends.IBackend);
+        var parts = new[] { typeof(ClDiffusion.Backends.IBackendDevice), typeof(ClDiffusion.Backends.IVectorOps), typeof(ClDiffusion.Backends.IScoreOps),
+            typeof(ClDiffusion.Backends.IMidpointOps), typeof(ClDiffusion.Backends.IPicardOps), typeof(ClDiffusion.Backends.ILangevinOps), typeof(ClDiffusion.Backends.ILogSnrOps) };
+        Assert.That(b.GetInterfaces().Where(i => i != typeof(IDisposable)), Is.EquivalentTo(parts));
+        const BindingFlags own = BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly;
+        Assert.That(b.GetMembers(own), Is.Empty, "IBackend declares members of its own: put them in the device part or an op set");
+        foreach (var p in parts)
+        {
+            int members = p.GetMethods(own).Count(m => !m.IsSpecialName) + p.GetProperties(own).Length;
+            Assert.That(members, Is.InRange(1, 12), $"{p.Name} has {members} members");
+        }
+        // every op set is the backend's (a backend implements them all), and the samplers see them through IBackend
+        var runtime = b.Assembly;
+        var backendInterfaces = runtime.GetTypes().Where(t => t.IsInterface && t.Namespace == "ClDiffusion.Backends" && t.Name.EndsWith("Ops")).ToList();
+        Assert.That(backendInterfaces, Is.SubsetOf(parts), "an op set that IBackend does not compose");
+    }
+
+    /// <summary>
     /// The C ABI sees devices through IBackend only (opened by BackendFactory / DeviceList). Listed exception: Exports.cs
     /// validates cld_engine_options.threads with the CPU backend's static CpuBackend.CheckThreads (no device is made).
     /// </summary>

@@ -89,7 +89,7 @@ public class GuidedMixtureTests
         var times = Enumerable.Range(0, n * m).Select(r => 2.5f - off[r % m]).ToArray();
         var rowLabels = Enumerable.Range(0, n * m).Select(r => labels[r / m]).ToArray();
         Close(got, Reference(g, x, times, rowLabels, w), 1e-5, $"w = {w}");
-        Assert.That(ctx.Nfe, Is.EqualTo(m), "a guided call counts as one score evaluation per row");
+        Assert.That(ctx.Costs.Nfe, Is.EqualTo(m), "a guided call counts as one score evaluation per row");
     }
 
     [Test]

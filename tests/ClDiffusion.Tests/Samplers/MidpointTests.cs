@@ -79,7 +79,7 @@ public class MidpointTests
             using var x = Cpu.Allocate(50, 4);
             Cpu.Normal(x, ctx.Key(0, Purpose.StartNoise), 0);
             for (int n = 0; n < 6; n++) ParallelSamplers.ParallelMidpointWindow(ctx, x, grid, n, 6, n == 5 ? k : 3);
-            Assert.That(ctx.Rounds, Is.EqualTo(5 * 5 + k + 2), "depth of a window is K + 2");
+            Assert.That(ctx.Costs.Rounds, Is.EqualTo(5 * 5 + k + 2), "depth of a window is K + 2");
             var r = new float[200]; Cpu.Download(x, r); outs.Add(r);
         }
         var diffs = Enumerable.Range(1, 6).Select(k => outs[k].Zip(outs[k - 1], (a, b) => Math.Abs(a - b)).Max()).ToArray();

@@ -35,11 +35,6 @@ public sealed partial class CpuBackend : IBackend
 
     static CpuBuffer B(IDeviceBuffer b) => b as CpuBuffer ?? throw new ArgumentException($"buffer of type {b?.GetType().Name ?? "null"} does not belong to the CPU backend");
 
-    static void SameShape(IDeviceBuffer a, IDeviceBuffer b, string what)
-    {
-        if (a.Rows != b.Rows || a.Cols != b.Cols) throw new ArgumentException($"{what}: shape [{a.Rows}, {a.Cols}] does not match [{b.Rows}, {b.Cols}]");
-    }
-
     /// <summary>Runs body(rowStart, rowEnd) over row ranges in parallel; small jobs stay on the calling thread.</summary>
     void ForRows(int rows, long workPerRow, Action<int, int> body)
     {
@@ -49,28 +44,32 @@ public sealed partial class CpuBackend : IBackend
         Parallel.For(0, chunks, options, c => body((int)((long)rows * c / chunks), (int)((long)rows * (c + 1) / chunks)));
     }
 
-    public IDeviceBuffer Allocate(int rows, int cols) => new CpuBuffer(rows, cols);
+    public IDeviceBuffer Allocate(int rows, int cols)
+    {
+        BackendChecks.Allocate(rows, cols);
+        return new CpuBuffer(rows, cols);
+    }
 
     public void Upload(IDeviceBuffer dst, ReadOnlySpan<float> src)
     {
+        BackendChecks.Upload(dst, src.Length);
         var d = B(dst);
-        if (src.Length != d.Data.Length) throw new ArgumentException($"upload of {src.Length} floats into a buffer of {d.Data.Length}");
         src.CopyTo(d.Data);
     }
 
     public void Download(IDeviceBuffer src, Span<float> dst)
     {
+        BackendChecks.Download(src, dst.Length);
         var s = B(src);
-        if (dst.Length < s.Data.Length) throw new ArgumentException($"download of {s.Data.Length} floats into a span of {dst.Length}");
         s.Data.CopyTo(dst);
     }
 
-    public void Copy(IDeviceBuffer dst, IDeviceBuffer src) { SameShape(dst, src, "copy"); B(src).Data.CopyTo(B(dst).Data, 0); }
+    public void Copy(IDeviceBuffer dst, IDeviceBuffer src) { BackendChecks.Copy(dst, src); B(src).Data.CopyTo(B(dst).Data, 0); }
 
     public void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m)
     {
+        BackendChecks.RepeatRows(dst, src, m);
         var d = B(dst); var s = B(src);
-        if (d.Rows != s.Rows * m || d.Cols != s.Cols) throw new ArgumentException($"repeat rows: [{s.Rows}, {s.Cols}] x {m} does not fit [{d.Rows}, {d.Cols}]");
         for (int r = 0; r < s.Rows; r++) for (int i = 0; i < m; i++) s.Row(r).CopyTo(d.Row(r * m + i));
     }
 
@@ -86,16 +85,16 @@ public sealed partial class CpuBackend : IBackend
 
     public void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
     {
+        BackendChecks.DuplicateRows(dst, src);
         var d = B(dst); var s = B(src);
-        if (d.Rows != 2 * s.Rows || d.Cols != s.Cols) throw new ArgumentException($"duplicate rows: [{s.Rows}, {s.Cols}] twice does not fit [{d.Rows}, {d.Cols}]");
         s.Data.CopyTo(d.Data, 0);
         s.Data.CopyTo(d.Data, s.Data.Length);
     }
 
     public void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
     {
+        BackendChecks.GuidanceCombine(dst, both);
         var d = B(dst).Data; var b = B(both).Data;
-        if (both.Rows != 2 * dst.Rows || both.Cols != dst.Cols) throw new ArgumentException($"guidance: [{both.Rows}, {both.Cols}] is not two halves of [{dst.Rows}, {dst.Cols}]");
         int n = d.Length, cols = dst.Cols;
         float cc = 1 + w;
         ForRows(dst.Rows, cols, (r0, r1) =>
@@ -108,7 +107,6 @@ public sealed partial class CpuBackend : IBackend
     static int[] RowLabels(IDeviceBuffer labels, int rows)
     {
         var l = B(labels);
-        if (l.Data.Length != rows) throw new ArgumentException($"labels: {l.Data.Length} labels for {rows} rows");
         var r = new int[rows];
         for (int i = 0; i < rows; i++)
         {
@@ -121,11 +119,9 @@ public sealed partial class CpuBackend : IBackend
 
     public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels)
     {
+        BackendChecks.Score(model, x, offsets, score, labels);
         var xb = B(x); var sb = B(score);
-        SameShape(x, score, "score");
-        if (model.Model.Dim != xb.Cols) throw new ArgumentException($"model dimension {model.Model.Dim} does not match state dimension {xb.Cols}");
         float[]? off = offsets is null ? null : B(offsets).Data;
-        if (off is { Length: 0 }) throw new ArgumentException("time offsets buffer is empty");
         float TimeOf(int r) => off is null ? t0 : t0 - slope * off[r % off.Length];
         int[]? lab = labels is null ? null : RowLabels(labels, xb.Rows);
         if (lab is not null && model is not (CpuPerturbedScore or ICpuConditionalScore))
@@ -176,8 +172,7 @@ public sealed partial class CpuBackend : IBackend
 
     public void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms)
     {
-        if (terms.Length is < 1 or > 4) throw new ArgumentException($"lincomb takes 1 to 4 terms, got {terms.Length}");
-        foreach (var t in terms) SameShape(dst, t.X, "lincomb");
+        BackendChecks.Lincomb(dst, terms);
         var d = B(dst).Data;
         int n = terms.Length;
         float c0 = terms[0].Coef, c1 = n > 1 ? terms[1].Coef : 0, c2 = n > 2 ? terms[2].Coef : 0, c3 = n > 3 ? terms[3].Coef : 0;
@@ -212,10 +207,9 @@ public sealed partial class CpuBackend : IBackend
 
     public void DrawAlphas(IDeviceBuffer alpha, RandomKey key, long firstSample, AlphaLaw law, float h)
     {
+        BackendChecks.DrawAlphas(alpha, law, h);
         var a = B(alpha);
         int R = a.Cols;
-        if (law != AlphaLaw.Stratified && R != 1) throw new ArgumentException($"the {law} midpoint law needs R = 1");
-        if (law == AlphaLaw.Rotated && !(h >= 0 && h < 1)) throw new ArgumentException($"rotated midpoint law: the shift must lie in [0, 1), got {h}");
         for (int r = 0; r < a.Rows; r++)
             for (int i = 0; i < R; i++)
             {
@@ -238,10 +232,8 @@ public sealed partial class CpuBackend : IBackend
 
     public void MidpointPredict(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer s0, IDeviceBuffer alpha, float h)
     {
+        int R = BackendChecks.MidpointPredict(dst, x0, s0, alpha);
         var d = B(dst); var x = B(x0); var s = B(s0); var a = B(alpha);
-        int R = a.Cols;
-        SameShape(x0, s0, "midpoint predict");
-        if (d.Rows != x.Rows * R || a.Rows != x.Rows) throw new ArgumentException($"midpoint predict: dst has {d.Rows} rows, expected {x.Rows} x R={R}");
         ForRows(d.Rows, d.Cols, (r0, r1) =>
         {
             for (int row = r0; row < r1; row++)
@@ -260,10 +252,8 @@ public sealed partial class CpuBackend : IBackend
 
     public void PicardSums(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
     {
+        int R = BackendChecks.PicardSums(dst, x0, scores, alpha);
         var d = B(dst); var x = B(x0); var s = B(scores); var a = B(alpha);
-        int R = a.Cols;
-        if (ReferenceEquals(dst, scores)) throw new ArgumentException("Picard sums: dst must not alias scores");
-        if (d.Rows != x.Rows * R || s.Rows != d.Rows) throw new ArgumentException($"Picard sums: shapes [{d.Rows}] / [{s.Rows}] do not match {x.Rows} x R={R}");
         float dw = h / R;
         ForRows(d.Rows, (long)d.Cols * R, (r0, r1) =>
         {
@@ -286,10 +276,8 @@ public sealed partial class CpuBackend : IBackend
 
     public void MidpointFinal(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
     {
+        int R = BackendChecks.MidpointFinal(dst, x0, scores, alpha);
         var d = B(dst); var x = B(x0); var s = B(scores); var a = B(alpha);
-        int R = a.Cols;
-        SameShape(dst, x0, "midpoint final");
-        if (s.Rows != x.Rows * R) throw new ArgumentException($"midpoint final: scores have {s.Rows} rows, expected {x.Rows} x R={R}");
         float eh = MathF.Exp(h), dw = h / R;
         ForRows(d.Rows, (long)d.Cols * R, (r0, r1) =>
         {
@@ -311,10 +299,8 @@ public sealed partial class CpuBackend : IBackend
     public void LangevinScan(IDeviceBuffer x0, IDeviceBuffer v0, IDeviceBuffer scores, int m, float gamma, float hc,
         RandomKey key, long firstSample, IDeviceBuffer? xs, IDeviceBuffer? xOut, IDeviceBuffer? vOut)
     {
+        BackendChecks.LangevinScan(x0, v0, scores, m, xs, xOut, vOut);
         var x = B(x0); var v = B(v0); var s = B(scores);
-        SameShape(x0, v0, "Langevin");
-        if (m < 1 || s.Rows != x.Rows * m || s.Cols != x.Cols) throw new ArgumentException($"Langevin: scores [{s.Rows}, {s.Cols}] do not match {x.Rows} x M={m}");
-        if (xs is not null && (xs.Rows != x.Rows * m || xs.Cols != x.Cols)) throw new ArgumentException("Langevin: positions buffer has the wrong shape");
         var c = LangevinCoefficients.ForStep(gamma, hc);
         float[]? xsd = xs is null ? null : B(xs).Data, xo = xOut is null ? null : B(xOut).Data, vo = vOut is null ? null : B(vOut).Data;
         int d = x.Cols;
@@ -347,8 +333,8 @@ public sealed partial class CpuBackend : IBackend
     public void ShenLeeMidpoint(IDeviceBuffer xMid, IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer s0, IDeviceBuffer alpha,
         float gamma, float h, RandomKey key, long firstSample)
     {
+        BackendChecks.ShenLeeMidpoint(xMid, x, v, s0, alpha, gamma, h);
         var xm = B(xMid); var xb = B(x); var vb = B(v); var sb = B(s0); var a = B(alpha);
-        SameShape(xMid, x, "Shen-Lee"); SameShape(x, v, "Shen-Lee"); SameShape(x, s0, "Shen-Lee");
         int d = xb.Cols;
         ForRows(xb.Rows, d * 12L, (r0, r1) =>
         {
@@ -369,8 +355,8 @@ public sealed partial class CpuBackend : IBackend
     public void ShenLeeFinal(IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer sMid, IDeviceBuffer alpha,
         float gamma, float h, RandomKey key, long firstSample)
     {
+        BackendChecks.ShenLeeFinal(x, v, sMid, alpha, gamma, h);
         var xb = B(x); var vb = B(v); var sb = B(sMid); var a = B(alpha);
-        SameShape(x, v, "Shen-Lee"); SameShape(x, sMid, "Shen-Lee");
         int d = xb.Cols;
         float rho = MathF.Exp(-gamma * h), vp = (float)LangevinCoefficients.OneMinusExpOverGamma(gamma, h);
         ForRows(xb.Rows, d * 12L, (r0, r1) =>
@@ -396,9 +382,9 @@ public sealed partial class CpuBackend : IBackend
 
     public void ExpScan(IDeviceBuffer x0, IDeviceBuffer scores, ReadOnlySpan<float> steps, IDeviceBuffer xs, IDeviceBuffer xOut)
     {
+        BackendChecks.ExpScan(x0, scores, steps.Length, xs, xOut);
         var x = B(x0); var s = B(scores); var xsb = B(xs); var xo = B(xOut);
         int m = steps.Length, d = x.Cols;
-        if (s.Rows != x.Rows * m || xsb.Rows != x.Rows * m) throw new ArgumentException($"exp scan: buffers do not match {x.Rows} x M={m}");
         var e = new float[m]; var em1 = new float[m];
         for (int i = 0; i < m; i++) { e[i] = MathF.Exp(steps[i]); em1[i] = (float)Num.ExpM1(steps[i]); }
         ForRows(x.Rows, (long)d * m, (r0, r1) =>
@@ -420,7 +406,7 @@ public sealed partial class CpuBackend : IBackend
 
     public float MaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b)
     {
-        SameShape(a, b, "max abs diff");
+        BackendChecks.MaxAbsDiff(a, b);
         var x = B(a).Data; var y = B(b).Data;
         float m = 0;
         for (int i = 0; i < x.Length; i++)
@@ -434,10 +420,7 @@ public sealed partial class CpuBackend : IBackend
 
     public void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample)
     {
-        SameShape(a, b, "row max abs diff");
-        if (rowsPerSample < 1 || a.Rows % rowsPerSample != 0) throw new ArgumentException($"row max abs diff: {a.Rows} rows are not a multiple of {rowsPerSample} rows per sample");
-        int samples = a.Rows / rowsPerSample;
-        if (perSample.Length < samples) throw new ArgumentException($"row max abs diff: {samples} samples into a span of {perSample.Length}");
+        int samples = BackendChecks.RowMaxAbsDiff(a, b, rowsPerSample, perSample.Length);
         var x = B(a).Data; var y = B(b).Data;
         int span = rowsPerSample * a.Cols;
         for (int s = 0; s < samples; s++)
@@ -455,9 +438,8 @@ public sealed partial class CpuBackend : IBackend
 
     public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask)
     {
-        SameShape(dst, src, "copy rows where");
+        BackendChecks.CopyRowsWhere(dst, src, mask);
         var mk = B(mask);
-        if (mk.Rows != dst.Rows || mk.Cols != 1) throw new ArgumentException($"copy rows where: mask [{mk.Rows}, {mk.Cols}] does not match {dst.Rows} rows");
         var d = B(dst); var s = B(src);
         for (int r = 0; r < d.Rows; r++) if (mk.Data[r] != 0) s.Row(r).CopyTo(d.Row(r));
     }
@@ -474,8 +456,8 @@ public sealed partial class CpuBackend : IBackend
 
     public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step)
     {
+        BackendChecks.MarkNonFinite(x, firstBad);
         var a = B(x); var f = B(firstBad);
-        if (f.Rows != a.Rows || f.Cols != 1) throw new ArgumentException($"mark non-finite: flags [{f.Rows}, {f.Cols}] do not match {a.Rows} rows");
         int cols = a.Cols;
         ForRows(a.Rows, cols, (r0, r1) =>
         {

@@ -8,14 +8,14 @@ public sealed partial class CpuBackend
 {
     public void TiltedTimes(IDeviceBuffer times, IDeviceBuffer u, double lambdaEnd, double h)
     {
-        LogSnrShapes.TiltedTimes(times, u);
+        BackendChecks.TiltedTimes(times, u);
         var t = B(times).Data; var ub = B(u).Data;
         for (int k = 0; k < t.Length; k++) t[k] = (float)ForwardProcess.TimeOfLogSnr(TiltedLambda(ub[k], lambdaEnd, h));
     }
 
     public void DataPrediction(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer s, IDeviceBuffer times)
     {
-        LogSnrShapes.DataPrediction(dst, x, s, times);
+        BackendChecks.DataPrediction(dst, x, s, times);
         var tb = B(times).Data;
         var d = B(dst); var xb = B(x); var sb = B(s);
         ForRows(x.Rows, x.Cols, (r0, r1) =>
@@ -32,7 +32,7 @@ public sealed partial class CpuBackend
 
     public void LogSnrPredict(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d0, IDeviceBuffer? slope, IDeviceBuffer times, double tStart)
     {
-        int R = LogSnrShapes.Predict(dst, x, d0, slope, times);
+        int R = BackendChecks.LogSnrPredict(dst, x, d0, slope, times);
         var d = B(dst); var xb = B(x); var db = B(d0); var tb = B(times);
         var sl = slope is null ? null : B(slope);
         var s = Point.At(tStart);
@@ -60,7 +60,7 @@ public sealed partial class CpuBackend
 
     public void LogSnrPicard(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer times, double tStart, double tEnd)
     {
-        int R = LogSnrShapes.Picard(dst, x, d, times);
+        int R = BackendChecks.LogSnrPicard(dst, x, d, times);
         var o = B(dst); var xb = B(x); var db = B(d); var tb = B(times);
         var s = Point.At(tStart); var t = Point.At(tEnd);
         ForRows(o.Rows, (long)o.Cols * R, (r0, r1) =>
@@ -83,7 +83,7 @@ public sealed partial class CpuBackend
 
     public void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd)
     {
-        int R = LogSnrShapes.Final(dst, x, d, slope, times);
+        int R = BackendChecks.LogSnrFinal(dst, x, d, slope, times);
         var o = B(dst); var xb = B(x); var db = B(d); var tb = B(times);
         var sl = slope is null ? null : B(slope);
         var s = Point.At(tStart); var t = Point.At(tEnd);
@@ -119,7 +119,7 @@ public sealed partial class CpuBackend
 
     public void LogSnrLine(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB, double tStart)
     {
-        LogSnrShapes.Line(dStart, slope, dA, timesA, dB, timesB);
+        BackendChecks.LogSnrLine(dStart, slope, dA, timesA, dB, timesB);
         var o = B(dStart); var sl = B(slope); var a = B(dA); var bb = B(dB); var ta = B(timesA); var tb = B(timesB);
         double lambdaS = Point.At(tStart).Lambda;
         ForRows(o.Rows, o.Cols, (r0, r1) =>

@@ -235,16 +235,11 @@ public sealed partial class OpenClBackend : IBackend
         b is OpenClBuffer o && ReferenceEquals(o.Owner, this) ? o
         : throw new ArgumentException($"buffer of type {b?.GetType().Name ?? "null"} does not belong to this OpenCL backend");
 
-    static void SameShape(IDeviceBuffer a, IDeviceBuffer b, string what)
-    {
-        if (a.Rows != b.Rows || a.Cols != b.Cols) throw new ArgumentException($"{what}: shape [{a.Rows}, {a.Cols}] does not match [{b.Rows}, {b.Cols}]");
-    }
-
     internal void Released(long bytes) => Interlocked.Add(ref allocated, -bytes);
 
     public unsafe IDeviceBuffer Allocate(int rows, int cols)
     {
-        if (rows < 0 || cols < 0) throw new ArgumentException($"buffer shape [{rows}, {cols}] is negative");
+        BackendChecks.Allocate(rows, cols);
         long n = (long)rows * cols, bytes = n * 4;
         long maxAlloc = Device.MaxAlloc, global = Device.GlobalMemory;
         long maxRowsPerBuffer = cols == 0 ? int.MaxValue : Math.Min(maxAlloc / (4L * cols), int.MaxValue / cols);
@@ -263,8 +258,8 @@ public sealed partial class OpenClBackend : IBackend
 
     public unsafe void Upload(IDeviceBuffer dst, ReadOnlySpan<float> src)
     {
+        BackendChecks.Upload(dst, src.Length);
         var d = B(dst);
-        if (src.Length != d.Length) throw new ArgumentException($"upload of {src.Length} floats into a buffer of {d.Length}");
         if (src.Length == 0) return;
         fixed (float* p = src)
             OpenClException.Check(ClApi.Api.EnqueueWriteBuffer(queue.Handle, d.Mem.Handle, true, 0, (nuint)(src.Length * 4L), p, 0, null, null), "clEnqueueWriteBuffer");
@@ -272,8 +267,8 @@ public sealed partial class OpenClBackend : IBackend
 
     public unsafe void Download(IDeviceBuffer src, Span<float> dst)
     {
+        BackendChecks.Download(src, dst.Length);
         var s = B(src);
-        if (dst.Length < s.Length) throw new ArgumentException($"download of {s.Length} floats into a span of {dst.Length}");
         if (s.Length == 0) return;
         fixed (float* p = dst)
             OpenClException.Check(ClApi.Api.EnqueueReadBuffer(queue.Handle, s.Mem.Handle, true, 0, (nuint)(s.Length * 4L), p, 0, null, null), "clEnqueueReadBuffer");
@@ -281,7 +276,7 @@ public sealed partial class OpenClBackend : IBackend
 
     public unsafe void Copy(IDeviceBuffer dst, IDeviceBuffer src)
     {
-        SameShape(dst, src, "copy");
+        BackendChecks.Copy(dst, src);
         var d = B(dst); var s = B(src);
         if (d.Length == 0 || ReferenceEquals(d, s)) return;
         OpenClException.Check(ClApi.Api.EnqueueCopyBuffer(queue.Handle, s.Mem.Handle, d.Mem.Handle, 0, 0, (nuint)(d.Length * 4L), 0, null, null), "clEnqueueCopyBuffer");
@@ -290,7 +285,7 @@ public sealed partial class OpenClBackend : IBackend
     /// <summary>Copy through the vectorised copy kernel (the bandwidth reference of the benchmark).</summary>
     public void CopyKernel(IDeviceBuffer dst, IDeviceBuffer src)
     {
-        SameShape(dst, src, "copy");
+        BackendChecks.Copy(dst, src);
         var d = B(dst); var s = B(src);
         var k = K("copy_vec").Set(0, d.Mem).Set(1, s.Mem).Set(2, (int)d.Length);
         Launch(k, StreamItems(d.Length));
@@ -310,8 +305,8 @@ public sealed partial class OpenClBackend : IBackend
 
     public void RepeatRows(IDeviceBuffer dst, IDeviceBuffer src, int m)
     {
+        BackendChecks.RepeatRows(dst, src, m);
         var d = B(dst); var s = B(src);
-        if (d.Rows != s.Rows * m || d.Cols != s.Cols) throw new ArgumentException($"repeat rows: [{s.Rows}, {s.Cols}] x {m} does not fit [{d.Rows}, {d.Cols}]");
         if (d.Length == 0) return;
         Launch(K("repeat_rows").Set(0, d.Mem).Set(1, s.Mem).Set(2, d.Cols).Set(3, m).Set(4, (int)d.Length), d.Length);
     }
@@ -330,27 +325,24 @@ public sealed partial class OpenClBackend : IBackend
 
     public void DuplicateRows(IDeviceBuffer dst, IDeviceBuffer src)
     {
+        BackendChecks.DuplicateRows(dst, src);
         var d = B(dst); var s = B(src);
-        if (d.Rows != 2 * s.Rows || d.Cols != s.Cols) throw new ArgumentException($"duplicate rows: [{s.Rows}, {s.Cols}] twice does not fit [{d.Rows}, {d.Cols}]");
         if (s.Length > 0) Launch(K("duplicate_rows").Set(0, d.Mem).Set(1, s.Mem).Set(2, (int)s.Length), s.Length);
     }
 
     public void GuidanceCombine(IDeviceBuffer dst, IDeviceBuffer both, float w)
     {
+        BackendChecks.GuidanceCombine(dst, both);
         var d = B(dst); var b = B(both);
-        if (b.Rows != 2 * d.Rows || b.Cols != d.Cols) throw new ArgumentException($"guidance: [{b.Rows}, {b.Cols}] is not two halves of [{d.Rows}, {d.Cols}]");
         if (d.Length > 0) Launch(K("guidance_combine").Set(0, d.Mem).Set(1, b.Mem).Set(2, w).Set(3, (int)d.Length), d.Length);
     }
 
     public void Score(IPreparedScore model, IDeviceBuffer x, float t0, float slope, IDeviceBuffer? offsets, IDeviceBuffer score, IDeviceBuffer? labels)
     {
+        BackendChecks.Score(model, x, offsets, score, labels);
         var xb = B(x); var sb = B(score);
         var lb = labels is null ? null : B(labels);
-        if (lb is not null && lb.Length != xb.Rows) throw new ArgumentException($"labels: {lb.Length} labels for {xb.Rows} rows");
-        SameShape(x, score, "score");
-        if (model.Model.Dim != xb.Cols) throw new ArgumentException($"model dimension {model.Model.Dim} does not match state dimension {xb.Cols}");
         var off = offsets is null ? null : B(offsets);
-        if (off is { Length: 0 }) throw new ArgumentException("time offsets buffer is empty");
         if (model is not IOpenClScore m) throw new ArgumentException($"score model prepared by another backend ({model.GetType().Name})");
         if (xb.Rows == 0) return;
         if (lb is null) m.Enqueue(this, xb, t0, slope, off, sb);
@@ -360,8 +352,7 @@ public sealed partial class OpenClBackend : IBackend
 
     public void Lincomb(IDeviceBuffer dst, ReadOnlySpan<Term> terms)
     {
-        if (terms.Length is < 1 or > 4) throw new ArgumentException($"lincomb takes 1 to 4 terms, got {terms.Length}");
-        foreach (var t in terms) SameShape(dst, t.X, "lincomb");
+        BackendChecks.Lincomb(dst, terms);
         var d = B(dst);
         int n = terms.Length;
         var x0 = B(terms[0].X);
@@ -399,10 +390,9 @@ public sealed partial class OpenClBackend : IBackend
 
     public void DrawAlphas(IDeviceBuffer alpha, RandomKey key, long firstSample, AlphaLaw law, float h)
     {
+        BackendChecks.DrawAlphas(alpha, law, h);
         var a = B(alpha);
         int R = a.Cols;
-        if (law != AlphaLaw.Stratified && R != 1) throw new ArgumentException($"the {law} midpoint law needs R = 1");
-        if (law == AlphaLaw.Rotated && !(h >= 0 && h < 1)) throw new ArgumentException($"rotated midpoint law: the shift must lie in [0, 1), got {h}");
         if (a.Length == 0) return;
         int code = law switch { AlphaLaw.Stratified => 0, AlphaLaw.ExpTilted => 1, _ => 2 };
         var k = K("draw_alphas").Set(0, a.Mem).Set(1, a.Rows).Set(2, R).Set(3, key.Key0).Set(4, key.Key1).Set(5, key.Step)
@@ -414,31 +404,24 @@ public sealed partial class OpenClBackend : IBackend
 
     public void MidpointPredict(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer s0, IDeviceBuffer alpha, float h)
     {
+        int R = BackendChecks.MidpointPredict(dst, x0, s0, alpha);
         var d = B(dst); var x = B(x0); var s = B(s0); var a = B(alpha);
-        int R = a.Cols;
-        SameShape(x0, s0, "midpoint predict");
-        if (d.Rows != x.Rows * R || a.Rows != x.Rows || d.Cols != x.Cols) throw new ArgumentException($"midpoint predict: dst has {d.Rows} rows, expected {x.Rows} x R={R}");
         if (d.Length == 0) return;
         Launch(K("midpoint_predict").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, d.Rows), (long)d.Rows * ChunkItems(d.Cols));
     }
 
     public void PicardSums(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
     {
+        int R = BackendChecks.PicardSums(dst, x0, scores, alpha);
         var d = B(dst); var x = B(x0); var s = B(scores); var a = B(alpha);
-        int R = a.Cols;
-        if (ReferenceEquals(dst, scores)) throw new ArgumentException("Picard sums: dst must not alias scores");
-        if (d.Rows != x.Rows * R || s.Rows != d.Rows || a.Rows != x.Rows || d.Cols != x.Cols || s.Cols != x.Cols)
-            throw new ArgumentException($"Picard sums: shapes [{d.Rows}] / [{s.Rows}] do not match {x.Rows} x R={R}");
         if (d.Length == 0) return;
         Launch(K("picard_sums").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, d.Rows), (long)d.Rows * ChunkItems(d.Cols));
     }
 
     public void MidpointFinal(IDeviceBuffer dst, IDeviceBuffer x0, IDeviceBuffer scores, IDeviceBuffer alpha, float h)
     {
+        int R = BackendChecks.MidpointFinal(dst, x0, scores, alpha);
         var d = B(dst); var x = B(x0); var s = B(scores); var a = B(alpha);
-        int R = a.Cols;
-        SameShape(dst, x0, "midpoint final");
-        if (s.Rows != x.Rows * R || s.Cols != x.Cols || a.Rows != x.Rows) throw new ArgumentException($"midpoint final: scores have {s.Rows} rows, expected {x.Rows} x R={R}");
         if (d.Length == 0) return;
         Launch(K("midpoint_final").Set(0, d.Mem).Set(1, x.Mem).Set(2, s.Mem).Set(3, a.Mem).Set(4, h).Set(5, R).Set(6, d.Cols).Set(7, d.Rows), (long)d.Rows * ChunkItems(d.Cols));
     }
@@ -446,12 +429,8 @@ public sealed partial class OpenClBackend : IBackend
     public void LangevinScan(IDeviceBuffer x0, IDeviceBuffer v0, IDeviceBuffer scores, int m, float gamma, float hc,
         RandomKey key, long firstSample, IDeviceBuffer? xs, IDeviceBuffer? xOut, IDeviceBuffer? vOut)
     {
+        BackendChecks.LangevinScan(x0, v0, scores, m, xs, xOut, vOut);
         var x = B(x0); var v = B(v0); var s = B(scores);
-        SameShape(x0, v0, "Langevin");
-        if (m < 1 || s.Rows != x.Rows * m || s.Cols != x.Cols) throw new ArgumentException($"Langevin: scores [{s.Rows}, {s.Cols}] do not match {x.Rows} x M={m}");
-        if (xs is not null && (xs.Rows != x.Rows * m || xs.Cols != x.Cols)) throw new ArgumentException("Langevin: positions buffer has the wrong shape");
-        if (xOut is not null) SameShape(xOut, x0, "Langevin output");
-        if (vOut is not null) SameShape(vOut, v0, "Langevin output");
         var c = LangevinCoefficients.ForStep(gamma, hc);
         if (x.Length == 0) return;
         var xsb = xs is null ? null : B(xs); var xo = xOut is null ? null : B(xOut); var vo = vOut is null ? null : B(vOut);
@@ -467,8 +446,7 @@ public sealed partial class OpenClBackend : IBackend
     /// <summary>Per-row Shen-Lee coefficients (Cholesky factor of the three correlated Gaussians) into a scratch buffer.</summary>
     OpenClBuffer ShenLeeCoefficients(OpenClBuffer a, float gamma, float h)
     {
-        if (!(gamma > 0) || !(h > 0)) throw new ArgumentException($"Langevin needs gamma > 0 and step > 0 (gamma = {gamma}, step = {h})");
-        if (a.Cols != 1) throw new ArgumentException($"Shen-Lee: alpha must have one column, got {a.Cols}");
+        // the arguments were checked by BackendChecks.ShenLeeMidpoint / ShenLeeFinal
         if (shenLeeCoef is null || shenLeeCoef.Rows < a.Rows)
         {
             shenLeeCoef?.Dispose();
@@ -508,9 +486,8 @@ public sealed partial class OpenClBackend : IBackend
     public void ShenLeeMidpoint(IDeviceBuffer xMid, IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer s0, IDeviceBuffer alpha,
         float gamma, float h, RandomKey key, long firstSample)
     {
+        BackendChecks.ShenLeeMidpoint(xMid, x, v, s0, alpha, gamma, h);
         var xm = B(xMid); var xb = B(x); var vb = B(v); var sb = B(s0); var a = B(alpha);
-        SameShape(xMid, x, "Shen-Lee"); SameShape(x, v, "Shen-Lee"); SameShape(x, s0, "Shen-Lee");
-        if (a.Rows != xb.Rows) throw new ArgumentException($"Shen-Lee: alpha has {a.Rows} rows, expected {xb.Rows}");
         if (xb.Length == 0) return;
         var coef = ShenLeeCoefficients(a, gamma, h);
         var k = K("shenlee_midpoint").Set(0, xm.Mem).Set(1, xb.Mem).Set(2, vb.Mem).Set(3, sb.Mem).Set(4, coef.Mem).Set(5, xb.Rows).Set(6, xb.Cols)
@@ -521,9 +498,8 @@ public sealed partial class OpenClBackend : IBackend
     public void ShenLeeFinal(IDeviceBuffer x, IDeviceBuffer v, IDeviceBuffer sMid, IDeviceBuffer alpha,
         float gamma, float h, RandomKey key, long firstSample)
     {
+        BackendChecks.ShenLeeFinal(x, v, sMid, alpha, gamma, h);
         var xb = B(x); var vb = B(v); var sb = B(sMid); var a = B(alpha);
-        SameShape(x, v, "Shen-Lee"); SameShape(x, sMid, "Shen-Lee");
-        if (a.Rows != xb.Rows) throw new ArgumentException($"Shen-Lee: alpha has {a.Rows} rows, expected {xb.Rows}");
         if (xb.Length == 0) return;
         var coef = ShenLeeCoefficients(a, gamma, h);
         float rho = MathF.Exp(-gamma * h), vp = (float)LangevinCoefficients.OneMinusExpOverGamma(gamma, h);
@@ -534,10 +510,9 @@ public sealed partial class OpenClBackend : IBackend
 
     public unsafe void ExpScan(IDeviceBuffer x0, IDeviceBuffer scores, ReadOnlySpan<float> steps, IDeviceBuffer xs, IDeviceBuffer xOut)
     {
+        BackendChecks.ExpScan(x0, scores, steps.Length, xs, xOut);
         var x = B(x0); var s = B(scores); var xsb = B(xs); var xo = B(xOut);
         int m = steps.Length;
-        if (m < 1 || s.Rows != x.Rows * m || xsb.Rows != x.Rows * m || s.Cols != x.Cols || xsb.Cols != x.Cols) throw new ArgumentException($"exp scan: buffers do not match {x.Rows} x M={m}");
-        SameShape(xOut, x0, "exp scan");
         if (x.Length == 0) return;
         var coefs = new float[2 * m];
         for (int i = 0; i < m; i++) { coefs[i] = MathF.Exp(steps[i]); coefs[m + i] = (float)Num.ExpM1(steps[i]); }
@@ -553,7 +528,7 @@ public sealed partial class OpenClBackend : IBackend
 
     public unsafe float MaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b)
     {
-        SameShape(a, b, "max abs diff");
+        BackendChecks.MaxAbsDiff(a, b);
         var x = B(a); var y = B(b);
         if (x.Length == 0) return 0;
         int groups = (int)Math.Min((x.Length + WorkGroup - 1) / WorkGroup, 256);
@@ -570,10 +545,7 @@ public sealed partial class OpenClBackend : IBackend
 
     public unsafe void RowMaxAbsDiff(IDeviceBuffer a, IDeviceBuffer b, int rowsPerSample, Span<float> perSample)
     {
-        SameShape(a, b, "row max abs diff");
-        if (rowsPerSample < 1 || a.Rows % rowsPerSample != 0) throw new ArgumentException($"row max abs diff: {a.Rows} rows are not a multiple of {rowsPerSample} rows per sample");
-        int samples = a.Rows / rowsPerSample;
-        if (perSample.Length < samples) throw new ArgumentException($"row max abs diff: {samples} samples into a span of {perSample.Length}");
+        int samples = BackendChecks.RowMaxAbsDiff(a, b, rowsPerSample, perSample.Length);
         if (samples == 0) return;
         var x = B(a); var y = B(b);
         using var om = new ClMem(context, samples * 4L);
@@ -584,9 +556,8 @@ public sealed partial class OpenClBackend : IBackend
 
     public void CopyRowsWhere(IDeviceBuffer dst, IDeviceBuffer src, IDeviceBuffer mask)
     {
-        SameShape(dst, src, "copy rows where");
+        BackendChecks.CopyRowsWhere(dst, src, mask);
         var d = B(dst); var s = B(src); var mk = B(mask);
-        if (mk.Rows != d.Rows || mk.Cols != 1) throw new ArgumentException($"copy rows where: mask [{mk.Rows}, {mk.Cols}] does not match {d.Rows} rows");
         if (d.Length == 0 || ReferenceEquals(d, s)) return;
         Launch(K("copy_rows_where").Set(0, d.Mem).Set(1, s.Mem).Set(2, mk.Mem).Set(3, d.Cols).Set(4, (int)d.Length), d.Length);
     }
@@ -597,8 +568,8 @@ public sealed partial class OpenClBackend : IBackend
 
     public void MarkNonFinite(IDeviceBuffer x, IDeviceBuffer firstBad, float step)
     {
+        BackendChecks.MarkNonFinite(x, firstBad);
         var a = B(x); var f = B(firstBad);
-        if (f.Rows != a.Rows || f.Cols != 1) throw new ArgumentException($"mark non-finite: flags [{f.Rows}, {f.Cols}] do not match {a.Rows} rows");
         if (a.Rows == 0) return;
         markNonFinite ??= Program("nonfinite.cl").Kernel("mark_nonfinite");
         Launch(markNonFinite.Set(0, a.Mem).Set(1, f.Mem).Set(2, a.Rows).Set(3, a.Cols).Set(4, step), a.Rows);

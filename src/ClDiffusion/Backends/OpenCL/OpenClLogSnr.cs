@@ -38,7 +38,7 @@ public sealed partial class OpenClBackend
 
     public void TiltedTimes(IDeviceBuffer times, IDeviceBuffer u, double lambdaEnd, double h)
     {
-        LogSnrShapes.TiltedTimes(times, u);
+        BackendChecks.TiltedTimes(times, u);
         var t = B(times); var ub = B(u);
         if (t.Length == 0) return;
         var k = KL("lsnr_tilted_times").Set(0, t.Mem).Set(1, ub.Mem).Set(2, (int)t.Length);
@@ -48,7 +48,7 @@ public sealed partial class OpenClBackend
 
     public void DataPrediction(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer s, IDeviceBuffer times)
     {
-        LogSnrShapes.DataPrediction(dst, x, s, times);
+        BackendChecks.DataPrediction(dst, x, s, times);
         var d = B(dst); var xb = B(x); var sb = B(s); var tb = B(times);
         if (d.Length == 0) return;
         var c = Coefs(x.Rows);
@@ -58,7 +58,7 @@ public sealed partial class OpenClBackend
 
     public void LogSnrPredict(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d0, IDeviceBuffer? slope, IDeviceBuffer times, double tStart)
     {
-        int R = LogSnrShapes.Predict(dst, x, d0, slope, times);
+        int R = BackendChecks.LogSnrPredict(dst, x, d0, slope, times);
         var d = B(dst); var xb = B(x); var db = B(d0); var tb = B(times);
         if (d.Length == 0) return;
         var s = Point.At(tStart);
@@ -73,7 +73,7 @@ public sealed partial class OpenClBackend
 
     public void LogSnrPicard(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer times, double tStart, double tEnd)
     {
-        int R = LogSnrShapes.Picard(dst, x, d, times);
+        int R = BackendChecks.LogSnrPicard(dst, x, d, times);
         var o = B(dst); var xb = B(x); var db = B(d); var tb = B(times);
         if (o.Length == 0) return;
         var s = Point.At(tStart); var t = Point.At(tEnd);
@@ -86,7 +86,7 @@ public sealed partial class OpenClBackend
 
     public void LogSnrFinal(IDeviceBuffer dst, IDeviceBuffer x, IDeviceBuffer d, IDeviceBuffer? slope, IDeviceBuffer times, double tStart, double tEnd)
     {
-        int R = LogSnrShapes.Final(dst, x, d, slope, times);
+        int R = BackendChecks.LogSnrFinal(dst, x, d, slope, times);
         var o = B(dst); var xb = B(x); var db = B(d); var tb = B(times);
         if (o.Length == 0) return;
         var s = Point.At(tStart); var t = Point.At(tEnd);
@@ -106,7 +106,7 @@ public sealed partial class OpenClBackend
 
     public void LogSnrLine(IDeviceBuffer dStart, IDeviceBuffer slope, IDeviceBuffer dA, IDeviceBuffer timesA, IDeviceBuffer dB, IDeviceBuffer timesB, double tStart)
     {
-        LogSnrShapes.Line(dStart, slope, dA, timesA, dB, timesB);
+        BackendChecks.LogSnrLine(dStart, slope, dA, timesA, dB, timesB);
         var o = B(dStart); var sl = B(slope); var a = B(dA); var bb = B(dB);
         if (o.Length == 0) return;
         var c = Coefs(o.Rows);
