@@ -70,9 +70,10 @@ run_tests() {  # $1: filter; further arguments go to dotnet test (e.g. --no-buil
   dotnet test ClDiffusion.sln -c Release --nologo --filter "$filter" "$@" --logger "console;verbosity=normal" 2>&1 \
     | grep --line-buffered -vE '^\s*$' | tee -a "$log"
 }
+echo "test.sh: [${SECONDS} s] the test suite (build, then every test outside the Slow category)" >&2
 run_tests "TestCategory!=Slow"
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
-  echo "test.sh: the Slow category (CI=true or CLDIFF_SLOW_TESTS set)" >&2
+  echo "test.sh: [${SECONDS} s] the Slow category (CI=true or CLDIFF_SLOW_TESTS set)" >&2
   run_tests "TestCategory=Slow" --no-build
 fi
 # The CPU kernels (managed SGEMM, SIMD exp/sin/cos, mixture scores, the MLP forward) once more as they run on machines
@@ -80,9 +81,9 @@ fi
 # the managed SGEMM alone), under CI=true or with CLDIFF_CPU_PATHS=1. Cpu/CpuPathTests checks each run took its path.
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_CPU_PATHS:-}" ]; then
   cpu_filter="(FullyQualifiedName~ClDiffusion.Tests.Mlp.|FullyQualifiedName~ClDiffusion.Tests.Cpu.)&TestCategory!=Slow"
-  echo "test.sh: the CPU-kernel tests with AVX-512 off for the JIT (DOTNET_EnableAVX512F=0)" >&2
+  echo "test.sh: [${SECONDS} s] the CPU-kernel tests with AVX-512 off for the JIT (DOTNET_EnableAVX512F=0)" >&2
   DOTNET_EnableAVX512F=0 run_tests "$cpu_filter" --no-build
-  echo "test.sh: the CPU-kernel tests without a BLAS (CLDIFF_BLAS=/nonexistent/libopenblas.so.0)" >&2
+  echo "test.sh: [${SECONDS} s] the CPU-kernel tests without a BLAS (CLDIFF_BLAS=/nonexistent/libopenblas.so.0)" >&2
   CLDIFF_BLAS=/nonexistent/libopenblas.so.0 run_tests "$cpu_filter&TestCategory!=Blas" --no-build
 fi
 # the summary in one plain line: totals over the runs above
@@ -106,17 +107,20 @@ fi
 # The OpenCL agreement tests (generator, primitives, every sampler against the CPU backend, MLP kernels) once more on
 # every other OpenCL device present, software renderers included (named explicitly, as a user would).
 if $other_devices; then
+  echo "test.sh: [${SECONDS} s] the OpenCL agreement tests on the other OpenCL implementations" >&2
   bash tools/test-other-devices.sh
 else
   echo "test.sh: the rerun on other OpenCL implementations (tools/test-other-devices.sh) runs with CI=true or CLDIFF_OTHER_DEVICES=1"
 fi
-if [ -x tools/native-test.sh ]; then bash tools/native-test.sh; fi
+if [ -x tools/native-test.sh ]; then echo "test.sh: [${SECONDS} s] the C ABI tests (tools/native-test.sh)" >&2; bash tools/native-test.sh; fi
 # The sharded run on a real scheduler: a single-node Slurm (installed when missing, as root) runs a job array of shards
 # and the dependent merge, then a run with a cancelled task resumed (tools/slurm/test-slurm.sh; about 20 s after the
 # install, which took 25 s on the 2-core machine), under CI=true or with CLDIFF_SLURM_TEST=1. Not root and no Slurm
 # under CI=true is a failure, not a skip.
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLURM_TEST:-}" ]; then
+  echo "test.sh: [${SECONDS} s] the Slurm job-array test" >&2
   bash tools/slurm/test-slurm.sh
 else
   echo "test.sh: the Slurm job-array test (tools/slurm/test-slurm.sh) runs with CI=true or CLDIFF_SLURM_TEST=1"
 fi
+echo "test.sh: done in ${SECONDS} s"
