@@ -12,7 +12,7 @@ cldiff=(dotnet tools/cldiff/bin/Release/net10.0/cldiff.dll)
 mapfile -t devices < <("${cldiff[@]}" devices --json | grep -E '"(selector|auto)":' | sed -E 's/.*": "?([^",]*)"?,?/\1/' | paste -d' ' - -)
 # agreement only: the benchmarks and the end-to-end MLP sampling runs (minutes per run on llvmpipe, where every
 # launch is compiled again) stay with the main run
-filter="FullyQualifiedName~ClDiffusion.Tests.OpenCL&Name!~KernelBench&Name!~BenchRuns&FullyQualifiedName!~Checkerboard&TestCategory!=Slow"
+filter="FullyQualifiedName~ClDiffusion.Tests.OpenCL&Name!~KernelBench&Name!~BenchRuns&FullyQualifiedName!~Checkerboard&TestCategory!=Slow&TestCategory!=Exhaustive"
 ran=0
 for line in "${devices[@]}"; do
   sel=${line% *}

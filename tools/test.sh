@@ -61,26 +61,33 @@ if [ "${CI:-}" = "true" ] && ! have_rusticl; then
 fi
 
 # One line per test as it finishes (the console logger at normal verbosity), so a loaded machine shows progress.
-# Studies that take minutes are [Category("Slow")]: excluded here, run after the suite under CI=true (CI has the
-# time) or with CLDIFF_SLOW_TESTS=1; excluded tests are not run at all, so the summary's Skipped count is only the
-# tests that really skipped (e.g. Assert.Ignore without an OpenCL platform).
+# Tests that take minutes are [Category("Slow")] (run after the suite under CI=true or with CLDIFF_SLOW_TESTS=1) or
+# [Category("Exhaustive")] (CLDIFF_SLOW_TESTS=1 only); excluded tests are not run at all, so the summary's Skipped
+# count is only the tests that really skipped.
 log=$(mktemp /tmp/cldiff-test.XXXXXX.log)
 run_tests() {  # $1: filter; further arguments go to dotnet test (e.g. --no-build)
   local filter="$1"; shift
   dotnet test ClDiffusion.sln -c Release --nologo --filter "$filter" "$@" --logger "console;verbosity=normal" 2>&1 \
     | grep --line-buffered -vE '^\s*$' | tee -a "$log"
 }
-echo "test.sh: [${SECONDS} s] the test suite (build, then every test outside the Slow category)" >&2
-run_tests "TestCategory!=Slow"
+echo "test.sh: [${SECONDS} s] the test suite (build, then every test outside the Slow and Exhaustive categories)" >&2
+run_tests "TestCategory!=Slow&TestCategory!=Exhaustive"
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
   echo "test.sh: [${SECONDS} s] the Slow category (CI=true or CLDIFF_SLOW_TESTS set)" >&2
   run_tests "TestCategory=Slow" --no-build
+fi
+# Exhaustive: the OpenCL MLP kernel-variant matrices, the tuner runs and the guided/conditional MLP runs on OpenCL.
+# With a cold PoCL kernel cache (a fresh machine) they compile the register-blocked MLP kernels for about 13 minutes
+# on 2 cores, more than the whole suite may take, so they are opt-in (CLDIFF_SLOW_TESTS=1), not part of CI=true.
+if [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
+  echo "test.sh: [${SECONDS} s] the Exhaustive category (CLDIFF_SLOW_TESTS set)" >&2
+  run_tests "TestCategory=Exhaustive" --no-build
 fi
 # The CPU kernels (managed SGEMM, SIMD exp/sin/cos, mixture scores, the MLP forward) once more as they run on machines
 # without AVX-512 (the JIT told to leave it out: Vector256 paths) and without a BLAS (a library path that is not there:
 # the managed SGEMM alone), under CI=true or with CLDIFF_CPU_PATHS=1. Cpu/CpuPathTests checks each run took its path.
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_CPU_PATHS:-}" ]; then
-  cpu_filter="(FullyQualifiedName~ClDiffusion.Tests.Mlp.|FullyQualifiedName~ClDiffusion.Tests.Cpu.)&TestCategory!=Slow"
+  cpu_filter="(FullyQualifiedName~ClDiffusion.Tests.Mlp.|FullyQualifiedName~ClDiffusion.Tests.Cpu.)&TestCategory!=Slow&TestCategory!=Exhaustive"
   echo "test.sh: [${SECONDS} s] the CPU-kernel tests with AVX-512 off for the JIT (DOTNET_EnableAVX512F=0)" >&2
   DOTNET_EnableAVX512F=0 run_tests "$cpu_filter" --no-build
   echo "test.sh: [${SECONDS} s] the CPU-kernel tests without a BLAS (CLDIFF_BLAS=/nonexistent/libopenblas.so.0)" >&2

@@ -44,7 +44,7 @@ public sealed class GuidanceTests : OpenClTestBase
         Close(ScoreOn(Cpu, g, x, rows, off, null), ScoreOn(Cl, g, x, rows, off, null), 1e-4, 2e-3, "no labels");
     }
 
-    [Category("Slow")]   // MLP kernels: minutes of PoCL compilation with a cold kernel cache; CI runs the Slow category
+    [Category("Exhaustive")]   // MLP kernels: minutes of PoCL compilation with a cold kernel cache (opt-in: tools/test.sh)
     [TestCase(70)]    // the whole-network fused kernel (hidden width <= its limit)
     [TestCase(300)]   // the layer-by-layer kernels
     public void ConditionalMlpScoreMatchesCpuPerRowClass(int width)
@@ -93,7 +93,7 @@ public sealed class GuidanceTests : OpenClTestBase
         Close(a, b, 3e-3, 3e-3, $"{name} guided");
     }
 
-    [Test, Category("Slow")]   // MLP kernels: minutes of PoCL compilation with a cold kernel cache
+    [Test, Category("Exhaustive")]   // MLP kernels: minutes of PoCL compilation with a cold kernel cache (opt-in)
     public void GuidedMlpSamplesAgreeAndDoNotDependOnBatching()
     {
         var m = ConditionalMlpTests.Conditional(d: 5, width: 24, classes: 3);

@@ -12,8 +12,8 @@ using ClDiffusion.Backends.Cpu;
 namespace ClDiffusion.Tests.OpenCL;
 
 /// <summary>The OpenCL MLP score (cl/mlp.cl) against the float64 reference and the CPU path.</summary>
-// Slow: PoCL compiles the register-blocked MLP kernels for minutes the first time (cold kernel cache); CI runs the Slow category
-[TestFixture, Category("Slow")]
+// Exhaustive (opt-in): PoCL compiles the register-blocked MLP kernels for minutes the first time (cold kernel cache)
+[TestFixture, Category("Exhaustive")]
 public sealed class MlpKernelTests : OpenClTestBase
 {
     /// <summary>Tile configurations that all must agree: GPU and CPU defaults, odd tiles, vectors, local on and off.</summary>

@@ -104,7 +104,7 @@ public class MlpTuningTests
         }
     }
 
-    [Test, Category("Slow")]   // compiles MLP/kernel candidates on PoCL: a minute with a cold kernel cache
+    [Test, Category("Exhaustive")]   // compiles MLP/kernel candidates on PoCL: a minute with a cold kernel cache
     public void ATinyRunIsReadBackByANewBackendAndUsedForAnMlpPrepare()
     {
         var device = OpenClTestBase.RequireDevice();

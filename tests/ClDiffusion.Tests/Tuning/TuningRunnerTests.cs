@@ -32,7 +32,7 @@ public class TuningRunnerTests
         Assert.That(r.GBPerSecond, Is.GreaterThan(0));
     }
 
-    [Test, Category("Slow")]   // compiles MLP/kernel candidates on PoCL: a minute with a cold kernel cache
+    [Test, Category("Exhaustive")]   // compiles MLP/kernel candidates on PoCL: a minute with a cold kernel cache
     public void AWrongResultIsRejectedAndRecordedNotFatal()
     {
         var db = new TuningDatabase();
@@ -54,7 +54,7 @@ public class TuningRunnerTests
         Assert.That(r.Status, Does.Contain("guard row 0 col 0"));
     }
 
-    [Test, Category("Slow")]   // compiles MLP/kernel candidates on PoCL: a minute with a cold kernel cache
+    [Test, Category("Exhaustive")]   // compiles MLP/kernel candidates on PoCL: a minute with a cold kernel cache
     public void ASecondRunWithTheSameBudgetTriesNoCandidateTwice()
     {
         var path = Path.Combine(dir, "t.json");
