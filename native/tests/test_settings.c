@@ -3,7 +3,8 @@
  * cld_sample_settings_set and gets the cldiff CLI's samples byte for byte: the test runs `cldiff sample` with the
  * same keys as --KEY VALUE flags (one table below drives both) and compares the .npy it writes with cld_sample's
  * output. Also: unknown keys and bad values are refused naming the key and the accepted values, get reads back,
- * a struct of an earlier ABI size still works, and the handle is checked like the others.
+ * a struct of an earlier ABI size still works, and the handle is checked like the others. Also the ABI 2 struct
+ * fields themselves, each at a distinct non-default value, against the CLI (a swapped pair in the mapping fails).
  *
  *     test_settings target.json path/to/cldiff work-dir
  */
@@ -211,6 +212,66 @@ int main(int argc, char** argv)
         free(got);
         free(want);
         free(plain);
+    }
+
+    /* The ABI 2 struct fields, every one at a non-default value and each value distinct from the fields of the same
+       type (so two swapped fields in the library's mapping change the samples), against the CLI with the matching
+       flags: rm-pc reads the grid, horizon and corrector fields, prm-pc the sub-windows and Picard rounds, picard the
+       window and tolerance. */
+    {
+        static const char* structSamplers[] = { "rm-pc", "prm-pc", "picard" };
+        for (size_t c = 0; c < sizeof structSamplers / sizeof *structSamplers; c++) {
+            enum { SN = 96 };
+            size_t len = (size_t)SN * d;
+            float* got = malloc(len * sizeof(float));
+            float* want = malloc(len * sizeof(float));
+            cld_sample_options o;
+            cld_sample_options_init(&o);
+            o.sampler = structSamplers[c];
+            o.seed = 31 + c;
+            o.first = 2;
+            o.steps = 9;
+            o.horizon = 6.5;
+            o.delta = 0.002;
+            o.corrector_steps = 3;
+            o.sub_windows = 5;
+            o.corrector_time = 0.3;
+            o.gamma = 1.7;
+            o.picard_rounds = 2;
+            o.window = 6;
+            o.tolerance = 0.01;
+            o.grid = "uniform";
+            o.lipschitz = 3;
+            o.block_length = 0.7;
+            o.corrector = "rmuld";
+            o.low_variance = 1;
+            o.batch = 40;
+            o.max_step = 0.9;
+            o.denoise = 1;
+            o.fixed_corrector = 1;
+            EXPECT_STATUS(CLD_OK, cld_sample(e, m, &o, SN, got, len));
+            char out[1024], cmd[8192];
+            snprintf(out, sizeof out, "%s/struct_case%zu.npy", dir, c);
+            remove(out);
+            snprintf(cmd, sizeof cmd, "'%s' sample --device cpu --quiet --target '%s' --sampler %s --seed %llu --first 2 --n %d "
+                     "--out '%s' --batch 40 --steps 9 --horizon 6.5 --delta 0.002 --corrector-steps 3 --subwindows 5 "
+                     "--corrector-time 0.3 --gamma 1.7 --picard 2 --window 6 --tol 0.01 --grid uniform --lipschitz 3 --block 0.7 "
+                     "--corrector rmuld --low-variance --max-step 0.9 --denoise --fixed-corrector",
+                     cli, target, structSamplers[c], (unsigned long long)(31 + c), (int)SN, out);
+            printf("%s\n", cmd);
+            int rc_cli = system(cmd);
+            EXPECT(rc_cli == 0);
+            int read = rc_cli == 0 && read_npy(out, want, len);
+            EXPECT(read);
+            if (read) {
+                size_t diff = 0;
+                for (size_t i = 0; i < len; i++) diff += memcmp(&got[i], &want[i], sizeof(float)) != 0;
+                printf("  struct fields, %-7s: %zu/%zu floats differ between cld_sample and cldiff sample\n", structSamplers[c], diff, len);
+                EXPECT(diff == 0);
+            }
+            free(got);
+            free(want);
+        }
     }
 
     /* the settings outlive nothing: destroying them after use is fine, and a second destroy is an error */
