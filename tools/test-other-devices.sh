@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reruns the OpenCL agreement tests (tests/ClDiffusion.Tests/OpenCL: Philox, primitives, every sampler against the
-# CPU backend, MLP kernels) on every OpenCL device other than the one the main run used (`--device opencl`), e.g.
+# Reruns the OpenCL tests (tests/ClDiffusion.Tests/OpenCL: Philox, primitives, every sampler against the CPU backend,
+# the mixture kernel variants; and the OpenCL classes of the scheduler, streams, faults and models) on every OpenCL device other than the one the main run used (`--device opencl`), e.g.
 # Mesa's rusticl on llvmpipe (docs/DEVICES.md). Needs the test project and cldiff built in Release (tools/test.sh
 # builds them). RUSTICL_ENABLE=llvmpipe is set here only, so rusticl exposes its software device to these runs.
 # Under CI=true a machine with Mesa's OpenCL installed but no rusticl device listed is an error.
@@ -12,7 +12,12 @@ cldiff=(dotnet tools/cldiff/bin/Release/net10.0/cldiff.dll)
 mapfile -t devices < <("${cldiff[@]}" devices --json | grep -E '"(selector|auto)":' | sed -E 's/.*": "?([^",]*)"?,?/\1/' | paste -d' ' - -)
 # agreement only: the benchmarks and the end-to-end MLP sampling runs (minutes per run on llvmpipe, where every
 # launch is compiled again) stay with the main run
-filter="FullyQualifiedName~ClDiffusion.Tests.OpenCL&Name!~KernelBench&Name!~BenchRuns&FullyQualifiedName!~Checkerboard&TestCategory!=Slow&TestCategory!=Exhaustive"
+# Every test that runs on the OpenCL device under test: the OpenCL namespace (Slow included: the mixture kernel
+# variants) and the OpenCL classes elsewhere (scheduler, streams, faults, non-finite guard, host models, guided
+# scheduling, picard batches); the Exhaustive category (MLP kernel matrices, tuner runs) stays with CLDIFF_SLOW_TESTS.
+classes="SchedulerOpenClTests|OpenClStreamTests|OpenClFaultInjectionTests|NonFiniteOpenClTests|HostScoreOpenClTests|GuidedSchedulingTests|PicardBatchTests"
+scope="(FullyQualifiedName~ClDiffusion.Tests.OpenCL|$(sed -E 's/([A-Za-z]+)/FullyQualifiedName~.\1./g' <<<"$classes"))"
+filter="$scope&Name!~KernelBench&Name!~BenchRuns&Name!~SerialAgainstPipelined&FullyQualifiedName!~Checkerboard&TestCategory!=Exhaustive"
 ran=0
 for line in "${devices[@]}"; do
   sel=${line% *}
