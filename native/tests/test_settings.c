@@ -70,6 +70,22 @@ static void put(char* cmd, size_t size, const char* fmt, const char* a, const ch
     snprintf(cmd + used, size - used, fmt, a, b);
 }
 
+/* Runs the CLI command `cmd`, which writes `out`, and checks its len floats equal `got` bit for bit; `what` names the
+   case in the printed line. */
+static void expect_cli_samples(const char* cmd, const char* out, const float* got, float* want, size_t len, const char* what)
+{
+    printf("%s\n", cmd);
+    int rc_cli = system(cmd);
+    EXPECT(rc_cli == 0);
+    int read = rc_cli == 0 && read_npy(out, want, len);
+    EXPECT(read);
+    if (!read) return;
+    size_t diff = 0;
+    for (size_t i = 0; i < len; i++) diff += memcmp(&got[i], &want[i], sizeof(float)) != 0;
+    printf("  %s: %zu/%zu floats differ between cld_sample and cldiff sample\n", what, diff, len);
+    EXPECT(diff == 0);
+}
+
 int main(int argc, char** argv)
 {
     if (argc < 4) { fprintf(stderr, "usage: test_settings target.json cldiff work-dir\n"); return 2; }
@@ -193,18 +209,10 @@ int main(int argc, char** argv)
             else
                 put(cmd, sizeof cmd, " --%s %s", g_all[k].key, v);
         }
-        printf("%s\n", cmd);
-        int rc_cli = system(cmd);
-        EXPECT(rc_cli == 0);
-        int read = rc_cli == 0 && read_npy(out, want, len);
-        EXPECT(read);
-        if (read) {
-            size_t diff = 0;
-            for (size_t i = 0; i < len; i++) diff += memcmp(&got[i], &want[i], sizeof(float)) != 0;
-            printf("  %-10s seed %llu [%llu, +%llu): %zu/%zu floats differ between cld_sample and cldiff sample\n", rc->sampler,
-                   (unsigned long long)rc->seed, (unsigned long long)rc->first, (unsigned long long)rc->n, diff, len);
-            EXPECT(diff == 0);
-        }
+        char what[128];
+        snprintf(what, sizeof what, "%-10s seed %llu [%llu, +%llu)", rc->sampler,
+                 (unsigned long long)rc->seed, (unsigned long long)rc->first, (unsigned long long)rc->n);
+        expect_cli_samples(cmd, out, got, want, len, what);
         int finite = 1;
         for (size_t i = 0; i < len; i++) finite &= isfinite(got[i]) != 0;
         EXPECT(finite);
@@ -258,17 +266,9 @@ int main(int argc, char** argv)
                      "--corrector-time 0.3 --gamma 1.7 --picard 2 --window 6 --tol 0.01 --grid uniform --lipschitz 3 --block 0.7 "
                      "--corrector rmuld --low-variance --max-step 0.9 --denoise --fixed-corrector",
                      cli, target, structSamplers[c], (unsigned long long)(31 + c), (int)SN, out);
-            printf("%s\n", cmd);
-            int rc_cli = system(cmd);
-            EXPECT(rc_cli == 0);
-            int read = rc_cli == 0 && read_npy(out, want, len);
-            EXPECT(read);
-            if (read) {
-                size_t diff = 0;
-                for (size_t i = 0; i < len; i++) diff += memcmp(&got[i], &want[i], sizeof(float)) != 0;
-                printf("  struct fields, %-7s: %zu/%zu floats differ between cld_sample and cldiff sample\n", structSamplers[c], diff, len);
-                EXPECT(diff == 0);
-            }
+            char what[64];
+            snprintf(what, sizeof what, "struct fields, %-7s", structSamplers[c]);
+            expect_cli_samples(cmd, out, got, want, len, what);
             free(got);
             free(want);
         }
