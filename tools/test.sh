@@ -9,41 +9,14 @@ cd "$(dirname "$0")/.."
 # did on a fresh machine with PoCL installed): read the whole list into a variable first.
 ld_has() { local libs; libs="$(ldconfig -p 2>/dev/null || true)"; grep -qE "$1" <<<"$libs"; }
 have_opencl() { [ -n "$(ls /etc/OpenCL/vendors/*.icd 2>/dev/null)" ] && ld_has 'libOpenCL\.so'; }
-if ! have_opencl; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "test.sh: no OpenCL platform; installing PoCL (pocl-opencl-icd ocl-icd-libopencl1)" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq pocl-opencl-icd ocl-icd-libopencl1 clinfo >/dev/null
-  else
-    echo "test.sh: no OpenCL platform and not root: install with 'sudo apt-get install pocl-opencl-icd ocl-icd-libopencl1'" >&2
-  fi
-fi
 # PyTorch (Debian's python3-torch) re-exports the ONNX test models (tools/onnx/export_models.py) so a test can
-# check the committed fixtures; about 150 MB of packages, 1.5 minutes to install on the 2-core machine.
+# check the committed fixtures (about 150 MB of packages).
 have_torch() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" >/dev/null 2>&1; }
-if ! have_torch; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "test.sh: no PyTorch for the ONNX export test; installing python3-torch" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    # no second `apt-get update` on a fresh machine (the PoCL install above just ran one): only when the install fails
-    { apt-get install -y -qq --no-install-recommends python3-torch || { apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-torch; }; } >/dev/null
-  else
-    echo "test.sh: no PyTorch and not root: the ONNX export test is skipped ('sudo apt-get install python3-torch')" >&2
-  fi
-fi
 # OpenBLAS for the CPU backend's MLP (loaded at run time; without it the managed SGEMM runs alone, and under CI=true
 # the BLAS tests fail rather than skip)
 have_blas() { ld_has 'libopenblas\.so\.0'; }
-if ! have_blas && [ "$(id -u)" = 0 ]; then
-  echo "test.sh: no OpenBLAS; installing libopenblas0-pthread" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get install -y -qq libopenblas0-pthread || { apt-get update -qq && apt-get install -y -qq libopenblas0-pthread; }; } >/dev/null
-fi
-if [ "${CI:-}" = "true" ] && ! have_opencl; then
-  echo "test.sh: CI=true but no OpenCL platform could be installed" >&2
-  exit 1
-fi
-
+# Fashion-MNIST (28x28 images) for the image model, its classifier and the IDX reader's tests on the real files
+have_fashion() { [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; }
 # A second, independent OpenCL implementation (Mesa's rusticl on llvmpipe, no fp64; docs/DEVICES.md): the OpenCL
 # agreement tests run on it too, under CI=true or with CLDIFF_OTHER_DEVICES=1 (about 1 minute with Mesa's shader cache
 # warm, up to about 15 the first time, most of it Mesa compiling our kernels, so a newcomer's run leaves it out). Installing it adds platforms with no devices unless
@@ -51,10 +24,56 @@ fi
 other_devices=false
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_OTHER_DEVICES:-}" ]; then other_devices=true; fi
 have_rusticl() { [ -f /etc/OpenCL/vendors/rusticl.icd ]; }
-if $other_devices && ! have_rusticl && [ "$(id -u)" = 0 ]; then
-  echo "test.sh: installing Mesa's OpenCL (mesa-opencl-icd: rusticl) for the second-implementation tests" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get install -y -qq mesa-opencl-icd || { apt-get update -qq && apt-get install -y -qq mesa-opencl-icd; }; } >/dev/null
+slurm_test=false
+if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLURM_TEST:-}" ]; then slurm_test=true; fi
+
+# Everything missing is installed in one apt transaction, in the background while the solution restores and builds
+# (on a fresh machine the downloads and the build each take a minute or two; one after the other they took a third of
+# the 8 minutes the whole run may take). tools/native-test.sh and tools/slurm/single-node.sh still install what they
+# need when run alone; here they find it present.
+missing=()
+have_opencl || missing+=(pocl-opencl-icd ocl-icd-libopencl1 clinfo)
+have_torch || missing+=(python3-torch)
+have_blas || missing+=(libopenblas0-pthread)
+have_fashion || missing+=(dataset-fashion-mnist)
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)       # the C ABI tests (tools/native-test.sh)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
+command -v gcc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1 || missing+=(gcc)
+[ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+if $other_devices && ! have_rusticl; then missing+=(mesa-opencl-icd); fi
+if $slurm_test; then
+  command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 || missing+=(slurm-wlm)
+  command -v munged >/dev/null 2>&1 || missing+=(munge)
+fi
+deps_pid=""
+deps_log=$(mktemp /tmp/cldiff-apt.XXXXXX.log)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: [${SECONDS} s] installing ${missing[*]} (apt, in the background while the solution builds)" >&2
+    ( export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" ) >"$deps_log" 2>&1 &
+    deps_pid=$!
+  else
+    echo "test.sh: missing ${missing[*]} and not root: install them with 'sudo apt-get install ${missing[*]}' (without them the tests that need them skip, and CI=true fails)" >&2
+  fi
+fi
+
+echo "test.sh: [${SECONDS} s] building the solution (Release)" >&2
+dotnet build ClDiffusion.sln -c Release --nologo -v quiet -clp:ErrorsOnly
+if [ -n "$deps_pid" ]; then
+  deps_status=0
+  wait "$deps_pid" || deps_status=$?
+  if [ "$deps_status" != 0 ]; then
+    cat "$deps_log" >&2
+    echo "test.sh: apt-get install ${missing[*]} failed (exit $deps_status)" >&2
+    exit 1
+  fi
+  echo "test.sh: [${SECONDS} s] packages installed" >&2
+fi
+if [ "${CI:-}" = "true" ] && ! have_opencl; then
+  echo "test.sh: CI=true but no OpenCL platform could be installed" >&2
+  exit 1
 fi
 if [ "${CI:-}" = "true" ] && ! have_rusticl; then
   echo "test.sh: CI=true but Mesa's OpenCL (rusticl) could not be installed" >&2
@@ -71,8 +90,8 @@ run_tests() {  # $1: filter; further arguments go to dotnet test (e.g. --no-buil
   dotnet test ClDiffusion.sln -c Release --nologo --filter "$filter" "$@" --logger "console;verbosity=normal" 2>&1 \
     | grep --line-buffered -vE '^\s*$' | tee -a "$log"
 }
-echo "test.sh: [${SECONDS} s] the test suite (build, then every test outside the Slow and Exhaustive categories)" >&2
-run_tests "TestCategory!=Slow&TestCategory!=Exhaustive"
+echo "test.sh: [${SECONDS} s] the test suite (every test outside the Slow and Exhaustive categories)" >&2
+run_tests "TestCategory!=Slow&TestCategory!=Exhaustive" --no-build
 # The rerun on the other OpenCL implementations (below) starts now, beside the Slow category: both mostly wait on one
 # core for an OpenCL compiler (PoCL's, Mesa's), so on 2 cores they take about the time of one.
 other_pid=""
@@ -135,10 +154,10 @@ else
 fi
 if [ -x tools/native-test.sh ]; then echo "test.sh: [${SECONDS} s] the C ABI tests (tools/native-test.sh)" >&2; bash tools/native-test.sh; fi
 # The sharded run on a real scheduler: a single-node Slurm (installed when missing, as root) runs a job array of shards
-# and the dependent merge, then a run with a cancelled task resumed (tools/slurm/test-slurm.sh; about 20 s after the
-# install, which took 25 s on the 2-core machine), under CI=true or with CLDIFF_SLURM_TEST=1. Not root and no Slurm
+# and the dependent merge, then a run with a cancelled task resumed (tools/slurm/test-slurm.sh; about 20 s; the
+# packages are installed with the others above), under CI=true or with CLDIFF_SLURM_TEST=1. Not root and no Slurm
 # under CI=true is a failure, not a skip.
-if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLURM_TEST:-}" ]; then
+if $slurm_test; then
   echo "test.sh: [${SECONDS} s] the Slurm job-array test" >&2
   bash tools/slurm/test-slurm.sh
 else
