@@ -247,8 +247,12 @@ typedef struct cld_sample_options {
     uint64_t seed;            /* random seed (0 is a valid seed) */
     uint64_t first;           /* index of the first sample: the call draws samples [first, first + n);
                                  first + n must be <= 2^32 */
-    double horizon;           /* T, horizon of the forward (OU) process; 0 = 8.0 */
-    double delta;             /* early stopping: sampling ends at T - delta; 0 = 1e-3 */
+    double horizon;           /* T, horizon of the forward (OU) process; 0 (what cld_sample_options_init
+                                 writes) = 8.0, or the end of the model's trained times if earlier (a DDPM
+                                 model's last timestep); beyond them CLD_ERR_INVALID_ARGUMENT unless the
+                                 setting "clamp-times" is on */
+    double delta;             /* early stopping: sampling ends at forward time delta; 0 (init) = 1e-3, or the
+                                 start of the model's trained times if later */
     uint32_t corrector_steps; /* underdamped Langevin steps per corrector call; 0 = 4 */
     uint32_t sub_windows;     /* R, parallel sampler sub-windows per window (1..1024); 0 = 4 */
     double corrector_time;    /* Tc, corrector duration; 0 = 1/sqrt(L_t) with L_t = max(lipschitz, 1/sigma_t^2) at
@@ -269,8 +273,9 @@ typedef struct cld_sample_options {
     int32_t class_label;      /* the class of every sample when labels is NULL; CLD_CLASS_NONE = the null class */
     const int32_t* labels;    /* NULL, or n labels: labels[i] is the class of sample first + i (CLD_CLASS_NONE
                                  for an unconditional one). Copied before the call returns. */
-    double guidance;          /* classifier-free guidance weight w >= 0: every score is
-                                 (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling */
+    double guidance;          /* classifier-free guidance weight w >= -1: every score is
+                                 (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling;
+                                 diffusers' guidance_scale and k-diffusion's cond_scale are 1 + w */
     /* ---- a struct_size of 128 or 152 leaves these at their defaults ---- */
     double max_step;          /* split grid steps longer than this; 0 = no cap */
     uint32_t denoise;         /* nonzero: a last Tweedie step x0 = (x + sigma^2 s(x)) / alpha (one more score
@@ -307,6 +312,7 @@ CLD_API cld_status cld_sample_options_init(cld_sample_options* options);
    steps               40        an integer in 1..65535
    horizon             8         a number in (0, 50]
    delta               0.001     a number >= 1e-06 and below T
+   clamp-times         off       on or off
    grid                shrinking uniform, shrinking or logsnr
    max-step            unset     a positive number or unset
    midpoint            2         1 or 2
@@ -331,6 +337,8 @@ CLD_API cld_status cld_sample_options_init(cld_sample_options* options);
    tol                 0.001     a number >= 1e-12
    denoise             off       on or off
    keys:end
+   horizon and delta left unset take the model's trained times where those are narrower than 8 and 0.001 (a DDPM or
+   EDM model in another time convention); set outside them they are refused unless clamp-times is on.
    What each does: `cldiff sample --help`, or the options table of docs/ARCHITECTURE.md. */
 
 /* Creates an empty settings handle (nothing set: every option at its struct field or default). *out is NULL on

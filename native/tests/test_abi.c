@@ -67,7 +67,7 @@ int main(void)
     EXPECT(o.steps == 40);
     EXPECT(o.sampler && strcmp(o.sampler, "rm-pc") == 0);
     EXPECT(o.seed == 0 && o.first == 0);
-    EXPECT(o.horizon == 8.0);
+    EXPECT(o.horizon == 0.0);   /* unset: 8, or the model's trained range */
     EXPECT(o.delta == 1e-3);
     EXPECT(o.corrector_steps == 4);
     EXPECT(o.sub_windows == 4);

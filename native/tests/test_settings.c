@@ -26,7 +26,7 @@ static const setting g_all[] = {
     { "fixed-corrector", "on" }, { "lipschitz-cap", "500" },    { "low-variance", "on" },
     { "subwindows", "3" },       { "picard", "2" },             { "window", "5" },
     { "tol", "0.01" },           { "denoise", "on" },           { "order", "2" },
-    { "unipc-variant", "bh1" },  { "full-order-final", "on" },
+    { "unipc-variant", "bh1" },  { "full-order-final", "on" },  { "clamp-times", "on" },
 };
 enum { N_ALL = sizeof g_all / sizeof *g_all };
 

@@ -12,8 +12,8 @@ internal static unsafe class ClassConditioning
 {
     public static SamplerOptions Apply(SamplerOptions opts, SampleOptions* o, ulong n)
     {
-        if (!double.IsFinite(o->Guidance) || o->Guidance < 0)
-            throw new CldException(Status.InvalidArgument, $"guidance must be finite and >= 0, got {o->Guidance}");
+        if (!double.IsFinite(o->Guidance) || o->Guidance < -1)
+            throw new CldException(Status.InvalidArgument, $"guidance must be finite and >= -1 (a guidance scale 1 + w >= 0), got {o->Guidance}");
         if (o->Conditional == 0)
         {
             if (o->Guidance != 0 || o->Labels is not null)

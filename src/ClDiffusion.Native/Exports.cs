@@ -275,8 +275,6 @@ internal static unsafe class Exports
             Utf8(text) is { Length: > 0 } t ? SamplerOptionTable.Get(key).Parse(o, t) : o;
         var opts = def with
         {
-            Horizon = o.Horizon != 0 ? o.Horizon : def.Horizon,
-            Delta = o.Delta != 0 ? o.Delta : def.Delta,
             Steps = o.Steps != 0 ? Int(o.Steps, "steps") : def.Steps,
             Lipschitz = o.Lipschitz != 0 ? o.Lipschitz : def.Lipschitz,
             BlockLength = o.BlockLength != 0 ? o.BlockLength : null,
@@ -292,6 +290,9 @@ internal static unsafe class Exports
             Denoise = o.Denoise != 0 || def.Denoise,
             AdaptiveCorrector = o.FixedCorrector == 0 && def.AdaptiveCorrector,
         };
+        // 0 leaves T and delta unset: the model's trained times decide them (SamplerOptions.ForModel)
+        if (o.Horizon != 0) opts = opts with { Horizon = o.Horizon };
+        if (o.Delta != 0) opts = opts with { Delta = o.Delta };
         opts = Text(Text(opts, "grid", o.Grid), "corrector", o.Corrector);
         opts = SettingsExports.Apply(opts, o.Settings);   // ABI 3: options set by name win over the fields above (0 below size 176)
         if (*(uint*)options >= SampleOptions.SizeWithClasses) opts = ClassConditioning.Apply(opts, &o, n);
@@ -312,7 +313,7 @@ internal static unsafe class Exports
                 Steps = (uint)d.Steps,
                 Sampler = Ptr(DefaultSamplerText),
                 Seed = 0, First = 0,
-                Horizon = d.Horizon, Delta = d.Delta,
+                Horizon = 0, Delta = 0,   // unset: SamplerOptions.DefaultHorizon / DefaultDelta, or the model's trained range
                 CorrectorSteps = (uint)d.CorrectorSteps, SubWindows = (uint)d.SubWindows,
                 CorrectorTime = 0, Gamma = 0,   // 0: scaled to the local stiffness L_t = max(L, 1/sigma_t^2)
                 PicardRounds = d.PicardRounds, Window = (uint)d.Window, Tolerance = d.Tolerance,

@@ -58,6 +58,8 @@ public sealed class HostScoreModel : IScoreModel
     }
 
     public string Describe() => $"{Name}(d={Dim}, {PredictionName(Prediction)}, {Convention.Name})";
+    /// <summary>Its convention's range: a DDPM model's first to last timestep, an EDM model's sigma_min to sigma_max.</summary>
+    public (double TMin, double TMax) TrainedTimes => Convention.Range;
 
     public static string PredictionName(Prediction p) => p.ToString().ToLowerInvariant();
 

@@ -9,4 +9,9 @@ public interface IScoreModel
     int Dim { get; }
     /// <summary>Short human-readable description for reports.</summary>
     string Describe();
+    /// <summary>
+    /// The forward times the model was trained on (a model in another time convention: that convention's range). A run
+    /// with default options stays inside it (<see cref="Samplers.SamplerOptions.ForModel"/>); all times by default.
+    /// </summary>
+    (double TMin, double TMax) TrainedTimes => (0, double.PositiveInfinity);
 }

@@ -18,6 +18,7 @@ public sealed class PerturbedScore : IScoreModel
         Inner = inner; Epsilon = epsilon; Frequency = frequency;
     }
     public int Dim => Inner.Dim;
+    public (double TMin, double TMax) TrainedTimes => Inner.TrainedTimes;
     public string Describe() => $"{Inner.Describe()} + score error {Epsilon}";
     public float Amplitude => (float)(Epsilon * Math.Sqrt(2.0 / Dim));
 

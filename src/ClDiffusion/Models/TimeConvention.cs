@@ -27,7 +27,11 @@ public abstract class TimeConvention
     /// <summary>This project's process: the model takes (x, t) as they are.</summary>
     public static readonly TimeConvention Ours = new OursConvention();
 
-    /// <summary>"ours"; "vp-linear[:N[:beta_1:beta_N]]", "vp-scaled-linear[:N[:beta_1:beta_N]]", "vp-cosine[:N]" (DDPM, discrete timesteps, N = 1000 by default); "edm" or "ve" (sigma).</summary>
+    /// <summary>
+    /// "ours"; "vp-linear[:N[:beta_1:beta_N]]", "vp-scaled-linear[:N[:beta_1:beta_N]]", "vp-cosine[:N]" (DDPM, discrete
+    /// timesteps, N = 1000 by default); "edm[:sigma_min:sigma_max]" (sigma, trained on 0.002..80 by default, Karras et al.)
+    /// or "ve[:sigma_min:sigma_max]" (0.01..50 by default, Song et al.'s CIFAR-10 setting).
+    /// </summary>
     public static TimeConvention Parse(string spec)
     {
         var parts = spec.Trim().ToLowerInvariant().Split(':');
@@ -37,7 +41,8 @@ public abstract class TimeConvention
             switch (parts[0])
             {
                 case "ours" when parts.Length == 1: return Ours;
-                case "edm" or "ve" when parts.Length == 1: return new EdmConvention(parts[0]);
+                case "edm" when parts.Length is 1 or 3: return new EdmConvention("edm", D(1, 0.002), D(2, 80));
+                case "ve" when parts.Length is 1 or 3: return new EdmConvention("ve", D(1, 0.01), D(2, 50));
                 case "vp-linear" when parts.Length is 1 or 2 or 4:
                     return VpDiscrete.Linear((int)D(1, 1000), D(2, 1e-4), D(3, 0.02));
                 case "vp-scaled-linear" when parts.Length is 1 or 2 or 4:
@@ -47,7 +52,7 @@ public abstract class TimeConvention
             }
         }
         catch (FormatException) { }
-        throw new ArgumentException($"unknown time convention '{spec}' (use ours, vp-linear[:N[:b1:bN]], vp-scaled-linear[:N[:b1:bN]], vp-cosine[:N], edm or ve)");
+        throw new ArgumentException($"unknown time convention '{spec}' (use ours, vp-linear[:N[:b1:bN]], vp-scaled-linear[:N[:b1:bN]], vp-cosine[:N], edm[:smin:smax] or ve[:smin:smax])");
     }
 
     sealed class OursConvention : TimeConvention
@@ -61,19 +66,31 @@ public abstract class TimeConvention
 
 /// <summary>
 /// EDM / variance-exploding sigma: x_ve = x0 + sigma eps. Our x_t divided by alpha_t is such a state with
-/// sigma = sigma_t / alpha_t = sqrt(e^{2t} - 1); the model gets x_t e^{t} and sigma.
+/// sigma = sigma_t / alpha_t = sqrt(e^{2t} - 1); the model gets x_t e^{t} and sigma. It was trained on sigmas in
+/// [SigmaMin, SigmaMax], the forward times [TimeOf(SigmaMin), TimeOf(SigmaMax)].
 /// </summary>
-public sealed class EdmConvention(string name = "edm") : TimeConvention
+public sealed class EdmConvention : TimeConvention
 {
-    public override string Name => name;
-    public override (double TMin, double TMax) Range => (0, double.PositiveInfinity);
+    readonly string name;
+    public double SigmaMin { get; }
+    public double SigmaMax { get; }
+
+    public EdmConvention(string name = "edm", double sigmaMin = 0.002, double sigmaMax = 80)
+    {
+        if (!(sigmaMin > 0 && sigmaMax > sigmaMin && double.IsFinite(sigmaMax)))
+            throw new ArgumentException($"{name}: the sigma range needs 0 < sigma_min < sigma_max < infinity, got [{sigmaMin}, {sigmaMax}]");
+        this.name = name; SigmaMin = sigmaMin; SigmaMax = sigmaMax;
+    }
+
+    public override string Name => FormattableString.Invariant($"{name}:{SigmaMin}:{SigmaMax}");
+    public override (double TMin, double TMax) Range => (TimeOf(SigmaMin), TimeOf(SigmaMax));
     public override ModelTime Map(double t)
     {
         double sigma = Math.Sqrt(Num.ExpM1(2 * t));
         return new ModelTime(sigma, Math.Exp(t), 1, sigma);
     }
     /// <summary>The forward time of a sigma: t = log(1 + sigma^2) / 2.</summary>
-    public static double TimeOf(double sigma) => 0.5 * Math.Log(1 + sigma * sigma);
+    public static double TimeOf(double sigma) => 0.5 * Num.Log1P(sigma * sigma);
 }
 
 /// <summary>

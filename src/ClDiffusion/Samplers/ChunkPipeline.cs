@@ -12,11 +12,15 @@ public sealed record SamplingJob(IScoreModel Model, string Sampler, SamplerOptio
     /// <summary>The time grid of <see cref="Options"/>, made once per run (after validation).</summary>
     public TimeGrid Grid => grid ??= Options.MakeGrid();
 
-    /// <summary>Checks the sampler name and the options (<see cref="SamplerOptions.Validate(string?, int, int)"/>); throws an ArgumentException naming the problem.</summary>
+    /// <summary>
+    /// The job with its options fitted to the model's trained times (<see cref="SamplerOptions.ForModel"/>) and checked
+    /// (<see cref="SamplerOptions.Validate(string?, int, int)"/>); throws an ArgumentException naming the problem.
+    /// </summary>
     public SamplingJob Validated()
     {
-        Options.Validate(Sampler, 1, Model.Dim);
-        return this;
+        var fitted = Options.ForModel(Model);
+        fitted.Validate(Sampler, 1, Model.Dim);
+        return new SamplingJob(Model, Sampler, fitted, Seed, FirstSample);   // not `with`: that would copy a grid made before
     }
 }
 

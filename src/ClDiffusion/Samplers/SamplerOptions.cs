@@ -26,10 +26,26 @@ public sealed record SamplerOptions
         };
     }
 
-    /// <summary>Horizon T of the forward process.</summary>
-    public double Horizon { get; init; } = 8.0;
-    /// <summary>Early stopping delta: sampling ends at tau = T - delta.</summary>
-    public double Delta { get; init; } = 1e-3;
+    /// <summary>The horizon of a run whose model was trained on every time and whose options leave it unset.</summary>
+    public const double DefaultHorizon = 8.0;
+    /// <summary>The early stop of a run whose model was trained on every time and whose options leave it unset.</summary>
+    public const double DefaultDelta = 1e-3;
+    double? horizon, delta;
+    /// <summary>
+    /// Horizon T of the forward process (a run starts at forward time T). Unset: <see cref="DefaultHorizon"/>, or the end
+    /// of the model's trained times when that is earlier (<see cref="ForModel"/>; a DDPM model's last timestep).
+    /// </summary>
+    public double Horizon { get => horizon ?? DefaultHorizon; init => horizon = value; }
+    /// <summary>
+    /// Early stopping delta: sampling ends at forward time delta (tau = T - delta). Unset: <see cref="DefaultDelta"/>, or
+    /// the start of the model's trained times when that is later.
+    /// </summary>
+    public double Delta { get => delta ?? DefaultDelta; init => delta = value; }
+    /// <summary>
+    /// When T or delta lie outside the model's trained times: clamp them into it (the run then covers less than asked)
+    /// instead of refusing the options.
+    /// </summary>
+    public bool ClampTimes { get; init; }
     /// <summary>Predictor steps (windows for the parallel samplers).</summary>
     public int Steps { get; init; } = 40;
     /// <summary>
@@ -144,7 +160,9 @@ public sealed record SamplerOptions
         double gridSteps = SamplerLimits.GridStepsBound(this);
         Need(gridSteps <= SamplerLimits.MaxSteps,
             $"maximum step {MaxStep} splits the grid into up to {gridSteps} steps, above the limit {SamplerLimits.MaxSteps} (random-key step counter)");
-        Need(double.IsFinite(Guidance) && Guidance >= 0 && Guidance <= 1000, $"guidance weight must be in [0, 1000], got {Guidance}");
+        // w in [-1, 0) is a guidance scale 1 + w in [0, 1) (diffusers' guidance_scale, k-diffusion's cond_scale): between
+        // the unconditional (w = -1) and the conditional score
+        Need(double.IsFinite(Guidance) && Guidance >= -1 && Guidance <= 1000, $"guidance weight must be in [-1, 1000] (a guidance scale 1 + w in [0, 1001]), got {Guidance}");
         Need(Guidance == 0 || Labels is not null, $"guidance {Guidance} needs class labels (--class K or a label file)");
         Need(batch >= 1, $"batch size must be at least 1, got {batch}");
         Need(dim >= 1, $"dimension must be at least 1, got {dim}");
@@ -156,6 +174,36 @@ public sealed record SamplerOptions
         double floats = (double)batch * SamplerLimits.WidestRowsPerSample(sampler, this) * dim;
         Need(floats <= SamplerLimits.MaxBufferFloats,
             $"a batch of {batch} samples of dimension {dim} needs a buffer of {floats:g4} floats (batch x widest rows x d), above the limit {SamplerLimits.MaxBufferFloats}; use a smaller batch");
+    }
+
+    /// <summary>
+    /// These options for a model trained on the forward times [TMin, TMax] (<see cref="Models.IScoreModel.TrainedTimes"/>):
+    /// an unset horizon becomes min(<see cref="DefaultHorizon"/>, TMax) and an unset delta max(<see cref="DefaultDelta"/>,
+    /// TMin), so no default run asks the model about a time it never saw; a T or delta that was set outside the range is
+    /// clamped into it when <see cref="ClampTimes"/> says so, and refused (an ArgumentException naming the range) otherwise.
+    /// </summary>
+    public SamplerOptions ForModel(Models.IScoreModel model)
+    {
+        var (lo, hi) = model.TrainedTimes;
+        double t = horizon ?? Math.Min(DefaultHorizon, hi), d = delta ?? Math.Max(DefaultDelta, lo);
+        const double slack = 1e-9;   // the range's ends as computed in float64 from the model's own schedule
+        string range = $"{model.Describe()} was trained on forward times [{lo:g6}, {hi:g6}]";
+        if (t > hi * (1 + slack))
+            t = ClampTimes ? hi : throw new ArgumentException($"T = {t} lies beyond the model's trained times: {range}; use T <= {hi:g6} (or leave T unset), or clamp-times to clamp it");
+        if (d < lo * (1 - slack))
+            d = ClampTimes ? lo : throw new ArgumentException($"delta = {d} lies before the model's trained times: {range}; use delta >= {lo:g6} (or leave delta unset), or clamp-times to clamp it");
+        return this with { Horizon = t, Delta = d };
+    }
+
+    /// <summary>What <see cref="ForModel"/> changed of what the user set (a clamp), as a sentence for the user; null when nothing.</summary>
+    public string? ClampNotice(Models.IScoreModel model)
+    {
+        if (!ClampTimes) return null;
+        var fitted = ForModel(model);
+        var parts = new List<string>();
+        if (horizon is { } t && fitted.Horizon != t) parts.Add($"T {t} clamped to {fitted.Horizon:g6}");
+        if (delta is { } d && fitted.Delta != d) parts.Add($"delta {d} clamped to {fitted.Delta:g6}");
+        return parts.Count == 0 ? null : $"{string.Join(", ", parts)}: {model.Describe()} was trained on forward times [{model.TrainedTimes.TMin:g6}, {model.TrainedTimes.TMax:g6}]";
     }
 
     public Diffusion.TimeGrid MakeGrid()

@@ -72,7 +72,8 @@ public class OnnxModelTests
         // DDPM's linear schedule ends at t = 5.06: a horizon inside it, so the model is never clamped
         yield return new TestCaseData("gauss-vp-linear.onnx", Prediction.Eps, "vp-linear:1000:0.0001:0.02", 5.0);
         yield return new TestCaseData("gauss-vp-cosine.onnx", Prediction.V, "vp-cosine:1000", 8.0);
-        yield return new TestCaseData("gauss-edm.onnx", Prediction.X0, "edm", 8.0);
+        // EDM's default training range, sigma in [0.002, 80], ends at t = 4.38
+        yield return new TestCaseData("gauss-edm.onnx", Prediction.X0, "edm:0.002:80", 4.3);
     }
 
     [TestCaseSource(nameof(Gaussians))]

@@ -101,7 +101,7 @@ public class SamplerCliOptions : ModelOptions
     public string? Class { get; set; }
     [Option("labels", HelpText = "Class-conditional models: per-sample labels (text, one per line, or .npy); entry i is the class of sample i, -1 = unconditional.")]
     public string? Labels { get; set; }
-    [Option("guidance", Default = 0.0, HelpText = "Classifier-free guidance weight w: s = (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling.")]
+    [Option("guidance", Default = 0.0, HelpText = "Classifier-free guidance weight w: s = (1 + w) s(x | class) - w s(x | null); 0 = plain conditional sampling; w = scale - 1 for diffusers' guidance_scale or k-diffusion's cond_scale, so -1 <= w < 0 is a scale in [0, 1).")]
     public double Guidance { get; set; }
 
     /// <summary>The labels asked for by --class / --labels (null: unconditional) for samples [first, first + n) of a model.</summary>
