@@ -278,7 +278,7 @@ func finish_sampling(p):
 		# the job runs beside the frame loop: it spans several frames and no frame waits for it
 		check(job["frames"] >= 3, "job %s spans %d frames (>= 3)" % [phase, job["frames"]])
 		check(iv[iv.size() - 1] * 1000.0 < secs * 1e6 / 2.0, "no frame took half the job's time (the loop never waits for the job)")
-		check(pu[pu.size() - 1] < secs * 1e6 / 20.0, "poll() never took a twentieth of the job's time")
+		check(pu[pu.size() - 1] < secs * 1e6 / 4.0, "poll() never took a quarter of the job's time (it does not wait)")
 		# progress rises over the frames, never falls, and ends at 1
 		var prog = job["progress"]
 		var rising = true
@@ -357,7 +357,7 @@ func finish():
 	if test and cld != null:
 		# quit with a job still running on the main node: the tree frees it on the way out
 		check(cld.start({"sampler": "rm-pc", "steps": 5000, "seed": 9, "n": 100000}) == OK, "a long job left running at quit: " + cld.get_last_error())
-	print("%d checks, %d failed" % [checks, failures])
+	print("%d checks, %d failed (%.2f s, %d frames)" % [checks, failures, (OS.get_ticks_msec() - t_start) / 1000.0, frame])
 	if failures == 0:
 		print("ALL CHECKS PASSED" if test else "done")
 	if headless or test:
