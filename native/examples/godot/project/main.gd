@@ -120,6 +120,11 @@ func error_checks():
 	print("  load_model of a missing file: status ", st, ": ", msg)
 	check(st == 3, "a missing model file is CLD_ERR_IO (3)")
 	check(msg.find(bad) >= 0, "the error names the path")
+	# an ONNX graph: the C library reads no .onnx (it does not depend on ONNX Runtime): an error value, not a crash
+	var onnx = OS.get_environment("CLD_GODOT_ONNX")
+	if onnx != "":
+		st = cld.load_model(onnx)
+		check(st != OK and cld.get_last_error().find(onnx.get_file()) >= 0, "an .onnx model is refused naming it: status %d, %s" % [st, cld.get_last_error()])
 	var other = lib.new()
 	add_child(other)
 	st = other.open("no-such-device", 0)
