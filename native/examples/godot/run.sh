@@ -67,7 +67,7 @@ cp "$lib_dir/libcldiffusion.so" "$work/project/bin/"
 export CLDIFF_CPU_GEMM=managed
 say "$godot --path $work/project (headless, CLD_GODOT_TEST=1)"
 set +e
-HOME="$work/home" LANG=en_US.UTF-8 LC_ALL=en_US.UTF-8 CLD_GODOT_TEST=1 CLD_GODOT_OUT="$work/out" \
+HOME="$work/home" LANG=en_US.UTF-8 CLD_GODOT_TEST=1 CLD_GODOT_OUT="$work/out" \
   CLD_GODOT_MODEL="$ROOT/models/optdigits.safetensors" CLD_GODOT_TARGET="$ROOT/native/examples/target2d_labelled.json" \
   CLD_GODOT_ONNX="$ROOT/tests/fixtures/onnx/gauss-ours.onnx" CLD_GODOT_DEVICE=cpu \
   timeout -k 10 240 "$godot" --path "$work/project" >"$work/godot.log" 2>&1
