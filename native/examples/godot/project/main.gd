@@ -196,7 +196,8 @@ func _process(_delta):
 	if phase == "done":
 		return
 	job["frames"] += 1
-	job["intervals"].append(interval)
+	if job["frames"] > 1:   # the first interval holds the frame that ended the phase before (files, the picture)
+		job["intervals"].append(interval)
 	if job.has("options"):
 		var p = timed_poll(cld)
 		if p["done"]:
@@ -204,14 +205,28 @@ func _process(_delta):
 	elif phase == "cancel":
 		var p = timed_poll(cld)
 		if not job.has("cancel_frame"):
+			# frames in which the progress rose since the frame before: the job runs beside the frame loop
+			var prev = job.get("last", 0.0)
+			if p["progress"] > prev:
+				job["rises"] = job.get("rises", 0) + 1
+			job["last"] = p["progress"]
 			if p["done"]:
 				check(false, "the long job ended before it was cancelled (status %d)" % p["status"])
 				next_phase()
-			elif p["progress"] > 0.0 and job["frames"] >= 3:
+			elif job.get("rises", 0) >= 3:
+				var iv = job["intervals"].duplicate()
+				iv.sort()
+				print("  long job: progress %.4f after %d frames, rising in %d of them; frame interval median %.1f ms, max %.1f ms"
+					% [p["progress"], job["frames"], job["rises"], iv[iv.size() / 2], iv[iv.size() - 1]])
+				check(true, "the long job's progress rose over 3 frames while the frame loop ticked")
 				check(cld.cancel() == OK, "cancel()")
 				job["cancel_frame"] = job["frames"]
 				job["cancel_us"] = OS.get_ticks_usec()
 				job["cancel_progress"] = p["progress"]
+			elif job["frames"] > 600:
+				check(false, "the long job's progress did not rise in 3 of 600 frames")
+				cld.cancel()
+				next_phase()
 		elif p["done"]:
 			var after = job["frames"] - job["cancel_frame"]
 			var ms = (OS.get_ticks_usec() - job["cancel_us"]) / 1000.0
@@ -280,10 +295,14 @@ func finish_sampling(p):
 	print("  job %s: %.3f s over %d frames; frame interval median %.1f ms, max %.1f ms (idle before: median %.1f ms over %d frames); poll() median %d us, max %d us; start() %d us"
 		% [phase, secs, job["frames"], iv[iv.size() / 2], iv[iv.size() - 1], idle_med, idle.size(), pu[pu.size() / 2], pu[pu.size() - 1], job["start_us"]])
 	if test:
-		# the job runs beside the frame loop: it spans several frames and no frame waits for it
-		check(job["frames"] >= 3, "job %s spans %d frames (>= 3)" % [phase, job["frames"]])
-		check(iv[iv.size() - 1] * 1000.0 < secs * 1e6 / 2.0, "no frame took half the job's time (the loop never waits for the job)")
-		check(pu[pu.size() - 1] < secs * 1e6 / 4.0, "poll() never took a quarter of the job's time (it does not wait)")
+		# the job runs beside the frame loop: no frame waits for it (judged when the job spans 4 frames or more:
+		# on a fast machine a job may end within a frame or two; the long job of the cancel phase shows progress
+		# rising over frames on every machine)
+		if job["frames"] >= 4:
+			check(iv[iv.size() - 1] * 1000.0 < secs * 1e6 / 2.0, "no frame took half the job's time (the loop never waits for the job)")
+			check(pu[pu.size() - 1] < secs * 1e6 / 4.0, "poll() never took a quarter of the job's time (it does not wait)")
+		else:
+			print("  job %s spans %d frames: too short to judge the frame times" % [phase, job["frames"]])
 		# progress rises over the frames, never falls, and ends at 1
 		var prog = job["progress"]
 		var rising = true
@@ -295,7 +314,8 @@ func finish_sampling(p):
 			if v > 0.0 and v < 1.0:
 				distinct[v] = true
 		check(rising, "job %s: progress never falls" % phase)
-		check(distinct.size() >= 2, "job %s: progress rises over frames (%d distinct values in (0, 1))" % [phase, distinct.size()])
+		if job["frames"] >= 4:
+			check(distinct.size() >= 2, "job %s: progress rises over frames (%d distinct values in (0, 1))" % [phase, distinct.size()])
 		check(prog[prog.size() - 1] == 1.0, "job %s: progress ends at 1" % phase)
 	var finite = true
 	for v in x:
