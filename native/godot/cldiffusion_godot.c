@@ -28,6 +28,7 @@
 #include <gdnative_api_struct.gen.h>
 
 #include "cldiffusion.h"
+#include "cldg_onnx.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ static const godot_gdnative_ext_nativescript_api_struct* nsapi = NULL;
 typedef struct {
     cld_engine* engine;
     cld_model* model;
+    cldg_onnx* onnx;  /* the ONNX Runtime session of an .onnx model (freed after the model) */
     uint32_t dim;
     cld_job* job;
     float* buf;      /* the job's output, n * dim floats; owned here until the next start() or close() */
@@ -182,14 +184,29 @@ static void drop_job(instance* self)
     self->n = 0;
 }
 
-static void close_all(instance* self)
+static void drop_model(instance* self)
 {
     drop_job(self);
-    if (self->model) cld_model_destroy(self->model);
+    if (self->model) cld_model_destroy(self->model); /* after this the model's callback is never called again */
     self->model = NULL;
+    cldg_onnx_free(self->onnx);
+    self->onnx = NULL;
     self->dim = 0;
+}
+
+static void close_all(instance* self)
+{
+    drop_model(self);
     if (self->engine) cld_engine_destroy(self->engine);
     self->engine = NULL;
+}
+
+static int ends_with_onnx(const char* path)
+{
+    size_t n = strlen(path);
+    if (n < 5) return 0;
+    const char* e = path + n - 5;
+    return e[0] == '.' && (e[1] | 32) == 'o' && (e[2] | 32) == 'n' && (e[3] | 32) == 'n' && (e[4] | 32) == 'x';
 }
 
 static GDCALLINGCONV void* cls_create(godot_object* owner, void* method_data)
@@ -240,7 +257,8 @@ METHOD(m_get_device_name)
     return v_str(name);
 }
 
-/* load_model(path) -> status. A mixture JSON or a safetensors MLP (what cld_model_load reads); res:// and user://
+/* load_model(path) -> status. A mixture JSON or a safetensors MLP (what cld_model_load reads), or an .onnx graph
+   (cldg_onnx.c: ONNX Runtime through a score callback, when the plugin was built with it); res:// and user://
    paths are resolved. Replaces the model loaded before (and ends its job). */
 METHOD(m_load_model)
 {
@@ -249,12 +267,22 @@ METHOD(m_load_model)
     if (!self->engine) return fail_arg(self, "load_model: no engine (call open first)");
     char* path = os_path(argv[0]);
     if (!path) return fail_arg(self, "load_model: out of memory");
-    drop_job(self);
-    if (self->model) cld_model_destroy(self->model);
-    self->model = NULL;
-    self->dim = 0;
-    cld_status st = cld_model_load(self->engine, path, &self->model);
+    drop_model(self);
     godot_variant r;
+    if (ends_with_onnx(path)) {
+        char err[1024];
+        cld_status st = cldg_onnx_load(self->engine, path, &self->model, &self->onnx, err, sizeof err);
+        if (st == CLD_OK) st = cld_model_dim(self->model, &self->dim);
+        if (st == CLD_OK) r = ok(self);
+        else {
+            set_error(self, "load_model: %s", err);
+            drop_model(self);
+            r = v_int(st);
+        }
+        free(path);
+        return r;
+    }
+    cld_status st = cld_model_load(self->engine, path, &self->model);
     if (st == CLD_OK) st = cld_model_dim(self->model, &self->dim);
     if (st == CLD_OK) {
         r = ok(self);
@@ -514,6 +542,7 @@ METHOD(m_list_devices) { return name_list(cld_device_count, cld_device_name); }
 METHOD(m_list_samplers) { return name_list(cld_sampler_count, cld_sampler_name); }
 METHOD(m_list_settings) { return name_list(cld_sample_setting_count, cld_sample_setting_name); }
 METHOD(m_version) { return v_str(cld_version_string()); }
+METHOD(m_has_onnx) { return v_bool(cldg_onnx_built()); }
 
 /* ---- GDNative entry points ------------------------------------------------------------------------ */
 
@@ -542,7 +571,7 @@ CLDG_EXPORT void godot_nativescript_init(void* handle)
         { "get_model_dim", m_get_model_dim }, { "start", m_start }, { "poll", m_poll },
         { "get_samples", m_get_samples }, { "cancel", m_cancel },   { "close", m_close },
         { "_exit_tree", m_exit_tree }, { "get_last_error", m_get_last_error }, { "list_devices", m_list_devices },
-        { "list_samplers", m_list_samplers }, { "list_settings", m_list_settings }, { "version", m_version },
+        { "list_samplers", m_list_samplers }, { "list_settings", m_list_settings }, { "version", m_version }, { "has_onnx", m_has_onnx },
     };
     godot_method_attributes attr = { GODOT_METHOD_RPC_MODE_DISABLED };
     for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {

@@ -7,6 +7,8 @@
 #   CLD_GODOT_TARGET  a labelled Gaussian-mixture JSON for the test's last job (default: the repository's
 #                     native/examples/target2d_labelled.json)
 #   CLD_GODOT_OUT     folder for digits.png and the test's sample files (default: user://)
+#   CLD_GODOT_ONNX_DIR  the repository's tests/fixtures/onnx: ONNX models for the test (an ONNX job when the
+#                     plugin has ONNX support, has_onnx(); else the check that an .onnx is refused naming it)
 #   CLD_GODOT_DEVICE  engine device (default: cpu)
 #   CLD_GODOT_TEST=1  also run the checks of native/examples/godot/run.sh (errors, progress, frame times, cancel,
 #                     leaving the tree with a job running); the exit status is 0 only when every check passed
@@ -108,6 +110,13 @@ func _ready():
 		phases.append({"name": "C", "model": target_path, "d": 2,
 			"options": {"sampler": "rm-x0", "steps": 30, "seed": 5, "n": 3000, "class": 1, "guidance": 0.5, "midpoint": 1, "grid": "logsnr"},
 			"args": "--target '%s' --sampler rm-x0 --steps 30 --seed 5 --n 3000 --class 1 --guidance 0.5 --midpoint 1 --grid logsnr" % target_path})
+		# an ONNX graph (a 3-d Gaussian's score) run by ONNX Runtime inside the plugin
+		var onnx_dir = OS.get_environment("CLD_GODOT_ONNX_DIR")
+		if onnx_dir != "" and cld.has_onnx():
+			var onnx = onnx_dir.plus_file("gauss-ours.onnx")
+			phases.append({"name": "D", "model": onnx, "d": 3,
+				"options": {"sampler": "rm-pc", "steps": 20, "seed": 3, "n": 300},
+				"args": "--model '%s' --sampler rm-pc --steps 20 --seed 3 --n 300" % onnx})
 	# a few idle frames first: the frame interval without a job, for comparison
 	last_tick = OS.get_ticks_usec()
 
@@ -120,11 +129,21 @@ func error_checks():
 	print("  load_model of a missing file: status ", st, ": ", msg)
 	check(st == 3, "a missing model file is CLD_ERR_IO (3)")
 	check(msg.find(bad) >= 0, "the error names the path")
-	# an ONNX graph: the C library reads no .onnx (it does not depend on ONNX Runtime): an error value, not a crash
-	var onnx = OS.get_environment("CLD_GODOT_ONNX")
-	if onnx != "":
-		st = cld.load_model(onnx)
-		check(st != OK and cld.get_last_error().find(onnx.get_file()) >= 0, "an .onnx model is refused naming it: status %d, %s" % [st, cld.get_last_error()])
+	# ONNX graphs: without ONNX support in the plugin an .onnx is an error value naming the file; with it, a graph
+	# with other inputs and one in another time convention are refused naming the file and the reason
+	var onnx_dir = OS.get_environment("CLD_GODOT_ONNX_DIR")
+	if onnx_dir != "":
+		var good = onnx_dir.plus_file("gauss-ours.onnx")
+		if not cld.has_onnx():
+			st = cld.load_model(good)
+			check(st != OK and cld.get_last_error().find("gauss-ours.onnx") >= 0, "an .onnx model is refused naming it (no ONNX support in this build): status %d, %s" % [st, cld.get_last_error()])
+		else:
+			st = cld.load_model(onnx_dir.plus_file("bad-names.onnx"))
+			check(st == 4 and cld.get_last_error().find("bad-names.onnx") >= 0, "an ONNX graph with other inputs is refused: status %d, %s" % [st, cld.get_last_error()])
+			st = cld.load_model(onnx_dir.plus_file("gauss-edm.onnx"))
+			check(st == 4 and cld.get_last_error().find("edm") >= 0, "an ONNX graph in the EDM time convention is refused: status %d, %s" % [st, cld.get_last_error()])
+			st = cld.load_model(onnx_dir.plus_file("no-such-model.onnx"))
+			check(st == 3 and cld.get_last_error().find("no-such-model.onnx") >= 0, "a missing .onnx is CLD_ERR_IO naming it: " + cld.get_last_error())
 	var other = lib.new()
 	add_child(other)
 	st = other.open("no-such-device", 0)
