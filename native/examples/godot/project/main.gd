@@ -90,7 +90,7 @@ func _ready():
 		return
 	check(cld.get_model_dim() == 64, "the digits model has d = 64")
 
-	# the jobs, one after the other: A, B and C are compared with `cldiff sample` by run.sh (the .args files hold
+	# the jobs, one after the other: A, B, C and D are compared with `cldiff sample` by run.sh (the .args files hold
 	# the CLI flags of the same run), B is the picture
 	var digits = "--model '%s' " % model_path
 	phases.append({"name": "A", "options": {"sampler": "rm-pc", "steps": 12, "seed": 7, "n": 12, "class": 3, "guidance": 1.5, "denoise": true},
