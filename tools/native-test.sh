@@ -6,7 +6,7 @@
 #   3. configures and builds native/ (example host + C tests) into native/build with CMake;
 #   4. runs ctest --output-on-failure.
 # Works on a fresh Debian machine with the .NET SDK: when run as root it apt-get installs what is missing
-# (cmake, make, gcc, binutils for objcopy, libc6-dev). NativeAOT on .NET 10 links its own bundled zlib, so
+# (cmake, make, gcc, binutils for objcopy, libc6-dev, godot3-server for the Godot plugin's test). NativeAOT on .NET 10 links its own bundled zlib, so
 # zlib1g-dev is not needed; it needs a C compiler driver (clang or gcc) and objcopy.
 #
 # Environment: CLD_VALGRIND=1 installs valgrind if missing and runs the host under memcheck (slow: the host also
@@ -28,6 +28,15 @@ if ! command -v clang >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1; then 
 command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
 [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
 if [ "${CLD_VALGRIND:-0}" = 1 ] && ! command -v valgrind >/dev/null 2>&1; then missing+=(valgrind); fi
+# the headless Godot engine of the godot test (examples/godot/run.sh): installed when root, else that test is skipped
+# (exit 77), or fails under CI=true
+if ! command -v godot3-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    missing+=(godot3-server)
+  else
+    echo "native-test: godot3-server not found (apt-get install godot3-server): the godot test is skipped, or fails under CI=true" >&2
+  fi
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]}"
