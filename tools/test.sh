@@ -41,6 +41,7 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
 command -v gcc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1 || missing+=(gcc)
 [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)
+command -v godot3-server >/dev/null 2>&1 || missing+=(godot3-server)   # the Godot plugin's headless test (native/godot)
 if $other_devices && ! have_rusticl; then missing+=(mesa-opencl-icd); fi
 if $slurm_test; then
   command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 || missing+=(slurm-wlm)
