@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using ClDiffusion.Samplers;
+using ClDiffusion.Scheduling;
 
 namespace ClDiffusion.Native;
 
@@ -156,9 +157,9 @@ internal static unsafe class Exports
                 ClDiffusion.Backends.Cpu.CpuBackend.CheckThreads(eo.Threads, "cld_engine_options.threads");
                 device = Utf8(eo.Device); tuning = Utf8(eo.TuningFile); threads = eo.Threads;
             }
-            var engine = new Engine { Backend = Seams.OpenBackend(device, threads, tuning) };
+            var engine = new Engine { Diffusion = DiffusionEngine.FromBackends([Seams.OpenBackend(device, threads, tuning)], owns: true) };
             try { engine.Handle = Handles.Add(engine, HandleKind.Engine); }
-            catch { engine.Backend.Dispose(); throw; }
+            catch { engine.Diffusion.Dispose(); throw; }
             *outEngine = engine.Handle;
             return Ok();
         }
@@ -372,7 +373,8 @@ internal static unsafe class Exports
         engine.Exclusive(run.Cancel.Token, () =>
         {
             var span = new Span<float>((void*)output, checked(q.N * model.Score.Dim));
-            SampleRun.Run(engine.Backend, model.Score, q.Sampler, q.Options, q.Seed, q.First, q.N, span, q.Batch, onStep, run.Cancel.Token, onBatch);   // in data space
+            var options = new SamplingOptions { Sampler = q.Sampler, Parameters = q.Options, FirstSample = q.First, Scheduler = new SchedulerOptions { MaxChunkSize = q.Batch } };
+            engine.Diffusion.Sample(model.Score, options, q.N, q.Seed, span, onStep, onBatch, run.Cancel.Token);   // in data space, on this thread
         });
     }
 

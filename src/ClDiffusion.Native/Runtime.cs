@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using ClDiffusion.Backends;
 using ClDiffusion.Models;
+using ClDiffusion.Scheduling;
 
 namespace ClDiffusion.Native;
 
@@ -180,7 +181,9 @@ internal sealed class Run
 
 internal sealed class Engine
 {
-    public required IBackend Backend { get; init; }
+    /// <summary>The engine every .NET host uses, over this handle's one device; the handle adds the C rules (callers' threads, re-entry, destroy while running).</summary>
+    public required DiffusionEngine Diffusion { get; init; }
+    public IBackend Backend => Diffusion.Devices[0];
     public nint Handle;
     readonly object gate = new();
     readonly List<Run> runs = new();
@@ -219,7 +222,7 @@ internal sealed class Engine
     void DisposeBackend()
     {
         lock (gate) { if (disposed) return; disposed = true; }
-        Backend.Dispose();
+        Diffusion.Dispose();
     }
 
     /// <summary>Runs body while holding the engine (one sampling call at a time), honouring cancellation.</summary>

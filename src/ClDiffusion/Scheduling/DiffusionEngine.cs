@@ -83,6 +83,29 @@ public sealed class DiffusionEngine : IDisposable, IAsyncDisposable
         finally { oneRun.Release(); }
     }
 
+    /// <summary>
+    /// Samples into memory on the calling thread, on the engine's first device, in batches of at most
+    /// <c>options.Scheduler.MaxChunkSize</c> one after another: for a host that must see every callback on its own
+    /// thread (the C ABI's cld_sample and cld_sample_async, whose progress callbacks may call back into the library).
+    /// `step` is called after every sampler step, `batches` with the samples done after each batch. The samples equal
+    /// <see cref="SampleAsync(IScoreModel, SamplingOptions, long, ulong, Memory{float}, IProgress{SamplingProgress}?, CancellationToken)"/>'s
+    /// (counter-based randomness); the same one-run-at-a-time lock applies.
+    /// </summary>
+    public RunStats Sample(IScoreModel model, SamplingOptions options, long n, ulong seed, Span<float> destination,
+        Action<StepInfo>? step = null, IProgress<long>? batches = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(model); ArgumentNullException.ThrowIfNull(options);
+        var (first, count) = options.Rows(n);
+        if (count > int.MaxValue) throw new ArgumentException($"one call samples at most 2^31 - 1 rows, got {count}; split it with shards");
+        oneRun.Wait(ct);
+        try
+        {
+            return SampleRun.Run(backends[0], model, options.Sampler, options.Parameters, seed, first, (int)count, destination,
+                options.Scheduler.MaxChunkSize, step, ct, batches);
+        }
+        finally { oneRun.Release(); }
+    }
+
     /// <summary>Samples into memory: `destination` holds count * d floats (count = n, or the shard's rows).</summary>
     public Task<RunStats> SampleAsync(IScoreModel model, SamplingOptions options, long n, ulong seed, Memory<float> destination,
         IProgress<SamplingProgress>? progress = null, CancellationToken ct = default)
