@@ -68,7 +68,7 @@ int main(void)
     EXPECT(o.sampler && strcmp(o.sampler, "rm-pc") == 0);
     EXPECT(o.seed == 0 && o.first == 0);
     EXPECT(o.horizon == 0.0);   /* unset: 8, or the model's trained range */
-    EXPECT(o.delta == 1e-3);
+    EXPECT(o.delta == 0.0);     /* unset: 1e-3, or the model's trained range */
     EXPECT(o.corrector_steps == 4);
     EXPECT(o.sub_windows == 4);
     EXPECT(o.corrector_time == 0); /* 0 = 1/sqrt(L_t), chosen per corrector call */

@@ -80,8 +80,9 @@ int main(int argc, char** argv)
     o.class_label = 0;
     o.guidance = NAN;
     EXPECT_STATUS(CLD_ERR_INVALID_ARGUMENT, cld_sample(e, m, &o, N, a, (size_t)N * 2));
-    o.guidance = -1;
+    o.guidance = -1.5;   /* below -1: a negative guidance scale (w = -1, scale 0, is the unconditional model) */
     EXPECT_STATUS(CLD_ERR_INVALID_ARGUMENT, cld_sample(e, m, &o, N, a, (size_t)N * 2));
+    EXPECT(strstr(cld_last_error(), ">= -1") != NULL);
     o.guidance = 1;
     EXPECT_STATUS(CLD_ERR_INVALID_ARGUMENT, cld_sample(e, u, &o, N, a, (size_t)N * 2));   /* model without classes */
     EXPECT(strstr(cld_last_error(), "not class-conditional") != NULL);
