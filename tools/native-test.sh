@@ -13,7 +13,8 @@
 # initialises OpenCL under valgrind, many minutes on 2 cores), so it is off by default; AddressSanitizer and
 # LeakSanitizer (the asan_* tests) are the leak check CI runs (see native/README.md);
 # CLD_SKIP_REFERENCE=1 skips step 2 (the comparison with .NET then only checks the ABI against itself);
-# CLD_ALLOW_AOT_WARNINGS=1 reports AOT warnings without failing.
+# CLD_ALLOW_AOT_WARNINGS=1 reports AOT warnings without failing; CLD_PUBLISHED=1 skips step 1's publish when the caller
+# (tools/test.sh) has just published this tree's library into out/native with its log in out/native-publish.log.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -51,9 +52,14 @@ fi
 command -v dotnet >/dev/null 2>&1 || { echo "native-test: the .NET SDK (dotnet) is required" >&2; exit 1; }
 
 # --- 1. publish -------------------------------------------------------------------------------------
-say "dotnet publish src/ClDiffusion.Native -r linux-x64 -c Release -o out/native"
-mkdir -p out
-dotnet publish src/ClDiffusion.Native -r linux-x64 -c Release -o out/native 2>&1 | tee out/native-publish.log
+# CLD_PUBLISHED=1: tools/test.sh already published this tree's library (out/native, its log out/native-publish.log)
+if [ "${CLD_PUBLISHED:-0}" = 1 ] && [ -f out/native-publish.log ]; then
+  say "using the library tools/test.sh published (out/native)"
+else
+  say "dotnet publish src/ClDiffusion.Native -r linux-x64 -c Release -o out/native"
+  mkdir -p out
+  dotnet publish src/ClDiffusion.Native -r linux-x64 -c Release -o out/native 2>&1 | tee out/native-publish.log
+fi
 [ -f out/native/libcldiffusion.so ] || { echo "native-test: out/native/libcldiffusion.so was not produced" >&2; exit 1; }
 # Warnings the AOT compiler raises for code that is actually compiled into the library are reported against
 # ClDiffusion.Native.csproj (the library project's own analyzers report against ClDiffusion.csproj).

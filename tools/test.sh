@@ -62,6 +62,14 @@ fi
 
 echo "test.sh: [${SECONDS} s] building the solution (Release)" >&2
 dotnet build ClDiffusion.sln -c Release --nologo -v quiet -clp:ErrorsOnly
+# The native library's NativeAOT publish (minutes of compiling, mostly on one core) runs in the background from here,
+# beside the end of the apt install and the main suite, which leave a core idle much of the time; the C ABI tests
+# below wait for it and use it (CLD_PUBLISHED=1 tells tools/native-test.sh the library in out/native is this tree's).
+mkdir -p out
+rm -f out/native/libcldiffusion.so
+( dotnet publish src/ClDiffusion.Native -r linux-x64 -c Release -o out/native -nologo >out/native-publish.log 2>&1 ) &
+publish_pid=$!
+trap 'kill "$publish_pid" 2>/dev/null || true' EXIT
 if [ -n "$deps_pid" ]; then
   deps_status=0
   wait "$deps_pid" || deps_status=$?
@@ -101,7 +109,7 @@ if $other_devices; then
   echo "test.sh: [${SECONDS} s] the OpenCL agreement tests on the other OpenCL implementations (in the background; output below)" >&2
   bash tools/test-other-devices.sh >"$other_log" 2>&1 &
   other_pid=$!
-  trap 'kill "$other_pid" 2>/dev/null || true' EXIT   # a failure below must not leave it running
+  trap 'kill "$other_pid" "$publish_pid" 2>/dev/null || true' EXIT   # a failure below must not leave them running
 fi
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
   echo "test.sh: [${SECONDS} s] the Slow category (CI=true or CLDIFF_SLOW_TESTS set)" >&2
@@ -153,7 +161,15 @@ if [ -n "$other_pid" ]; then
 else
   echo "test.sh: the rerun on other OpenCL implementations (tools/test-other-devices.sh) runs with CI=true or CLDIFF_OTHER_DEVICES=1"
 fi
-if [ -x tools/native-test.sh ]; then echo "test.sh: [${SECONDS} s] the C ABI tests (tools/native-test.sh)" >&2; bash tools/native-test.sh; fi
+publish_status=0
+wait "$publish_pid" || publish_status=$?
+if [ "$publish_status" != 0 ]; then
+  cat out/native-publish.log >&2
+  echo "test.sh: dotnet publish src/ClDiffusion.Native failed (exit $publish_status)" >&2
+  exit 1
+fi
+echo "test.sh: [${SECONDS} s] the C ABI tests (tools/native-test.sh, with the library published in the background above)" >&2
+CLD_PUBLISHED=1 bash tools/native-test.sh
 # The sharded run on a real scheduler: a single-node Slurm (installed when missing, as root) runs a job array of shards
 # and the dependent merge, then a run with a cancelled task resumed (tools/slurm/test-slurm.sh; about 20 s; the
 # packages are installed with the others above), under CI=true or with CLDIFF_SLURM_TEST=1. Not root and no Slurm
