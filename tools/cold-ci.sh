@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The CI run as a fresh machine sees it, timed: a clean clone of HEAD, `CI=true bash .ci/run` with empty NuGet, PoCL,
-# Mesa and Mesa caches (fresh directories for NUGET_PACKAGES and XDG_CACHE_HOME), and, with --purge (root),
+# The CI run as a fresh machine sees it, timed: a clean clone of HEAD, `CI=true bash .ci/run` with empty NuGet, PoCL
+# and Mesa caches (fresh directories for NUGET_PACKAGES and XDG_CACHE_HOME), and, with --purge (root),
 # every Debian package the test script installs removed first (with what only they pulled in, and apt's downloaded
 # archives), so the run downloads and installs them as a fresh machine does. The 8-minute limit for the README's test
 # command applies to this run. Prints the phases test.sh reports and the total.
