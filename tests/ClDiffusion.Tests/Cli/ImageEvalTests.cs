@@ -70,6 +70,28 @@ public class ImageEvalTests
     }
 
     [Test]
+    public void ModelSamplesAreScoredAndWrittenWithTheSamplerOptions()
+    {
+        // a tiny d = 784 MLP trained for 3 steps on 50 test images: its samples are poor images, far above the floor
+        WriteTestImages(dir, 50, "train");
+        string model = Path.Combine(dir, "m.safetensors"), samples = Path.Combine(dir, "s.npy");
+        var (code, _, stderr) = VerbTests.Run("train", "--data", Path.Combine(dir, "train.npy"), "--steps", "3", "--width", "8", "--depth", "1", "--batch", "16", "--out", model);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        (code, var stdout, stderr) = VerbTests.Run("image-eval", "--model", model, "--n", "30", "--sampler", "ei", "--steps", "3", "--device", "cpu", "--seed", "4", "--out", samples);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(stdout, Does.Contain("samples: 30 from").And.Contain("ei, 3 steps").And.Contain("seed 4"));
+        Assert.That(Npy.Read(samples).Shape, Is.EqualTo(new[] { 30, 784 }));
+        (code, stdout, stderr) = VerbTests.Run("image-eval", "--samples", samples, "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var j = JsonDocument.Parse(stdout).RootElement;
+        Assert.That(j.GetProperty("samples").GetProperty("rows").GetInt32(), Is.EqualTo(30));
+        Assert.That(j.GetProperty("samples").GetProperty("frechet").GetDouble(), Is.GreaterThan(j.GetProperty("floor").GetProperty("frechet").GetDouble()));
+        (code, _, stderr) = VerbTests.Run("image-eval", "--model", model, "--class", "3", "--n", "4");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(stderr, Does.Contain("class 3 asked for").And.Contain("not class-conditional"));
+    }
+
+    [Test]
     public void BadInputIsOneClearError()
     {
         WriteTestImages(dir, 20, "ok");
