@@ -94,8 +94,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--conv1", type=int, default=8, help="channels of the first convolution")
-    ap.add_argument("--conv2", type=int, default=16, help="channels of the second convolution")
+    ap.add_argument("--conv1", type=int, default=16, help="channels of the first convolution")
+    ap.add_argument("--conv2", type=int, default=32, help="channels of the second convolution")
     a = ap.parse_args()
     if not 1 <= a.threads <= 2:
         raise SystemExit("--threads: 1 or 2 (this is a small job on a shared machine)")

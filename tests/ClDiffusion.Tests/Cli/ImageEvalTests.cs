@@ -45,7 +45,7 @@ public class ImageEvalTests
     [Test]
     public void TestImagesScoreBelowTheFloorAndNoisyOnesAbove()
     {
-        int n = 1000;
+        int n = 2000;
         WriteTestImages(dir, n, "clean");
         WriteTestImages(dir, n, "noisy", noise: 50);
         var clean = Json(dir, "clean");
@@ -55,8 +55,9 @@ public class ImageEvalTests
         Assert.That(clean.GetProperty("note").GetString(), Does.Contain("NOT comparable with Inception FID"));
         Assert.That(clean.GetProperty("floor").GetProperty("rows").GetInt32(), Is.EqualTo(n), "the floor uses as many training images as samples");
         Assert.That(clean.GetProperty("reference_rows").GetInt32(), Is.EqualTo(10000));
-        // at 1000 images the finite-sample bias dominates both (measured 1.44 against 1.21): the test images are at the
-        // floor, not below it (ImageMetricTests shows them below it at 2000); noise is far above
+        // at 2000 images the test images measured 0.51 against a floor of 0.63; the floor's own spread from one set of
+        // real images to another is large at this n (docs/IMAGES.md: at 1000 images, 1.11 and 1.44), so the test asks
+        // only for "about the floor"; noise of 50 grey levels is over 100 times it
         Assert.That(Fd(clean, "samples"), Is.LessThan(1.5 * Fd(clean, "floor")));
         Assert.That(Fd(noisy, "samples"), Is.GreaterThan(10 * Fd(noisy, "floor")));
         Assert.That(Fd(noisy, "floor"), Is.EqualTo(Fd(clean, "floor")));
