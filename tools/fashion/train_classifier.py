@@ -12,8 +12,7 @@ was not compared byte for byte with the shipped file (22 minutes on the shared 2
 IDX files of the Debian package dataset-fashion-mnist (train 60,000 and t10k 10,000 images of 28 x 28 bytes).
 
 The network: conv 3x3 (--conv1, 16 channels) + ReLU + max-pool 2, conv 3x3 (--conv2, 32) + ReLU + max-pool 2, linear
-1568 -> 64 + ReLU (the
-features), linear 64 -> 10 (the logits). Trained on the 60,000 training images only; the test split is used once,
+1568 -> 64 + ReLU (the features), linear 64 -> 10 (the logits). Trained on the 60,000 training images only; the test split is used once,
 after training, for the accuracy written into the file.
 
 The ONNX graph: input x [B, 784] float32 (B dynamic), the 28 x 28 image row-major, each pixel as its IDX byte / 255
