@@ -23,7 +23,7 @@ public class ImageEvalTests
     internal static float[] WriteTestImages(string dir, int n, string name, double noise = 0)
     {
         ImageMetricTests.RequireData();
-        var test = FashionMnistFiles.Test();
+        var test = FashionMnist.LoadTest();
         var x = test.Pixels[..(n * 784)];
         if (noise > 0)
         {

@@ -19,8 +19,8 @@ public class ImageMetricTests
 
     internal static void RequireData()
     {
-        if (!FashionMnistFiles.Available())
-            Assert.Ignore($"Fashion-MNIST not found in {FashionMnistFiles.Resolve()} (install the Debian package dataset-fashion-mnist or set {FashionMnistFiles.DirVariable})");
+        if (!FashionMnist.IsInstalled())
+            Assert.Ignore($"Fashion-MNIST not found in {FashionMnist.DataDirectory()} (install the Debian package dataset-fashion-mnist or set {FashionMnist.DirectoryVariable})");
     }
 
     static ClassifiedImages Made(int rows, int f, int[] predicted, int seed, double shift)
@@ -110,7 +110,7 @@ public class ImageMetricTests
         using var c = OnnxClassifier.Load(ClassifierPath);
         Assert.That((c.InputDim, c.FeatureDim, c.NumClasses), Is.EqualTo((784, 64, 10)));
         Assert.That(c.InputConvention, Is.EqualTo("pixel/255"));
-        Assert.That(c.ClassNames, Is.EqualTo(FashionMnistFiles.ClassNames));
+        Assert.That(c.ClassNames, Is.EqualTo(FashionMnist.ClassNames));
         Assert.That(c.StatedAccuracy, Is.InRange(0.85, 1.0));
         var e = Assert.Throws<ArgumentException>(() => c.Classify(new float[783], 1))!;
         Assert.That(e.Message, Does.Contain("783 values is not 1 images x 784 pixels"));
@@ -132,7 +132,7 @@ public class ImageMetricTests
     {
         RequireData();
         using var c = OnnxClassifier.Load(ClassifierPath);
-        var test = FashionMnistFiles.Test();
+        var test = FashionMnist.LoadTest();
         int n = 3000;
         var r = c.Classify(ImagePixels.ToClassifierInput(test.Pixels[..(n * 784)], n, 784), n);
         double acc = Enumerable.Range(0, n).Count(i => r.Predicted[i] == test.Labels[i]) / (double)n;
@@ -151,13 +151,13 @@ public class ImageMetricTests
     {
         RequireData();
         using var c = OnnxClassifier.Load(ClassifierPath);
-        var test = FashionMnistFiles.Test();
-        var train = FashionMnistFiles.Train();
+        var test = FashionMnist.LoadTest();
+        var train = FashionMnist.LoadTrain();
         int n = 2000;
         var samples = test.Pixels[..(n * 784)];
         var asked = test.Labels[..n];
         ImageMetricReport Run(float[] x) => ImageMetric.Evaluate(c, x, n, asked, 255, test.Pixels, test.Labels,
-            train.Pixels[..(n * 784)], train.Labels[..n], FashionMnistFiles.ClassNames);
+            train.Pixels[..(n * 784)], train.Labels[..n], FashionMnist.ClassNames);
         var clean = Run(samples);
         TestContext.Out.WriteLine(clean);
         Assert.That(clean.Samples.Frechet, Is.LessThan(clean.Floor.Frechet), "a subset of the test split is closer to it than training images");

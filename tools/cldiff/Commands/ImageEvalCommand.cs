@@ -42,13 +42,13 @@ public static class ImageEvalCommand
 #if CLD_ONNX
         var path = ResolveClassifier(o.Classifier);
         using var classifier = OnnxClassifier.Load(path);
-        if (classifier.InputDim != FashionMnistFiles.Dim || classifier.NumClasses != FashionMnistFiles.Classes)
+        if (classifier.InputDim != FashionMnist.Dim || classifier.NumClasses != FashionMnist.Classes)
             throw new InvalidDataException($"{path}: takes {classifier.InputDim} pixels and has {classifier.NumClasses} classes; the Fashion-MNIST metric needs 784 and 10");
         var (samples, rows, asked, what) = o.Samples is not null ? Read(o) : Sample(o);
-        var test = FashionMnistFiles.Test(o.Data);
-        var train = FashionMnistFiles.Train(o.Data);
+        var test = FashionMnist.LoadTest(o.Data);
+        var train = FashionMnist.LoadTrain(o.Data);
         if (rows > train.Count) throw new ArgumentException($"{rows} samples: the floor needs as many training images and there are {train.Count}; evaluate at most {train.Count}");
-        var floorImages = train.Pixels.AsSpan(0, rows * FashionMnistFiles.Dim).ToArray();
+        var floorImages = train.Pixels.AsSpan(0, rows * FashionMnist.Dim).ToArray();
         var floorLabels = train.Labels.AsSpan(0, rows).ToArray();
         var report = ImageMetric.Evaluate(classifier, samples, rows, asked, o.PixelMax, test.Pixels, test.Labels, floorImages, floorLabels,
             classifier.ClassNames.ToArray(), $"{Path.GetFileName(path)} (stated test accuracy {100 * classifier.StatedAccuracy:0.00}%)");
@@ -79,8 +79,8 @@ public static class ImageEvalCommand
         if (o.Given.Count > 0 || o.Guidance != 0 || o.ScoreError != 0 || o.Out is not null)
             throw new ArgumentException("sampler options, --guidance, --score-error and --out apply to sampling a --model, not to --samples");
         var arr = Npy.Read(o.Samples!);
-        if (arr.Shape.Length != 2 || arr.Cols != FashionMnistFiles.Dim)
-            throw new InvalidDataException($"{o.Samples}: shape [{string.Join(", ", arr.Shape)}], expected [n, {FashionMnistFiles.Dim}] (28 x 28 images, row-major)");
+        if (arr.Shape.Length != 2 || arr.Cols != FashionMnist.Dim)
+            throw new InvalidDataException($"{o.Samples}: shape [{string.Join(", ", arr.Shape)}], expected [n, {FashionMnist.Dim}] (28 x 28 images, row-major)");
         if (arr.Rows < 2) throw new InvalidDataException($"{o.Samples}: need at least 2 images, got {arr.Rows}");
         int[]? asked = null;
         if (o.Labels is not null)
@@ -97,7 +97,7 @@ public static class ImageEvalCommand
         if (o.Model is null) throw new ArgumentException("image-eval needs --samples FILE.npy or --model NAME|FILE");
         if (o.N < 2) throw new ArgumentException($"--count must be at least 2, got {o.N}");
         var (model, _) = o.LoadModel();
-        if (model.Dim != FashionMnistFiles.Dim) throw new ArgumentException($"{model.Describe()} has d = {model.Dim}; the Fashion-MNIST metric needs d = {FashionMnistFiles.Dim}");
+        if (model.Dim != FashionMnist.Dim) throw new ArgumentException($"{model.Describe()} has d = {model.Dim}; the Fashion-MNIST metric needs d = {FashionMnist.Dim}");
         var labels = o.ClassLabelsFor(model, 0, o.N);
         var so = o.ToSamplerOptions() with { Labels = labels, Guidance = o.Guidance };
         using var backend = BackendFactory.Open(o.Device);

@@ -5,29 +5,31 @@ namespace ClDiffusion.Data;
 /// <summary>
 /// The Fashion-MNIST IDX files (gzip; Debian package dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist)
 /// as read by the image metric (docs/IMAGES.md): images as float32 rows of 784 raw pixel values 0..255, labels 0..9.
+/// MERGE NOTE: a stand-in with the same names as the FashionMnist of branch h-fashion-model (the training data's reader,
+/// written in parallel); when both branches are merged, delete this file and the metric uses that one unchanged.
 /// </summary>
-public static class FashionMnistFiles
+public static class FashionMnist
 {
     public const int Side = 28, Dim = Side * Side, Classes = 10;
-    public const string DefaultDir = "/usr/share/datasets/fashion-mnist";
-    /// <summary>Environment variable that overrides <see cref="DefaultDir"/>.</summary>
-    public const string DirVariable = "CLDIFF_FASHION_MNIST";
+    public const string DefaultDirectory = "/usr/share/datasets/fashion-mnist";
+    /// <summary>Environment variable that overrides <see cref="DefaultDirectory"/>.</summary>
+    public const string DirectoryVariable = "CLDIFF_FASHION_MNIST";
 
     public static readonly string[] ClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
-    public sealed record Split(float[] Pixels, int[] Labels)
+    public sealed record Set(float[] Pixels, int[] Labels)
     {
         public int Count => Labels.Length;
     }
 
     /// <summary>The folder of the gz files: dir, else $CLDIFF_FASHION_MNIST, else /usr/share/datasets/fashion-mnist.</summary>
-    public static string Resolve(string? dir = null) =>
-        dir ?? (Environment.GetEnvironmentVariable(DirVariable) is { Length: > 0 } e ? e : DefaultDir);
+    public static string DataDirectory(string? dir = null) =>
+        dir ?? (Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } e ? e : DefaultDirectory);
 
     /// <summary>True when the four files are in the folder (tests skip without them).</summary>
-    public static bool Available(string? dir = null)
+    public static bool IsInstalled(string? dir = null)
     {
-        var d = Resolve(dir);
+        var d = DataDirectory(dir);
         return new[] { "train", "t10k" }.All(s => File.Exists(ImagesPath(d, s)) && File.Exists(LabelsPath(d, s)));
     }
 
@@ -35,17 +37,17 @@ public static class FashionMnistFiles
     static string LabelsPath(string dir, string split) => Path.Combine(dir, $"{split}-labels-idx1-ubyte.gz");
 
     /// <summary>The 60,000 training images.</summary>
-    public static Split Train(string? dir = null) => Load(Resolve(dir), "train");
+    public static Set LoadTrain(string? dir = null) => Load(DataDirectory(dir), "train");
 
     /// <summary>The 10,000 test images.</summary>
-    public static Split Test(string? dir = null) => Load(Resolve(dir), "t10k");
+    public static Set LoadTest(string? dir = null) => Load(DataDirectory(dir), "t10k");
 
-    static Split Load(string dir, string split)
+    static Set Load(string dir, string split)
     {
         string ip = ImagesPath(dir, split), lp = LabelsPath(dir, split);
         foreach (var p in new[] { ip, lp })
             if (!File.Exists(p))
-                throw new FileNotFoundException($"Fashion-MNIST file {p} not found (install the Debian package dataset-fashion-mnist, or set {DirVariable} to the folder of the gz IDX files)", p);
+                throw new FileNotFoundException($"Fashion-MNIST file {p} not found (install the Debian package dataset-fashion-mnist, or set {DirectoryVariable} to the folder of the gz IDX files)", p);
         var (img, idims) = ReadIdx(ip);
         var (lab, ldims) = ReadIdx(lp);
         if (idims.Length != 3 || idims[1] != Side || idims[2] != Side) throw new InvalidDataException($"{ip}: shape [{string.Join(", ", idims)}], expected [n, 28, 28]");
@@ -55,11 +57,11 @@ public static class FashionMnistFiles
         var labels = new int[lab.Length];
         for (int i = 0; i < lab.Length; i++)
             labels[i] = lab[i] < Classes ? lab[i] : throw new InvalidDataException($"{lp}: label {i} is {lab[i]}, not 0..9");
-        return new Split(px, labels);
+        return new Set(px, labels);
     }
 
     /// <summary>An unsigned-byte IDX file (magic 0x0000080N), gzip-compressed: the bytes and the dimensions.</summary>
-    public static (byte[] data, int[] dims) ReadIdx(string path)
+    static (byte[] data, int[] dims) ReadIdx(string path)
     {
         using var gz = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
         using var ms = new MemoryStream();
