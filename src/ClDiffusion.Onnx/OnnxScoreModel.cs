@@ -80,7 +80,7 @@ public sealed class OnnxScoreModel : IDisposable
         catch (ArgumentException e) { throw new InvalidDataException($"metadata '{key}' = '{value}': {e.Message}", e); }
     }
 
-    static (SessionOptions, string) MakeOptions(OnnxProvider provider, int threads)
+    internal static (SessionOptions, string) MakeOptions(OnnxProvider provider, int threads)
     {
         if (threads < 0) throw new ArgumentException($"ONNX Runtime threads must be >= 0, got {threads}");
         SessionOptions o;
@@ -145,7 +145,7 @@ public sealed class OnnxScoreModel : IDisposable
             throw new InvalidDataException($"{what} {Shape(m)}: the batch dimension B must be dynamic (torch.onnx.export(..., dynamic_axes={{\"x\": {{0: \"batch\"}}, \"t\": {{0: \"batch\"}}, \"out\": {{0: \"batch\"}}}}))");
     }
 
-    static string Shape(NodeMetadata m) =>
+    internal static string Shape(NodeMetadata m) =>
         "[" + string.Join(", ", m.Dimensions.Select((v, i) => v > 0 ? v.ToString() : m.SymbolicDimensions.ElementAtOrDefault(i) is { Length: > 0 } sym ? sym : "?")) + "]";
 
     unsafe void Run(int rows, ReadOnlySpan<float> x, ReadOnlySpan<float> t, Span<float> output)

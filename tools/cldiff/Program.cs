@@ -32,7 +32,7 @@ public static class Program
         args = args.Select(Alias).ToArray();
         Type[] verbs = [typeof(SampleOptions), typeof(EvalOptions), typeof(DevicesOptions), typeof(BenchOptions), typeof(ExperimentOptions),
             typeof(TrainOptions), typeof(ScoreOptions), typeof(CheckOptions), typeof(DemoOptions), typeof(SelfTestOptions), typeof(MergeOptions),
-            typeof(TuneOptions), typeof(MlpBenchOptions), typeof(ScalingOptions), typeof(SamplersOptions)];
+            typeof(TuneOptions), typeof(MlpBenchOptions), typeof(ScalingOptions), typeof(SamplersOptions), typeof(ImageEvalOptions)];
         try
         {
             // a sampling verb's sampler options come from SamplerOptionTable: taken out here, parsed by their table entries
@@ -58,6 +58,7 @@ public static class Program
                 (TuneOptions o) => TuneCommand.Run(o),
                 (ScalingOptions o) => ScalingCommand.Run(o),
                 (SamplersOptions o) => o.Run(),
+                (ImageEvalOptions o) => ImageEvalCommand.Run(o),
                 errs => WriteHelp(result, errs));
         }
         catch (OperationCanceledException) { Console.Error.WriteLine("cldiff: cancelled"); return 130; }

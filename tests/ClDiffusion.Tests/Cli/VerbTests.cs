@@ -96,6 +96,7 @@ public class VerbTests
         ["score"] = (false, ["score", "--model", "checkerboard", "--x", "{dir}/p.npy", "--t", "0.5", "--out", "{dir}/s.npy", "--device", "cpu"]),
         ["samplers"] = (false, ["samplers"]),
         ["check"] = (false, ["check", "--model", "checkerboard", "--sampler", "ei", "--steps", "4", "--n", "50", "--device", "cpu"]),
+        ["image-eval"] = (false, ["image-eval", "--samples", "{dir}/img.npy", "--labels", "{dir}/img-labels.txt"]),
     };
 
     [Test]
@@ -111,6 +112,7 @@ public class VerbTests
     {
         if (!Invocations.TryGetValue(verb, out var inv)) Assert.Fail($"no invocation for {verb}");
         if (inv.openCl) OpenClTestBase.RequireDevice();
+        if (verb == "image-eval") ImageEvalTests.WriteTestImages(dir, 50, "img");
         // inputs some verbs read: a sample file and points in the checkerboard's data space
         Assert.That(Run("sample", "--preset", "mix4-2", "--steps", "2", "--n", "20", "--device", "cpu", "--quiet", "--out", Path.Combine(dir, "a.npy")).code, Is.EqualTo(0));
         Npy.Write(Path.Combine(dir, "p.npy"), [0.1f, -0.2f, 1.5f, 0.3f, -1f, 2f], 3, 2);
