@@ -70,8 +70,8 @@ public static class DemoCommand
 
     /// <summary>
     /// The demo's Fashion-MNIST picture: samples per class, sampler, its options and the guidance weight. rm-pc at its
-    /// default 40 steps (144 NFE with the corrector): at 10 steps with w = 2 its corrector threw many images off
-    /// (saturated noise); ei and dpmpp-2m at 20 steps drew visibly rougher images (docs/MLP.md).
+    /// default 40 steps (144 NFE with the corrector): at 10 steps it threw about 60% of the images off (saturated
+    /// noise, with or without guidance); ei and dpmpp-2m at 20 steps drew visibly rougher images (docs/MLP.md).
     /// </summary>
     public const int FashionPerClass = 8;
     public const string FashionSampler = "rm-pc";
