@@ -52,6 +52,12 @@ public sealed record MlpTrainOptions
     public bool Conditional { get; init; }
     /// <summary>Share of rows trained with the null class (conditional training).</summary>
     public double LabelDropout { get; init; } = 0.15;
+    /// <summary>
+    /// The BLAS for the large matrix products of the forward and backward pass (null: the managed <see cref="Sgemm"/>
+    /// everywhere). Products are split into fixed blocks of rows, each one single-threaded BLAS call, so the weights do
+    /// not depend on the thread count; they do depend on the library (its kernels sum in their own order).
+    /// </summary>
+    public BlasLibrary? Blas { get; init; }
 
     public void Validate()
     {
@@ -154,6 +160,34 @@ public sealed class MlpTrainer
         }
     }
 
+    /// <summary>Products of at least this many multiply-adds go to the BLAS when there is one.</summary>
+    public const long BlasMinWork = 1L << 22;
+    /// <summary>Rows of C per BLAS call (fixed, so the bits do not depend on the threads).</summary>
+    const int BlasRows = 64;
+
+    /// <summary>Which engine the large products use, for the model's metadata and the progress line.</summary>
+    public string GemmDescription => o.Blas is { } b ? $"BLAS {b.Description} (products >= {BlasMinWork} multiply-adds), managed SGEMM otherwise" : $"managed SGEMM {Sgemm.VectorDescription}";
+
+    /// <summary>C[m, n] = bias + A[m, k] B[k, n]: the BLAS in fixed row blocks for large products, else the managed SGEMM.</summary>
+    unsafe void Gemm(float[] a, float[] b, float[] c, int m, int k, int n, float[]? bias)
+    {
+        var blas = o.Blas;
+        if (blas is null || (long)m * k * n < BlasMinWork)
+        {
+            Sgemm.MultiplyParallel(a, b, c, m, k, n, bias, threads);
+            return;
+        }
+        int blocks = (m + BlasRows - 1) / BlasRows;
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, blk =>
+        {
+            int r0 = blk * BlasRows, rows = Math.Min(BlasRows, m - r0);
+            if (bias is not null)
+                for (int r = r0; r < r0 + rows; r++) bias.AsSpan(0, n).CopyTo(c.AsSpan(r * n, n));
+            fixed (float* pa = a, pb = b, pc = c)
+                blas.Multiply(pa + (long)r0 * k, pb, pc + (long)r0 * n, rows, k, n, accumulate: bias is not null);
+        });
+    }
+
     /// <summary>One optimisation step; returns the batch loss before the update.</summary>
     public double Step()
     {
@@ -220,7 +254,7 @@ public sealed class MlpTrainer
             var wt = new float[ins[l] * outs[l]];
             Sgemm.Transpose(W[l], outs[l], ins[l], wt);
             z[l] = new float[n * outs[l]];
-            Sgemm.MultiplyParallel(h[l], wt, z[l], n, ins[l], outs[l], B[l], threads);
+            Gemm(h[l], wt, z[l], n, ins[l], outs[l], B[l]);
             if (l < layers - 1)
             {
                 var hl = new float[z[l].Length];
@@ -245,14 +279,14 @@ public sealed class MlpTrainer
             int In = ins[l], Out = outs[l];
             var gt = new float[n * Out];
             Sgemm.Transpose(g, n, Out, gt);
-            Sgemm.MultiplyParallel(gt, h[l], gW[l], Out, n, In, null, threads);   // dW = G^T H
+            Gemm(gt, h[l], gW[l], Out, n, In, null);   // dW = G^T H
             var gb = gB[l];
             Array.Clear(gb);
             for (int r = 0; r < n; r++)
                 for (int c = 0; c < Out; c++) gb[c] += g[r * Out + c];
             if (l == 0) break;
             var dh = new float[n * In];
-            Sgemm.MultiplyParallel(g, W[l], dh, n, Out, In, null, threads);       // dH = G W
+            Gemm(g, W[l], dh, n, Out, In, null);       // dH = G W
             var zp = z[l - 1];
             for (int i = 0; i < dh.Length; i++)
             {
@@ -327,6 +361,7 @@ public sealed class MlpTrainer
             ["train_seed"] = o.Seed.ToString(CultureInfo.InvariantCulture),
             ["train_delta"] = o.Delta.ToString("R", CultureInfo.InvariantCulture),
             ["train_horizon"] = o.Horizon.ToString("R", CultureInfo.InvariantCulture),
+            ["train_gemm"] = GemmDescription,
             ["weights"] = ema && o.Ema > 0 ? $"ema {o.Ema.ToString(CultureInfo.InvariantCulture)}" : "raw",
         };
         if (o.Conditional) meta["train_label_dropout"] = o.LabelDropout.ToString("R", CultureInfo.InvariantCulture);

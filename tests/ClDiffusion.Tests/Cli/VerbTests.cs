@@ -81,7 +81,7 @@ public class VerbTests
     /// <summary>One small, real call of each verb; {dir} is a fresh folder. OpenCL-only verbs need a device.</summary>
     static readonly Dictionary<string, (bool openCl, string[] args)> Invocations = new()
     {
-        ["demo"] = (false, ["demo", "--device", "cpu", "--n", "200", "--png", "{dir}/d.png"]),
+        ["demo"] = (false, ["demo", "--device", "cpu", "--n", "200", "--png", "{dir}/d.png", "--fashion-png", "{dir}/f.png"]),
         ["sample"] = (false, ["sample", "--preset", "mix4-2", "--sampler", "ei", "--steps", "4", "--n", "50", "--device", "cpu", "--out", "{dir}/a.npy", "--report", "{dir}/r.json"]),
         ["eval"] = (false, ["eval", "--preset", "mix4-2", "--samples", "{dir}/a.npy"]),
         ["merge"] = (false, ["merge", "--out", "{dir}/m.npy", "{dir}/a.npy", "{dir}/a.npy"]),
@@ -92,7 +92,7 @@ public class VerbTests
         ["tune"] = (true, ["tune", "--kernel", "lincomb", "--shapes", "256x8", "--budget", "1", "--reps", "1", "--compare", "0", "--out", "{dir}/t.json"]),
         ["experiment"] = (false, ["experiment", "--preset", "mix4-2", "--samplers", "ei", "--step-list", "3", "--n", "50", "--device", "cpu"]),
         ["scaling"] = (false, ["scaling", "--part", "scaling", "--samplers", "ei", "--dims", "2", "--seeds", "1", "--max-steps", "16", "--device", "cpu", "--out", "{dir}"]),
-        ["train"] = (false, ["train", "--data", "checkerboard", "--steps", "3", "--width", "8", "--depth", "1", "--batch", "16", "--out", "{dir}/m.safetensors"]),
+        ["train"] = (false, ["train", "--data", "checkerboard", "--steps", "3", "--width", "8", "--depth", "1", "--batch", "16", "--out", "{dir}/m.safetensors", "--loss-log", "{dir}/loss.csv"]),
         ["score"] = (false, ["score", "--model", "checkerboard", "--x", "{dir}/p.npy", "--t", "0.5", "--out", "{dir}/s.npy", "--device", "cpu"]),
         ["samplers"] = (false, ["samplers"]),
         ["check"] = (false, ["check", "--model", "checkerboard", "--sampler", "ei", "--steps", "4", "--n", "50", "--device", "cpu"]),
@@ -135,7 +135,11 @@ public class VerbTests
             Assert.That(report, Does.Contain("\"block_length\"").And.Contain("\"corrector_steps\""));
             Assert.That(report, Does.Not.Contain("OrDefault").And.Not.Contain("\"metrics\""));
         }
-        if (verb == "demo") Assert.That(stdout, Does.Contain("within noise").Or.Contain("above noise").And.Contain(Path.Combine(dir, "d.png")));
+        if (verb == "demo")
+        {
+            Assert.That(stdout, Does.Contain("within noise").Or.Contain("above noise"));
+            Assert.That(stdout, Does.Contain(Path.Combine(dir, "d.png")).And.Contain(Path.Combine(dir, "f.png")));
+        }
         if (verb == "scaling") Assert.That(Directory.GetFiles(dir).Except(before).Any(f => f.EndsWith(".csv")), "scaling wrote no CSV into --out");
         // mlpbench times what the engine would run (the tuning database's choice, else the built-in default), verified first
         if (verb == "mlpbench") Assert.That(stdout, Does.Match(@"config .* \((shipped|user file|built-in default)[^)]*\): worst relative error vs float64 reference .* OK"));

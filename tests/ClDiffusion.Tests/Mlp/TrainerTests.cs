@@ -88,4 +88,40 @@ public class TrainerTests
         tr.Train();
         Assert.That(tr.LastLoss, Is.LessThan(first));
     }
+
+    /// <summary>
+    /// The BLAS path of the trainer (d = 784 needs it): the same gradients as the managed SGEMM up to float32 rounding,
+    /// and the same bits whatever the thread count (its row blocks are fixed).
+    /// </summary>
+    [Test, Category("Blas")]   // needs a BLAS: left out of tools/test.sh's rerun without one
+    public void BlasProductsGiveTheManagedGradientsAndIgnoreTheThreadCount()
+    {
+        var blas = BlasLibrary.Default;
+        if (blas is null)
+        {
+            if (Environment.GetEnvironmentVariable("CI") == "true") Assert.Fail($"CI=true but no BLAS: {BlasLibrary.DefaultDescription}");
+            Assert.Ignore(BlasLibrary.DefaultDescription);
+        }
+        const int d = 64, rows = 300;
+        var key = new RandomKey(9, 0, Purpose.Test);
+        var x = new float[rows * d];
+        key.Normals(0, x);
+        var data = new TabularData("random", x, d, Enumerable.Range(0, rows).Select(i => i % 3).ToArray());
+        MlpTrainer Make(BlasLibrary? b, int threads) =>
+            new(new MlpTrainOptions { Width = 256, Depth = 2, Steps = 3, Batch = 256, Seed = 4, Threads = threads, Blas = b, Conditional = true, Prediction = MlpPrediction.X0 }, data);
+        // products here: 256 x 256 x 256 = 2^24 multiply-adds, above the BLAS threshold
+        Assert.That(256L * 256 * 256, Is.GreaterThanOrEqualTo(MlpTrainer.BlasMinWork));
+        var managed = Make(null, 1); var b1 = Make(blas, 1); var b2 = Make(blas, 2);
+        Assert.That(b1.GemmDescription, Does.Contain("BLAS"));
+        managed.Step(); b1.Step(); b2.Step();
+        for (int l = 0; l < managed.gW.Length; l++)
+        {
+            double num = 0, den = 0;
+            for (int i = 0; i < managed.gW[l].Length; i++) { double e = b1.gW[l][i] - managed.gW[l][i]; num += e * e; den += (double)managed.gW[l][i] * managed.gW[l][i]; }
+            Assert.That(Math.Sqrt(num / den), Is.LessThan(1e-4), $"layer {l}: relative gradient difference, BLAS vs managed");
+            Assert.That(b2.gW[l], Is.EqualTo(b1.gW[l]), $"layer {l}: BLAS gradients with 2 threads vs 1");
+        }
+        b1.Train(); b2.Train();
+        Assert.That(b2.ToModel().ToBytes(), Is.EqualTo(b1.ToModel().ToBytes()));
+    }
 }

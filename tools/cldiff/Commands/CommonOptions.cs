@@ -13,7 +13,7 @@ public class ModelOptions
     [Option("preset", HelpText = "Built-in target instead of --target: mixD-K (e.g. mix16-5: d = 16, K = 5 components) or gaussD.")]
     public string? Preset { get; set; }
 
-    [Option("model", HelpText = "Learned score model: a shipped name (checkerboard, optdigits), a .safetensors MLP (docs/MLP.md) or an .onnx file (docs/MODELS.md).")]
+    [Option("model", HelpText = "Learned score model: a shipped name (checkerboard, optdigits, fashion), a .safetensors MLP (docs/MLP.md) or an .onnx file (docs/MODELS.md).")]
     public string? Model { get; set; }
 
     [Option("prediction", HelpText = "ONNX models: what the output is, score | eps | x0 | v (default: the model's metadata cldiffusion.prediction).")]
@@ -47,7 +47,7 @@ public class ModelOptions
 /// <summary>The models shipped in models/ (copied next to the program at build time).</summary>
 public static class ShippedModels
 {
-    public static readonly string[] Names = ["checkerboard", "optdigits"];
+    public static readonly string[] Names = ["checkerboard", "optdigits", "fashion"];
     public static string Resolve(string nameOrPath)
     {
         if (Names.Contains(nameOrPath))

@@ -12,7 +12,7 @@ namespace ClDiffusion.Cli.Commands;
 [Verb("train", HelpText = "Train a score MLP (eps- or x0-prediction, --prediction) by denoising score matching and write it as safetensors (docs/MLP.md).")]
 public sealed class TrainOptions
 {
-    [Option("data", Required = true, HelpText = "optdigits | checkerboard | FILE.npy ([rows, d]).")]
+    [Option("data", Required = true, HelpText = "optdigits | fashion-mnist (Debian package dataset-fashion-mnist: 60,000 28x28 images) | checkerboard | FILE.npy ([rows, d]).")]
     public string Data { get; set; } = "";
     [Option("out", Required = true, HelpText = "Output .safetensors file.")]
     public string Out { get; set; } = "";
@@ -30,13 +30,16 @@ public sealed class TrainOptions
     [Option("max-frequency", Default = 50.0, HelpText = "Largest frequency of the sinusoidal time features.")] public double MaxFrequency { get; set; }
     [Option("prediction", Default = "eps", HelpText = "What the network predicts: eps, or x0 (min-SNR weighted; stable at large t in high dimension; the shipped optdigits model).")]
     public string Prediction { get; set; } = "eps";
-    [Option("conditional", HelpText = "Class-conditional model (labelled data: optdigits): class embedding, label dropout for classifier-free guidance.")]
+    [Option("conditional", HelpText = "Class-conditional model (labelled data: optdigits, fashion-mnist): class embedding, label dropout for classifier-free guidance.")]
     public bool Conditional { get; set; }
     [Option("label-dropout", Default = 0.15, HelpText = "With --conditional: share of rows trained with the null class.")]
     public double LabelDropout { get; set; }
 
+    [Option("loss-log", HelpText = "Write the loss of every step to this .csv (step, loss, smoothed loss, seconds) and its plot beside it (.png).")]
+    public string? LossLog { get; set; }
+
     public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction,
-        conditional: Conditional, labelDropout: LabelDropout);
+        conditional: Conditional, labelDropout: LabelDropout, lossLog: LossLog);
 }
 
 [Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]

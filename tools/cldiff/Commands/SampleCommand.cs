@@ -31,7 +31,7 @@ public sealed class SampleOptions : SamplerCliOptions
     public string? Out { get; set; }
     [Option("report", HelpText = "Write a JSON report (nfe_per_sample, rounds, seconds, device, sampler, ...).")]
     public string? Report { get; set; }
-    [Option("png", HelpText = "Write a picture: 8x8 digit images for d = 64, else a scatter of the first two coordinates.")]
+    [Option("png", HelpText = "Write a picture: 8x8 digit images for d = 64, 28x28 images for d = 784 (one row per class with --class all), else a scatter of the first two coordinates.")]
     public string? Png { get; set; }
     [Option("eval", HelpText = "Print the metrics of the samples against the exact target.")]
     public bool Eval { get; set; }
@@ -150,7 +150,7 @@ public static class SampleCommand
                 var sink = new FiniteCheckSink(new MemorySink(samples, d), d, first);
                 stats = engine.SampleAsync(model, options, o.N, o.Seed, sink, bar, cts.Token).GetAwaiter().GetResult();
                 if (o.Out is not null) SampleFile.Write(o.Out, samples, n, d);
-                if (o.Png is not null && so.Labels is not null && d == 64)
+                if (o.Png is not null && so.Labels is not null && Output.Pictures.IsImage(d))
                     Output.Pictures.ClassRows(o.Png, samples, Enumerable.Range(0, n).Select(i => so.Labels.Of(first + i)).ToArray(), d);
                 else if (o.Png is not null) Output.Pictures.Write(o.Png, samples, n, d, checkerboard: o.Model == "checkerboard");
             }

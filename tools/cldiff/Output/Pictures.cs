@@ -6,17 +6,32 @@ namespace ClDiffusion.Cli.Output;
 /// <summary>PNG pictures of samples (SkiaSharp does the drawing and the encoding), written atomically.</summary>
 public static class Pictures
 {
+    /// <summary>The grey images a sample of dimension d draws as: 8x8 optdigits (0..16) or 28x28 Fashion-MNIST (0..255).</summary>
+    sealed record ImageKind(int Side, float Max, int Scale)
+    {
+        public static ImageKind? Of(int d) => d switch
+        {
+            64 => new(8, 16f, 4),
+            784 => new(28, 255f, 2),
+            _ => null,
+        };
+    }
+
     /// <summary>
-    /// d = 64: a grid of 8x8 grey images (values clamped to the optdigits range 0..16);
-    /// otherwise a scatter of the first two coordinates, with the checkerboard's squares shaded when `checkerboard`.
+    /// d = 64: a grid of 8x8 grey images (values clamped to the optdigits range 0..16); d = 784: a grid of 28x28 grey
+    /// images (Fashion-MNIST, 0..255); otherwise a scatter of the first two coordinates, with the checkerboard's
+    /// squares shaded when `checkerboard`.
     /// </summary>
     public static void Write(string path, float[] samples, int n, int d, bool checkerboard)
     {
         if (!path.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{path}'");
-        if (d == 64) DigitGrid(path, samples, n);
+        if (ImageKind.Of(d) is { } kind) ImageGrid(path, samples, n, kind);
         else if (d >= 2) Scatter(path, samples, n, d, checkerboard);
-        else throw new ArgumentException("--png needs d >= 2 (a scatter) or d = 64 (8x8 images)");
+        else throw new ArgumentException("--png needs d >= 2 (a scatter), d = 64 (8x8 images) or d = 784 (28x28 images)");
     }
+
+    /// <summary>Whether samples of dimension d are drawn as images (and can be drawn one row per class).</summary>
+    public static bool IsImage(int d) => ImageKind.Of(d) is not null;
 
     static void Save(string path, SKBitmap bmp)
     {
@@ -25,28 +40,29 @@ public static class Pictures
         AtomicFile.Write(path, s => data.SaveTo(s));
     }
 
-    /// <summary>8x8 digit images with one row per label (ascending; -1 = unconditional first), at most 12 samples per row.</summary>
+    /// <summary>8x8 or 28x28 images with one row per label (ascending; -1 = unconditional first), at most 12 samples per row (the picture as wide as the longest row).</summary>
     public static void ClassRows(string path, float[] x, int[] labels, int d)
     {
-        if (d != 64) throw new ArgumentException("a picture with one row per class needs d = 64 (8x8 images)");
+        var kind = ImageKind.Of(d) ?? throw new ArgumentException("a picture with one row per class needs d = 64 (8x8 images) or d = 784 (28x28 images)");
         const int perRow = 12;
         var rows = labels.Select((c, i) => (c, i)).GroupBy(p => p.c).OrderBy(g => g.Key).Select(g => g.Take(perRow).Select(p => p.i).ToArray()).ToArray();
         var order = new List<int>(); var place = new List<(int col, int row)>();
         for (int r = 0; r < rows.Length; r++)
             for (int c = 0; c < rows[r].Length; c++) { order.Add(rows[r][c]); place.Add((c, r)); }
-        DigitGrid(path, x, order.Count, perRow, rows.Length, i => order[i], i => place[i]);
+        ImageGrid(path, x, order.Count, rows.Max(r => r.Length), rows.Length, i => order[i], i => place[i], kind);
     }
 
-    static void DigitGrid(string path, float[] x, int n)
+    static void ImageGrid(string path, float[] x, int n, ImageKind kind)
     {
         int count = Math.Min(n, 100), cols = (int)Math.Ceiling(Math.Sqrt(count)), rows = (count + cols - 1) / cols;
-        DigitGrid(path, x, count, cols, rows, i => i, i => (i % cols, i / cols));
+        ImageGrid(path, x, count, cols, rows, i => i, i => (i % cols, i / cols), kind);
     }
 
-    static void DigitGrid(string path, float[] x, int count, int cols, int rows, Func<int, int> sampleOf, Func<int, (int col, int row)> cellOf)
+    static void ImageGrid(string path, float[] x, int count, int cols, int rows, Func<int, int> sampleOf, Func<int, (int col, int row)> cellOf, ImageKind kind)
     {
-        const int scale = 4, pad = 2;
-        int cell = 8 * scale + pad;
+        const int pad = 2;
+        int scale = kind.Scale, side = kind.Side, d = side * side;
+        int cell = side * scale + pad;
         using var bmp = new SKBitmap(cols * cell + pad, rows * cell + pad);
         using var canvas = new SKCanvas(bmp);
         canvas.Clear(new SKColor(40, 40, 60));
@@ -55,11 +71,11 @@ public static class Pictures
         {
             var (cx, cy) = cellOf(i);
             int ox = pad + cx * cell, oy = pad + cy * cell, s = sampleOf(i);
-            for (int p = 0; p < 64; p++)
+            for (int p = 0; p < d; p++)
             {
-                byte v = (byte)Math.Clamp(x[(long)s * 64 + p] / 16f * 255f, 0, 255);
+                byte v = (byte)Math.Clamp(x[(long)s * d + p] / kind.Max * 255f, 0, 255);
                 paint.Color = new SKColor(v, v, v);
-                canvas.DrawRect(ox + (p % 8) * scale, oy + (p / 8) * scale, scale, scale, paint);
+                canvas.DrawRect(ox + (p % side) * scale, oy + (p / side) * scale, scale, scale, paint);
             }
         }
         Save(path, bmp);
