@@ -181,10 +181,10 @@ public sealed record ImageMetricReport(string Classifier, int FeatureDim, int Re
         sb.AppendLine(c, $"image metric: {Classifier}, {FeatureDim} features; reference: {ReferenceRows} test images (classifier accuracy on them {100 * ReferenceAccuracy:0.00}%)");
         sb.AppendLine(NotInceptionFid);
         sb.AppendLine(c, $"floor: the first {Floor.Rows} training images, true labels as the classes asked for; per class, samples are grouped by the {Samples.GroupedBy}");
-        sb.AppendLine(c, $"{"",-16}  {"samples",12}  {"floor",12}  {"ratio",7}  {"rows",6}  {"floor rows",10}");
+        sb.AppendLine(c, $"{"",-16}  {"samples",12}  {"floor",12}  {"ratio",7}  {"rows",6}  {"floor rows",10}  {"accuracy",9}  {"floor acc.",10}");
         sb.AppendLine(c, $"{"Frechet",-16}  {F(Samples.Frechet),12}  {F(Floor.Frechet),12}  {R(Samples.Frechet / Floor.Frechet),7}  {Samples.Rows,6}  {Floor.Rows,10}");
-        for (int k = 0; k < ClassNames.Count; k++)
-            sb.AppendLine(c, $"{(k + " " + ClassNames[k]),-16}  {F(Samples.FrechetPerClass[k]),12}  {F(Floor.FrechetPerClass[k]),12}  {R(Samples.FrechetPerClass[k] / Floor.FrechetPerClass[k]),7}  {Samples.RowsPerClass[k],6}  {Floor.RowsPerClass[k],10}");
+        for (int k = 0; k < ClassNames.Count; k++)   // accuracy: the share of the class's rows the classifier labels as it (the done-when of issue 24 is per class)
+            sb.AppendLine(c, $"{(k + " " + ClassNames[k]),-16}  {F(Samples.FrechetPerClass[k]),12}  {F(Floor.FrechetPerClass[k]),12}  {R(Samples.FrechetPerClass[k] / Floor.FrechetPerClass[k]),7}  {Samples.RowsPerClass[k],6}  {Floor.RowsPerClass[k],10}  {Pct(Samples.AccuracyPerClass[k]),9}  {Pct(Floor.AccuracyPerClass[k]),10}");
         sb.AppendLine(c, $"{"class accuracy",-16}  {Pct(Samples.ClassAccuracy),12}  {Pct(Floor.ClassAccuracy),12}  {"",7}  {Samples.RowsWithClass,6}  {Floor.RowsWithClass,10}");
         if (Samples.RowsWithClass == 0) sb.AppendLine("class accuracy: no class asked for (give the samples' classes: --labels, or --class with a class-conditional model)");
         return sb.ToString();
