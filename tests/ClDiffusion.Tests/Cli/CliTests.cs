@@ -60,6 +60,20 @@ public class CliTests
         Assert.That(File.Exists(outFile), Is.False);
     }
 
+    /// <summary>
+    /// Options that no run can take are refused before a device is opened (a cold OpenCL cache compiles the kernels for
+    /// minutes first): with a device that does not exist, the error is still the options'.
+    /// </summary>
+    [Test]
+    public void ImpossibleOptionsAreRefusedBeforeADeviceIsOpened()
+    {
+        var outFile = Path.Combine(dir, "x.npy");
+        var (code, err) = Run("sample", "--target", Target(Good), "--out", outFile, "--steps", "60000", "--corrector-steps", "60000", "--device", "opencl:97:97");
+        Assert.That(code, Is.Not.EqualTo(0));
+        Assert.That(err, Does.Contain("score evaluations per sample").And.Not.Contain("97"));
+        Assert.That(File.Exists(outFile), Is.False);
+    }
+
     [Test]
     public void SampleWritesNpyAndReportAndEvalReadsIt()
     {

@@ -89,9 +89,9 @@ public static class SampleCommand
         Sampler.Check(o.Sampler);
         if (o.N < 1) throw new ArgumentException($"--n must be at least 1, got {o.N}");
         var so = o.ToSamplerOptions() with { Labels = o.ClassLabelsFor(model, o.First, o.N), Guidance = o.Guidance };
-        so.Validate();
         if (so.ClampNotice(model) is { } clamped) Console.Error.WriteLine($"cldiff sample: {clamped}");
         so = so.ForModel(model);   // T and delta inside the model's trained times, refused here (before any work) otherwise
+        so.Validate(o.Sampler, 1, model.Dim);   // the work per sample too, before a device is opened (a cold OpenCL cache compiles for minutes)
         if (o.Out is null && !o.Eval && o.Png is null) throw new ArgumentException("nothing to do: give --out FILE, --png FILE and/or --eval");
         if (o.Png is not null && !o.Png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{o.Png}'");
         if (o.Out is not null && Path.GetExtension(o.Out).ToLowerInvariant() is not (".npy" or ".csv"))
