@@ -99,8 +99,26 @@ run_tests() {  # $1: filter; further arguments go to dotnet test (e.g. --no-buil
   dotnet test ClDiffusion.sln -c Release --nologo --filter "$filter" "$@" --logger "console;verbosity=normal" 2>&1 \
     | grep --line-buffered -vE '^\s*$' | tee -a "$log"
 }
-echo "test.sh: [${SECONDS} s] the test suite (every test outside the Slow and Exhaustive categories)" >&2
-run_tests "TestCategory!=Slow&TestCategory!=Exhaustive" --no-build
+# The main suite runs as two test processes at once, split by namespace into halves of about equal time (measured with
+# cold caches: OpenCL, tuning, ONNX and the rest of the device-side namespaces against the CLI, metrics, docs and
+# samplers): most tests keep one core busy, so one process left the other core idle much of the time. Together the
+# two filters cover every test (the second is the complement of the first).
+part_a="" part_b=""
+for ns in OpenCL Tuning Onnx Robustness Scheduling Mlp Models IO Random Cpu Experiments Guidance; do
+  part_a+="${part_a:+|}FullyQualifiedName~ClDiffusion.Tests.$ns."
+  part_b+="${part_b:+&}FullyQualifiedName!~ClDiffusion.Tests.$ns."
+done
+echo "test.sh: [${SECONDS} s] the test suite (every test outside the Slow and Exhaustive categories, as two processes)" >&2
+run_tests "TestCategory!=Slow&TestCategory!=Exhaustive&($part_a)" --no-build &
+part_a_pid=$!
+part_b_status=0
+run_tests "TestCategory!=Slow&TestCategory!=Exhaustive&($part_b)" --no-build || part_b_status=$?
+part_a_status=0
+wait "$part_a_pid" || part_a_status=$?
+if [ "$part_a_status" != 0 ] || [ "$part_b_status" != 0 ]; then
+  echo "test.sh: the test suite failed (device-side half: exit $part_a_status, the other half: exit $part_b_status)" >&2
+  exit 1
+fi
 # The rerun on the other OpenCL implementations (below) starts now, beside the Slow category: both mostly wait on one
 # core for an OpenCL compiler (PoCL's, Mesa's), so on 2 cores they take about the time of one.
 other_pid=""
