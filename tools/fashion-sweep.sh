@@ -2,10 +2,10 @@
 # Fashion-MNIST (d = 784) evidence of issue 24 (docs/EXPERIMENTS.md, section "Fashion-MNIST (d = 784)"): the
 # classifier-feature Frechet distance and class accuracy of `cldiff image-eval` (docs/IMAGES.md) against score
 # evaluations, per sampler and per guidance weight. Run from the repository root after `dotnet build tools/cldiff -c Release`.
-#   bash tools/fashion-sweep.sh guidance            # w = 0 .. 4, rm-x0, 20 steps
+#   bash tools/fashion-sweep.sh guidance            # w = 0 .. 8 (GUIDANCE="0 2"), rm-x0, 20 steps
 #   bash tools/fashion-sweep.sh samplers            # every sampler at about 5, 10, 20, 50 NFE, --guidance $W
 #   bash tools/fashion-sweep.sh parallel            # prm-x0 (Picard rounds K) at about 50 NFE against rm-x0 at the same rounds
-#   MODEL=/tmp/fm/fashion.safetensors N=2000 SEED=0 W=2 bash tools/fashion-sweep.sh samplers
+#   MODEL=/tmp/fm/fashion.safetensors N=2000 SEED=0 W=4 bash tools/fashion-sweep.sh samplers   # W: --guidance (default 2)
 # Each row is one `cldiff image-eval --model $MODEL --class all --guidance W --count N --seed SEED --sampler S
 # --steps K --device cpu --json` (classes 0..9 in turn); its lines go to docs/img/data/fashion-PART.csv (override
 # with CSV=...) and a markdown table to stdout. The floor (the first N training images) is the same in every row.
@@ -48,7 +48,7 @@ EOF
 
 case $part in
   guidance)
-    for g in 0 0.5 1 2 4; do run rm-x0 "$g" rm-x0 20; done ;;
+    for g in ${GUIDANCE:-0 0.5 1 2 4 6 8}; do run rm-x0 "$g" rm-x0 20; done ;;
   samplers)
     # steps chosen so that NFE per sample is about 5, 10, 20, 50 (cldiff samplers: heun 2 per step; the *-pc samplers
     # add 4 corrector NFE per 0.5 of sampler time and cannot go below about 15-25); the csv has the NFE cldiff counted
