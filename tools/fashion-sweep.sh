@@ -5,6 +5,7 @@
 #   bash tools/fashion-sweep.sh guidance            # w = 0 .. 8 (GUIDANCE="0 2"), rm-x0, 20 steps
 #   bash tools/fashion-sweep.sh samplers            # every sampler at about 5, 10, 20, 50 NFE, --guidance $W
 #   bash tools/fashion-sweep.sh parallel            # prm-x0 (Picard rounds K) at about 50 NFE against rm-x0 at the same rounds
+#   bash tools/fashion-sweep.sh pc                  # ei-pc at the step counts of rm-x0-pc
 #   bash tools/fashion-sweep.sh seeds               # rm-x0 and heun at 20 NFE with other seeds (the noise of a row)
 #   MODEL=/tmp/fm/fashion.safetensors N=2000 SEED=0 W=4 bash tools/fashion-sweep.sh samplers   # W: --guidance (default 2)
 # Each row is one `cldiff image-eval --model $MODEL --class all --guidance W --count N --seed SEED --sampler S
@@ -65,11 +66,14 @@ case $part in
     run "prm-x0 K=2" "$w" prm-x0 4 -K 2
     run "prm-x0 K=3" "$w" prm-x0 3 -K 3
     run "rm-x0" "$w" rm-x0 15 ;;
+  pc)
+    # ei-pc, the paper's comparison for rm-pc's d^{5/12} against d^{1/2}, at the step counts of rm-x0-pc in "samplers"
+    for k in 2 5 10; do run ei-pc "$w" ei-pc "$k"; done ;;
   seeds)
     # the seed's noise at the converged distance: rm-x0 at 20 NFE with other seeds (SEEDS), heun at 20 NFE with seed 1
     for sd in ${SEEDS:-1 2}; do seed=$sd; run "rm-x0 seed $sd" "$w" rm-x0 20; done
     seed=1; run "heun seed 1" "$w" heun 10 ;;
-  *) echo "part: guidance, samplers, parallel or seeds" >&2; exit 2 ;;
+  *) echo "part: guidance, samplers, parallel, pc or seeds" >&2; exit 2 ;;
 esac
 
 python3 - "$csv" <<'EOF'
