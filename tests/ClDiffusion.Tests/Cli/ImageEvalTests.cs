@@ -81,6 +81,12 @@ public class ImageEvalTests
         (code, var stdout, stderr) = VerbTests.Run("image-eval", "--model", model, "--n", "30", "--sampler", "ei", "--steps", "3", "--device", "cpu", "--seed", "4", "--out", samples);
         Assert.That(code, Is.EqualTo(0), stderr);
         Assert.That(stdout, Does.Contain("samples: 30 from").And.Contain("ei, 3 steps").And.Contain("seed 4"));
+        // with --json stdout is one JSON document and the samples line (NFE per sample, seconds) goes to stderr:
+        // tools/fashion-sweep.sh reads both from one call
+        (code, stdout, stderr) = VerbTests.Run("image-eval", "--model", model, "--n", "30", "--sampler", "ei", "--steps", "3", "--device", "cpu", "--seed", "4", "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(JsonDocument.Parse(stdout).RootElement.GetProperty("samples").GetProperty("rows").GetInt32(), Is.EqualTo(30));
+        Assert.That(stderr, Does.Contain("samples: 30 from").And.Contain("3 NFE/sample"));
         Assert.That(Npy.Read(samples).Shape, Is.EqualTo(new[] { 30, 784 }));
         (code, stdout, stderr) = VerbTests.Run("image-eval", "--samples", samples, "--json");
         Assert.That(code, Is.EqualTo(0), stderr);

@@ -52,7 +52,8 @@ public static class ImageEvalCommand
         var floorLabels = train.Labels.AsSpan(0, rows).ToArray();
         var report = ImageMetric.Evaluate(classifier, samples, rows, asked, o.PixelMax, test.Pixels, test.Labels, floorImages, floorLabels,
             classifier.ClassNames.ToArray(), $"{Path.GetFileName(path)} (stated test accuracy {100 * classifier.StatedAccuracy:0.00}%)");
-        if (!o.Json) Console.WriteLine($"samples: {what}");
+        // with --json the description (sampler, NFE per sample, seconds) goes to stderr, so stdout stays one JSON document
+        if (!o.Json) Console.WriteLine($"samples: {what}"); else Console.Error.WriteLine($"samples: {what}");
         Console.WriteLine(o.Json ? report.ToJson() : report.ToString());
         return 0;
 #else
