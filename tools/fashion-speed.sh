@@ -4,7 +4,7 @@
 # one process) and PyTorch's CPU forward of the same file (tools/fashion/torch_mlp_cpu.py), alternately, ROUNDS
 # times; then the peak memory of a sampling run at two n (the difference per sample is the memory per sample).
 # Run from the repository root after `dotnet build tools/cldiff -c Release`:
-#   MODEL=/tmp/fm/fashion.safetensors BATCHES=1024 ROUNDS=2 bash tools/fashion-speed.sh
+#   MODEL=models/fashion.safetensors BATCHES=1024 ROUNDS=2 bash tools/fashion-speed.sh
 set -euo pipefail
 C="dotnet tools/cldiff/bin/Release/net10.0/cldiff.dll"
 model=${MODEL:-models/fashion.safetensors}

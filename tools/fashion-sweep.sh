@@ -7,7 +7,7 @@
 #   bash tools/fashion-sweep.sh parallel            # prm-x0 (Picard rounds K) at about 50 NFE against rm-x0 at the same rounds
 #   bash tools/fashion-sweep.sh pc                  # ei-pc at the step counts of rm-x0-pc
 #   bash tools/fashion-sweep.sh seeds               # rm-x0 and heun at 20 NFE with other seeds (the noise of a row)
-#   MODEL=/tmp/fm/fashion.safetensors N=2000 SEED=0 W=4 bash tools/fashion-sweep.sh samplers   # W: --guidance (default 2)
+#   MODEL=models/fashion.safetensors N=2000 SEED=0 W=4 bash tools/fashion-sweep.sh samplers   # W: --guidance (default 2)
 # Each row is one `cldiff image-eval --model $MODEL --class all --guidance W --count N --seed SEED --sampler S
 # --steps K --device cpu --json` (classes 0..9 in turn); its lines go to docs/img/data/fashion-PART.csv (override
 # with CSV=...) and a markdown table to stdout. The floor (the first N training images) is the same in every row.

@@ -7,7 +7,7 @@ hidden layer with the class embedding added after the first, the last Linear. FL
 them: 2 * rows * in * out per Linear (the embedding, features and SiLU are not counted). Medians of --reps calls after
 --warmup, torch.set_num_threads(--threads). Run with the system python that has torch (Debian python3-torch):
 
-    /usr/bin/python3 tools/fashion/torch_mlp_cpu.py /tmp/fm/fashion.safetensors --batches 1024,4096 --threads 2
+    /usr/bin/python3 tools/fashion/torch_mlp_cpu.py models/fashion.safetensors --batches 1024,4096 --threads 2
 """
 import argparse
 import json
