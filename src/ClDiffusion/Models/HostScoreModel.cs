@@ -50,8 +50,9 @@ public sealed class HostScoreModel : IScoreModel, IClassConditional
 {
     readonly HostScoreFunction? function;
     readonly HostLabelledScoreFunction? labelled;
-    readonly object gate = new();
-    long calls, rowsEvaluated, functionTicks;
+    readonly object gate = new(), counterGate = new();
+    long calls, rowsEvaluated, functionTicks, busyTicks, busySince;
+    int active;
 
     public int Dim { get; }
     public Prediction Prediction { get; }
@@ -69,8 +70,14 @@ public sealed class HostScoreModel : IScoreModel, IClassConditional
     public long RowsEvaluated => Interlocked.Read(ref rowsEvaluated);
     /// <summary>Wall time spent inside the function so far (summed over concurrent calls).</summary>
     public TimeSpan FunctionTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref functionTicks));
-    /// <summary>Sets <see cref="Calls"/>, <see cref="RowsEvaluated"/> and <see cref="FunctionTime"/> back to zero.</summary>
-    public void ResetCounters() { Interlocked.Exchange(ref calls, 0); Interlocked.Exchange(ref rowsEvaluated, 0); Interlocked.Exchange(ref functionTicks, 0); }
+    /// <summary>Wall time during which at least one call of the function was running (at most the elapsed time, unlike <see cref="FunctionTime"/> when calls overlap).</summary>
+    public TimeSpan BusyTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref busyTicks));
+    /// <summary>Sets <see cref="Calls"/>, <see cref="RowsEvaluated"/>, <see cref="FunctionTime"/> and <see cref="BusyTime"/> back to zero.</summary>
+    public void ResetCounters()
+    {
+        Interlocked.Exchange(ref calls, 0); Interlocked.Exchange(ref rowsEvaluated, 0);
+        Interlocked.Exchange(ref functionTicks, 0); Interlocked.Exchange(ref busyTicks, 0);
+    }
 
     public HostScoreModel(int dim, Prediction prediction, HostScoreFunction function, string name = "host",
         TimeConvention? convention = null, bool threadSafe = false)
@@ -181,6 +188,7 @@ public sealed class HostScoreModel : IScoreModel, IClassConditional
     void Call(int rows, ReadOnlySpan<float> x, ReadOnlySpan<float> t, ReadOnlySpan<int> labels, Span<float> output)
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        lock (counterGate) if (active++ == 0) busySince = start;
         try
         {
             if (labelled is not null) labelled(rows, x, t, labels, output);
@@ -188,7 +196,9 @@ public sealed class HostScoreModel : IScoreModel, IClassConditional
         }
         finally
         {
-            Interlocked.Add(ref functionTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
+            long end = System.Diagnostics.Stopwatch.GetTimestamp();
+            Interlocked.Add(ref functionTicks, end - start);
+            lock (counterGate) if (--active == 0) Interlocked.Add(ref busyTicks, end - busySince);
             Interlocked.Increment(ref calls);
             Interlocked.Add(ref rowsEvaluated, rows);
         }

@@ -126,6 +126,7 @@ public class OnnxClassTests
         Assert.That(onnx.Model.Calls, Is.EqualTo(calls));
         Assert.That(onnx.Model.RowsEvaluated, Is.EqualTo(2 * rows));
         Assert.That(onnx.Model.FunctionTime, Is.GreaterThan(TimeSpan.Zero));
+        Assert.That(onnx.Model.BusyTime, Is.GreaterThan(TimeSpan.Zero).And.LessThanOrEqualTo(onnx.Model.FunctionTime));
     }
 
     [Test]
