@@ -9,8 +9,9 @@
 //     e.g. compare models/fashion-unet.onnx models/fashion-classifier.onnx rm-x0,dpmpp-2m,dpmpp-3m,unipc,ei 5,10,20 200 2 1
 //     N samples per run, labels in equal blocks of the ten classes (sample i has class i * 10 / N); prints one CSV row
 //     per (sampler, NFE), plus the floor: the distance of N training images to the test images.
-//   dotnet run -c Release tools/fashion/eval_unet.cs -- npy CLASSIFIER SAMPLES.npy CLASS
-//     the share of a `cldiff sample --model fashion-unet --class CLASS` output that the classifier labels CLASS.
+//   dotnet run -c Release tools/fashion/eval_unet.cs -- npy CLASSIFIER SAMPLES.npy:CLASS [...]
+//     the share of each `cldiff sample --model fashion-unet --class CLASS` output that the classifier labels CLASS,
+//     and their mean (tools/fashion/check_unet.sh runs the issue's check over the ten classes).
 // The U-Net's pixels are x = byte / 127.5 - 1; the classifier reads byte / 255, so a sample is shown to it as
 // clamp((x + 1) / 2, 0, 1).
 using System.IO.Compression;
@@ -30,10 +31,21 @@ if (args.Length < 1) throw new ArgumentException("usage: compare ... | npy ... (
 if (args[0] == "npy")
 {
     using var cls = Classifier(args[1]);
-    var x = Npy.Read(args[2]).ToFloat32();
-    int c = int.Parse(args[3]), n = x.Length / D;
-    var (pred, _) = Classify(cls, x, n, fromUnet: true);
-    Console.WriteLine($"{args[2]}: {pred.Count(p => p == c)}/{n} = {100.0 * pred.Count(p => p == c) / n:0.0}% labelled {c}");
+    int total = 0, right = 0;
+    double sum = 0;
+    foreach (var spec in args[2..])
+    {
+        int colon = spec.LastIndexOf(':');
+        string file = spec[..colon];
+        int c = int.Parse(spec[(colon + 1)..]);
+        var x = Npy.Read(file).ToFloat32();
+        int n = x.Length / D;
+        var (pred, _) = Classify(cls, x, n, fromUnet: true);
+        int k = pred.Count(p => p == c);
+        Console.WriteLine($"{file}: {k}/{n} = {100.0 * k / n:0.0}% labelled {c}");
+        total += n; right += k; sum += (double)k / n;
+    }
+    Console.WriteLine($"mean over the {args.Length - 2} files: {100 * sum / (args.Length - 2):0.0}% ({right}/{total})");
     return;
 }
 if (args[0] != "compare") throw new ArgumentException($"unknown mode '{args[0]}': compare or npy");
