@@ -2,10 +2,12 @@
 """Trains a small class-conditional U-Net on Fashion-MNIST in DDPM's convention and exports it as ONNX.
 
     /usr/bin/python3 tools/fashion/train_unet.py [--steps 3000] [--batch 128] [--out models/fashion-unet.onnx]
-        [--checkpoint /tmp/fashion-unet.pt] [--resume] [--export-only] [--threads 1] [--seed 0]
+        [--checkpoint /tmp/fashion-unet.pt] [--resume] [--export-only] [--no-clip] [--threads 1] [--seed 0]
 
-The command that made the shipped models/fashion-unet.onnx is written into the file (metadata cldiffusion.train)
-and into docs/EXPERIMENTS.md with its time and final loss.
+The shipped models/fashion-unet.onnx (docs/EXPERIMENTS.md has its time and final loss; the file's metadata
+cldiffusion.train the command):
+    /usr/bin/python3 tools/fashion/train_unet.py --steps 2200 --batch 64
+then, from the final checkpoint, the same command with --export-only (the export of a finished run is the same).
 
 CPU PyTorch (Debian's python3-torch 1.13 is enough). One thread by default: the machine it was trained on is a
 shared 2-core VM. Deterministic for a given seed, thread count and number of steps (torch.use_deterministic_algorithms).
@@ -20,10 +22,10 @@ tools/fashion/train_classifier.py) reads byte / 255, so a sample x is shown to i
 Classes: labels 0..9 (Fashion-MNIST's order) and the null class 10 (the unconditional model, for classifier-free
 guidance): during training each label is replaced by 10 with probability --drop (0.1).
 
-The network (about 1.2 M parameters with the defaults): 28x28 -> conv 3x3 to 32 channels; a residual block at 28
-(32), down to 14 (64) with a residual block, down to 7 (64) with a residual block, two residual blocks at 7; the
-mirror path up with skip concatenations; GroupNorm(8) + SiLU + conv 3x3 out to 1 channel. Each residual block adds
-a projection of the embedding (sinusoidal embedding of n, 64 frequencies, through a 2-layer MLP, plus a learned
+The network (464,529 parameters with the default --channels 16,32,64): 28x28 -> conv 3x3 to 16 channels; a residual
+block at 28 (16), down to 14 (32) with a residual block, down to 7 (64) with a residual block, two residual blocks at
+7; the mirror path up with skip concatenations; GroupNorm(8) + SiLU + conv 3x3 out to 1 channel. Each residual block
+adds a projection of the embedding (sinusoidal embedding of n, 64 frequencies, through a 2-layer MLP, plus a learned
 class embedding of 11 entries). Adam, learning rate 2e-3 with 200 warmup steps and a cosine decay to 1e-4 of it;
 an exponential moving average of the weights (decay 0.999, ramped up over the first steps) is what is exported.
 
@@ -32,7 +34,9 @@ t [B] float32 (the DDPM timestep n, fractional allowed), class [B] int64 (0..9, 
 eps [B, 784] float32. Metadata: cldiffusion.prediction = eps, cldiffusion.convention = vp-linear:1000,
 cldiffusion.classes = 10 (the number of classes), cldiffusion.null_class = 10 (the index the graph takes for no
 class; the library passes it for its null label -1), cldiffusion.class_names, cldiffusion.input = pixel/127.5-1,
-cldiffusion.image = 28x28, cldiffusion.train (the command), cldiffusion.final_loss.
+cldiffusion.image = 28x28, cldiffusion.train (the command), cldiffusion.final_loss, cldiffusion.x0_clip. The graph
+clips the x0 its eps implies to [-1, 1] and returns the eps of the clipped x0 (ClippedEps below; --no-clip exports the
+network's eps as it is).
 """
 import argparse
 import gzip
