@@ -182,4 +182,39 @@ public class OnnxClassTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    /// <summary>
+    /// The shipped U-Net (models/fashion-unet.onnx) carries the conventions docs/MODELS.md states, and `--model
+    /// fashion-unet` finds it: guided samples for a class stay in the pixel range and are not the unguided ones.
+    /// (Its class accuracy is measured in docs/EXPERIMENTS.md with the Fashion-MNIST classifier.)
+    /// </summary>
+    [Test]
+    public void TheShippedFashionUNetHasItsDocumentedConventionsAndSamplesByName()
+    {
+        using var unet = OnnxScoreModel.Load(OnnxModelTests.RepoFile("models/fashion-unet.onnx"));
+        Assert.That(unet.Dim, Is.EqualTo(784));
+        Assert.That(unet.NumClasses, Is.EqualTo(10));
+        Assert.That(unet.NullClass, Is.EqualTo(10));
+        Assert.That(unet.Model.Prediction, Is.EqualTo(Prediction.Eps));
+        Assert.That(unet.Model.Convention.Name, Does.StartWith("vp-linear:1000"));
+        Assert.That(unet.Metadata["cldiffusion.input"], Is.EqualTo("pixel/127.5-1"));
+        Assert.That(unet.Metadata["cldiffusion.train"], Does.StartWith("/usr/bin/python3 tools/fashion/train_unet.py"));
+        var dir = Path.Combine(Path.GetTempPath(), $"cldiff-fashion-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string a = Path.Combine(dir, "a.npy"), b = Path.Combine(dir, "b.npy");
+            string[] run = ["--model", "fashion-unet", "--class", "1", "--sampler", "rm-x0", "--steps", "5", "--n", "6", "--seed", "3", "--device", "cpu", "--streams", "1", "--quiet"];
+            var (code, err) = Cli(["sample", "--guidance", "2", "--out", a, .. run]);
+            Assert.That(code, Is.EqualTo(0), err);
+            Assert.That(err, Does.Contain("onnx fashion-unet.onnx: 5 calls, 12 rows per call"), "one call per guided evaluation of the 6 samples");
+            (code, err) = Cli(["sample", "--out", b, .. run]);
+            Assert.That(code, Is.EqualTo(0), err);
+            var x = ClDiffusion.IO.Npy.Read(a).ToFloat32(); var y = ClDiffusion.IO.Npy.Read(b).ToFloat32();
+            Assert.That(x.Length, Is.EqualTo(6 * 784));
+            Assert.That(x.Max(Math.Abs), Is.LessThan(1.5f), "pixels in [-1, 1] up to the last step's noise");
+            Assert.That(x.Zip(y, (p, q) => Math.Abs(p - q)).Max(), Is.GreaterThan(0.1), "guidance changes the samples");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
