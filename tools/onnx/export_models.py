@@ -11,7 +11,10 @@ cldiffusion.prediction and cldiffusion.convention:
   gauss-vp-linear.onnx   exact eps of the same Gaussian at DDPM timestep n (linear betas 1e-4..0.02, N = 1000)
   gauss-vp-cosine.onnx   exact v of the same Gaussian at a cosine-schedule timestep n (N = 1000)
   gauss-edm.onnx         exact EDM denoiser D(x, sigma) = E[x0 | x0 + sigma eps = x] (prediction x0)
-and four malformed models (bad-*.onnx) that the loader must refuse. The Gaussian models compute their schedules from the betas themselves (float64, then float32 tables), so a
+  gmm-labelled.onnx      exact eps of a labelled 3-d mixture (5 components in 3 classes) at forward time t of this
+                         project, class-conditional: a third input class [B] int64 (0..2, 3 = the null class: the
+                         whole mixture; metadata cldiffusion.classes = 3, cldiffusion.null_class = 3)
+and six malformed models (bad-*.onnx) that the loader must refuse. The Gaussian models compute their schedules from the betas themselves (float64, then float32 tables), so a
 wrong time mapping on the .NET side shows up as wrong samples. tests/ClDiffusion.Tests/Onnx checks all five.
 """
 import json
@@ -144,6 +147,49 @@ class GaussEdm(torch.nn.Module):
         return self.mu + self.var / (self.var + s2) * (x - self.mu)
 
 
+# ---------- exact labelled mixture (class-conditional) ---------------------------------------------------
+GMM_W = [0.15, 0.25, 0.2, 0.3, 0.1]
+GMM_MEANS = [[2.0, 0.0, -1.0], [1.5, 2.0, 0.5], [-2.0, 1.0, 1.0], [0.0, -2.0, -1.5], [-1.0, -1.0, 2.0]]
+GMM_VARS = [[0.3, 0.5, 0.4], [0.6, 0.2, 0.5], [0.4, 0.4, 0.8], [0.5, 0.7, 0.3], [0.2, 0.3, 0.6]]
+GMM_LABELS = [0, 0, 1, 2, 2]
+GMM_CLASSES = 3
+
+
+class GmmLabelled(torch.nn.Module):
+    """eps = -sigma_t s_t(x | c) of the labelled mixture at forward time t: s(x | c) is the score of the mixture of
+    class c's components, renormalised; class 3 (the null class) is the whole mixture. Row 4 of the weight table
+    (only component 0) is a decoy: a graph given -1 instead of the null index would gather it (ONNX Gather counts
+    negative indices from the end) and give wrong scores."""
+
+    def __init__(self):
+        super().__init__()
+        k = len(GMM_W)
+        rows = []
+        for c in range(GMM_CLASSES + 1):
+            rows.append([math.log(w) if c == GMM_CLASSES or GMM_LABELS[i] == c else -1e30 for i, w in enumerate(GMM_W)])
+        rows.append([0.0] + [-1e30] * (k - 1))
+        self.register_buffer("logw", torch.tensor(rows, dtype=torch.float32))
+        self.register_buffer("mu", torch.tensor(GMM_MEANS))
+        self.register_buffer("var", torch.tensor(GMM_VARS))
+
+    def forward(self, x, t, c):
+        a = torch.exp(-t)[:, None, None]                       # [B, 1, 1]
+        s2 = 1 - a * a                                          # 1 - a^2 (no expm1 in opset 13)
+        v = a * a * self.var[None] + s2                         # [B, K, d]
+        diff = x[:, None, :] - a * self.mu[None]                # [B, K, d]
+        logp = -0.5 * (diff * diff / v + torch.log(v)).sum(2) + self.logw[c]   # [B, K]
+        resp = torch.softmax(logp, dim=1)
+        score = -(resp[:, :, None] * diff / v).sum(1)
+        return -torch.sqrt(s2[:, :, 0]) * score
+
+
+class FloatClass(torch.nn.Module):
+    """A malformed model for the load checks: the class input is float32."""
+
+    def forward(self, x, t, c):
+        return -x * t[:, None] + c[:, None]
+
+
 # ---------- export -------------------------------------------------------------------------------------
 def varint(n):
     out = bytearray()
@@ -193,6 +239,21 @@ def export(module, d, path, prediction, convention, names=("x", "t"), dynamic=Tr
     print(f"wrote {path} ({len(data)} bytes, {prediction}, {convention})")
 
 
+def export_labelled(module, d, path, props, class_dtype=torch.int64):
+    import io
+    module.eval()
+    x, t = torch.zeros(4, d), torch.full((4,), 0.5)
+    c = torch.tensor([0, 1, 2, GMM_CLASSES], dtype=class_dtype)
+    buf = io.BytesIO()
+    axes = {"x": {0: "batch"}, "t": {0: "batch"}, "class": {0: "batch"}, "out": {0: "batch"}}
+    torch.onnx.export(module, (x, t, c), buf, input_names=["x", "t", "class"], output_names=["out"],
+                      dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
+    data = with_metadata(buf.getvalue(), props)
+    with open(path, "wb") as f:
+        f.write(data)
+    print(f"wrote {path} ({len(data)} bytes, {props})")
+
+
 def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
@@ -212,6 +273,13 @@ def main():
     export(GaussOurs(), d, f"{out}/bad-names.onnx", "score", "ours", names=("input", "time"))
     export(GaussOurs(), d, f"{out}/bad-fixed-batch.onnx", "score", "ours", dynamic=False)
     export(TimeAsColumn(), d, f"{out}/bad-t-rank.onnx", "score", "ours", t_shape=(4, 1))
+    # class-conditional: the labelled mixture, and two malformed class inputs
+    labelled = {"cldiffusion.prediction": "eps", "cldiffusion.convention": "ours",
+                "cldiffusion.classes": str(GMM_CLASSES), "cldiffusion.null_class": str(GMM_CLASSES)}
+    export_labelled(GmmLabelled(), 3, f"{out}/gmm-labelled.onnx", labelled)
+    export_labelled(GmmLabelled(), 3, f"{out}/bad-class-no-count.onnx",
+                    {"cldiffusion.prediction": "eps", "cldiffusion.convention": "ours"})
+    export_labelled(FloatClass(), 3, f"{out}/bad-class-float.onnx", labelled, class_dtype=torch.float32)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,46 @@ public class HostScoreTests
         }
     }, name);
 
+    /// <summary>The exact class-conditional score of a labelled mixture through a labelled callback (-1: the whole mixture).</summary>
+    internal static HostScoreModel LabelledCallback(GaussianMixture g) => new(g.Dim, g.NumClasses, Prediction.Score, (rows, x, t, labels, o) =>
+    {
+        int d = g.Dim;
+        var xd = new double[d]; var sd = new double[d]; var scratch = new double[g.Components];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int j = 0; j < d; j++) xd[j] = x[r * d + j];
+            if (labels[r] == ClassLabels.Null) g.Score(xd, t[r], sd, scratch);
+            else g.GuidedScore(xd, t[r], labels[r], 0, sd);
+            for (int j = 0; j < d; j++) o[r * d + j] = (float)sd[j];
+        }
+    }, "labelled");
+
+    /// <summary>Guided sampling through a labelled callback: the built-in guided mixture's samples, one call per guided evaluation.</summary>
+    internal static void GuidedLabelledCallbackSamplesLikeTheBuiltIn(IBackend backend, string sampler, double tolerance)
+    {
+        var g = ClDiffusion.Tests.Guidance.GuidedMixtureTests.Labelled();
+        var model = LabelledCallback(g);
+        Assert.That(model.NumClasses, Is.EqualTo(3));
+        int n = 300, steps = 20;
+        var o = new SamplerOptions { Steps = steps, Labels = ClassLabels.PerSample(Enumerable.Range(0, n).Select(i => i % 4 - 1).ToArray()), Guidance = 2 };
+        var (builtIn, _) = SampleRun.Run(backend, g, sampler, o, seed: 4, n: n);
+        var (host, st) = SampleRun.Run(backend, model, sampler, o, seed: 4, n: n);
+        double worst = builtIn.Zip(host, (a, b) => Math.Abs(a - b)).Max();
+        Assert.That(worst, Is.LessThan(tolerance), $"largest sample difference {worst}");
+        Assert.That(model.Calls, Is.EqualTo((long)Math.Round(st.NfePerSample)), "one call per guided evaluation");
+        Assert.That(model.RowsEvaluated, Is.EqualTo(2L * n * model.Calls), "both halves, [x; x], in each call");
+    }
+
+    [TestCase("ei")]
+    [TestCase("rm-x0")]
+    public void LabelledCallbackSamplesGuidedLikeTheBuiltInMixtureOnTheCpu(string sampler) =>
+        GuidedLabelledCallbackSamplesLikeTheBuiltIn(new CpuBackend(2), sampler, 2e-3);
+
+    [Test]
+    public void LabelledModelsCheckTheirClassCount() =>
+        Assert.That(Assert.Throws<ArgumentException>(() => new HostScoreModel(2, 0, Prediction.Score, (_, _, _, _, _) => { }, "none"))!.Message,
+            Does.Contain("at least 1 class"));
+
     /// <summary>
     /// A callback that answers in a convention's own terms: it reads the model time it is given, recovers the
     /// model's alpha and sigma from it independently of the adapter, and returns the requested prediction.
@@ -202,6 +242,11 @@ public class HostScoreOpenClTests : OpenClTestBase
         Assert.That(Read(Cl, sl), Is.EqualTo(Read(Cpu, sc)));
         foreach (var b in new[] { xc, xl, oc, ol, sc, sl }) b.Dispose();
     }
+
+    [TestCase("ei")]
+    [TestCase("rm-x0")]
+    public void LabelledCallbackSamplesGuidedLikeTheBuiltInMixtureOnTheDevice(string sampler) =>
+        HostScoreTests.GuidedLabelledCallbackSamplesLikeTheBuiltIn(Cl, sampler, 2e-3);
 
     [TestCase("ei")]
     [TestCase("prm-pc")]

@@ -115,6 +115,8 @@ public class OnnxModelTests
     [TestCase("bad-names.onnx", "exactly two inputs, x [B, d] and t [B]")]
     [TestCase("bad-fixed-batch.onnx", "batch dimension B must be dynamic")]
     [TestCase("bad-t-rank.onnx", "input t must be [B]")]
+    [TestCase("bad-class-float.onnx", "input class must be an int64 (or int32) tensor [B]")]
+    [TestCase("bad-class-no-count.onnx", "does not say how many classes")]
     public void MalformedModelsAreRefusedAtLoadByName(string file, string mentions)
     {
         var e = Assert.Throws<InvalidDataException>(() => OnnxScoreModel.Load(Fixture(file)));
@@ -229,6 +231,14 @@ public class OnnxModelTests
                 var x = Rows(50, a.Dim, 9, 2);
                 var t = Enumerable.Range(0, 50).Select(i => 0.01f + 0.1f * i).ToArray();
                 Assert.That(Score(a.Model, x, t), Is.EqualTo(Score(b.Model, x, t)), name);
+                Assert.That(a.NumClasses, Is.EqualTo(b.NumClasses), name);
+                if (a.NumClasses > 0)
+                {
+                    var labels = Enumerable.Range(0, 50).Select(i => i % (a.NumClasses + 1) - 1).ToArray();
+                    float[] sa = new float[x.Length], sb = new float[x.Length];
+                    a.Model.Evaluate(x, t, labels, sa); b.Model.Evaluate(x, t, labels, sb);
+                    Assert.That(sa, Is.EqualTo(sb), $"{name} with labels");
+                }
                 Assert.That(a.Metadata, Is.EquivalentTo(b.Metadata), name);
             }
         }

@@ -13,7 +13,7 @@ public class ModelOptions
     [Option("preset", HelpText = "Built-in target instead of --target: mixD-K (e.g. mix16-5: d = 16, K = 5 components) or gaussD.")]
     public string? Preset { get; set; }
 
-    [Option("model", HelpText = "Learned score model: a shipped name (checkerboard, optdigits, fashion), a .safetensors MLP (docs/MLP.md) or an .onnx file (docs/MODELS.md).")]
+    [Option("model", HelpText = "Learned score model: a shipped name (checkerboard, optdigits, fashion, fashion-unet), a .safetensors MLP (docs/MLP.md) or an .onnx file (docs/MODELS.md).")]
     public string? Model { get; set; }
 
     [Option("prediction", HelpText = "ONNX models: what the output is, score | eps | x0 | v (default: the model's metadata cldiffusion.prediction).")]
@@ -30,9 +30,10 @@ public class ModelOptions
     {
         if (Model is null) { var t = LoadTarget(); return (t, t); }
         if (Target is not null || Preset is not null) throw new ArgumentException("give either --model or --target/--preset, not both");
-        if (Model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return (OnnxModels.Load(Model, Prediction, Convention), null);
+        var path = ShippedModels.Resolve(Model);
+        if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return (OnnxModels.Load(path, Prediction, Convention), null);
         if (Prediction is not null || Convention is not null) throw new ArgumentException("--prediction and --convention apply to .onnx models only (an MLP file says what it predicts)");
-        return (ClDiffusion.Models.Mlp.MlpModel.Load(ShippedModels.Resolve(Model)), null);
+        return (ClDiffusion.Models.Mlp.MlpModel.Load(path), null);
     }
 
     public GaussianMixture LoadTarget()
@@ -47,15 +48,18 @@ public class ModelOptions
 /// <summary>The models shipped in models/ (copied next to the program at build time).</summary>
 public static class ShippedModels
 {
-    public static readonly string[] Names = ["checkerboard", "optdigits", "fashion"];
+    public static readonly string[] Names = ["checkerboard", "optdigits", "fashion", "fashion-unet"];
     public static string Resolve(string nameOrPath)
     {
         if (Names.Contains(nameOrPath))
         {
             foreach (var dir in new[] { Path.Combine(AppContext.BaseDirectory, "models"), "models" })
             {
-                var p = Path.Combine(dir, nameOrPath + ".safetensors");
-                if (File.Exists(p)) return p;
+                foreach (var ext in new[] { ".safetensors", ".onnx" })   // fashion-unet: models/fashion-unet.onnx (tools/fashion/train_unet.py)
+                {
+                    var p = Path.Combine(dir, nameOrPath + ext);
+                    if (File.Exists(p)) return p;
+                }
             }
             throw new FileNotFoundException($"shipped model '{nameOrPath}' not found next to the program or in ./models");
         }

@@ -158,6 +158,12 @@ public static class SampleCommand
             if (record is not null) ShardRecord.Write(o.Out!, record with { NpyBytes = new FileInfo(o.Out!).Length });
             string part = shard.Count > 1 ? $" (shard {shard} of {o.N}: samples [{first}, {first + n}))" : "";
             Console.Error.WriteLine($"{o.Sampler}: {n} samples{part}, d = {d}, {stats.NfePerSample:0.##} NFE/sample, {stats.Rounds} rounds, {stats.Seconds:0.###} s on {stats.Device}");
+            // a host model (an ONNX graph): how much of the run its function took (ONNX Runtime's share for .onnx)
+            var host = baseModel as HostScoreModel;
+            if (host is { Calls: > 0 })
+                Console.Error.WriteLine($"{host.Name}: {host.Calls} calls, {host.RowsEvaluated / host.Calls} rows per call, {host.BusyTime.TotalSeconds:0.###} s inside the model " +
+                    $"({100 * host.BusyTime.TotalSeconds / Math.Max(stats.Seconds, 1e-9):0.#}% of the sampling time" +
+                    (host.FunctionTime > host.BusyTime * 1.01 ? $"; {host.FunctionTime.TotalSeconds:0.###} s summed over concurrent chunks)" : ")"));
             Dictionary<string, object>? metrics = null;
             if (o.Eval && samples is not null)
             {
@@ -175,6 +181,7 @@ public static class SampleCommand
                     ["seconds"] = stats.Seconds, ["model"] = model.Describe(), ["options"] = OptionsJson(so),
                     ["shard"] = shard.ToString(), ["n_total"] = o.N, ["streams"] = o.Streams, ["devices"] = engine.Devices.Count,
                 };
+                if (host is { Calls: > 0 }) { json["model_calls"] = host.Calls; json["model_rows"] = host.RowsEvaluated; json["model_seconds"] = host.BusyTime.TotalSeconds; json["model_seconds_summed"] = host.FunctionTime.TotalSeconds; }
                 if (metrics is not null) json["metrics"] = metrics;   // only with --eval
                 var text = JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true });
                 AtomicFile.Write(o.Report, s => { using var w = new StreamWriter(s, leaveOpen: true); w.Write(text); });   // AtomicFile flushes the stream after us
