@@ -129,6 +129,32 @@ if $other_devices; then
   other_pid=$!
   trap 'kill "$other_pid" "$publish_pid" 2>/dev/null || true' EXIT   # a failure below must not leave them running
 fi
+# The CPU kernels (managed SGEMM, SIMD exp/sin/cos, mixture scores, the MLP forward) once more as they run on machines
+# without AVX-512 (the JIT told to leave it out: Vector256 paths) and without a BLAS (a library path that is not there:
+# the managed SGEMM alone), under CI=true or with CLDIFF_CPU_PATHS=1, in the background beside the Slow category.
+# Cpu/CpuPathTests checks each run took its path.
+cpu_pid=""
+if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_CPU_PATHS:-}" ]; then
+  cpu_filter="(FullyQualifiedName~ClDiffusion.Tests.Mlp.|FullyQualifiedName~ClDiffusion.Tests.Cpu.)&TestCategory!=Slow&TestCategory!=Exhaustive"
+  echo "test.sh: [${SECONDS} s] the CPU-kernel tests with AVX-512 off for the JIT (DOTNET_EnableAVX512F=0), then without a BLAS (CLDIFF_BLAS=/nonexistent/libopenblas.so.0), in the background" >&2
+  ( DOTNET_EnableAVX512F=0 run_tests "$cpu_filter" --no-build \
+      && CLDIFF_BLAS=/nonexistent/libopenblas.so.0 run_tests "$cpu_filter&TestCategory!=Blas" --no-build ) &
+  cpu_pid=$!
+fi
+# The C ABI tests (tools/native-test.sh: CTest with the C hosts, ASan, the Godot plugin) start as soon as the library's
+# background publish is done, also beside the Slow category; their output follows at the end.
+publish_status=0
+wait "$publish_pid" || publish_status=$?
+if [ "$publish_status" != 0 ]; then
+  cat out/native-publish.log >&2
+  echo "test.sh: dotnet publish src/ClDiffusion.Native failed (exit $publish_status)" >&2
+  exit 1
+fi
+native_log=$(mktemp /tmp/cldiff-native.XXXXXX.log)
+echo "test.sh: [${SECONDS} s] the C ABI tests (tools/native-test.sh, on the library published above; in the background, output below)" >&2
+CLD_PUBLISHED=1 bash tools/native-test.sh >"$native_log" 2>&1 &
+native_pid=$!
+trap 'kill "$other_pid" "$publish_pid" "$cpu_pid" "$native_pid" 2>/dev/null || true' EXIT   # a failure below must not leave them running
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
   echo "test.sh: [${SECONDS} s] the Slow category (CI=true or CLDIFF_SLOW_TESTS set)" >&2
   run_tests "TestCategory=Slow" --no-build
@@ -140,15 +166,11 @@ if [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
   echo "test.sh: [${SECONDS} s] the Exhaustive category (CLDIFF_SLOW_TESTS set)" >&2
   run_tests "TestCategory=Exhaustive" --no-build
 fi
-# The CPU kernels (managed SGEMM, SIMD exp/sin/cos, mixture scores, the MLP forward) once more as they run on machines
-# without AVX-512 (the JIT told to leave it out: Vector256 paths) and without a BLAS (a library path that is not there:
-# the managed SGEMM alone), under CI=true or with CLDIFF_CPU_PATHS=1. Cpu/CpuPathTests checks each run took its path.
-if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_CPU_PATHS:-}" ]; then
-  cpu_filter="(FullyQualifiedName~ClDiffusion.Tests.Mlp.|FullyQualifiedName~ClDiffusion.Tests.Cpu.)&TestCategory!=Slow&TestCategory!=Exhaustive"
-  echo "test.sh: [${SECONDS} s] the CPU-kernel tests with AVX-512 off for the JIT (DOTNET_EnableAVX512F=0)" >&2
-  DOTNET_EnableAVX512F=0 run_tests "$cpu_filter" --no-build
-  echo "test.sh: [${SECONDS} s] the CPU-kernel tests without a BLAS (CLDIFF_BLAS=/nonexistent/libopenblas.so.0)" >&2
-  CLDIFF_BLAS=/nonexistent/libopenblas.so.0 run_tests "$cpu_filter&TestCategory!=Blas" --no-build
+if [ -n "$cpu_pid" ]; then
+  cpu_status=0
+  wait "$cpu_pid" || cpu_status=$?
+  echo "test.sh: [${SECONDS} s] the CPU-kernel reruns ended (exit $cpu_status)" >&2
+  [ "$cpu_status" = 0 ] || exit "$cpu_status"
 fi
 # the summary in one plain line: totals over the runs above
 count() { grep -oE "^\s*$1: +[0-9]+" "$log" | grep -oE '[0-9]+$' | awk '{s += $1} END {print s + 0}'; }
@@ -179,15 +201,11 @@ if [ -n "$other_pid" ]; then
 else
   echo "test.sh: the rerun on other OpenCL implementations (tools/test-other-devices.sh) runs with CI=true or CLDIFF_OTHER_DEVICES=1"
 fi
-publish_status=0
-wait "$publish_pid" || publish_status=$?
-if [ "$publish_status" != 0 ]; then
-  cat out/native-publish.log >&2
-  echo "test.sh: dotnet publish src/ClDiffusion.Native failed (exit $publish_status)" >&2
-  exit 1
-fi
-echo "test.sh: [${SECONDS} s] the C ABI tests (tools/native-test.sh, with the library published in the background above)" >&2
-CLD_PUBLISHED=1 bash tools/native-test.sh
+native_status=0
+wait "$native_pid" || native_status=$?
+echo "test.sh: [${SECONDS} s] the C ABI tests (tools/native-test.sh) ended (exit $native_status):" >&2
+cat "$native_log"
+[ "$native_status" = 0 ] || exit "$native_status"
 # The sharded run on a real scheduler: a single-node Slurm (installed when missing, as root) runs a job array of shards
 # and the dependent merge, then a run with a cancelled task resumed (tools/slurm/test-slurm.sh; about 20 s; the
 # packages are installed with the others above), under CI=true or with CLDIFF_SLURM_TEST=1. Not root and no Slurm
