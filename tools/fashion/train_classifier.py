@@ -22,10 +22,8 @@ cldiffusion.image = 28x28, cldiffusion.classes (the ten names), cldiffusion.test
 cldiffusion.features, cldiffusion.train (this command).
 """
 import argparse
-import gzip
 import io
 import os
-import struct
 import sys
 import time
 
@@ -33,26 +31,13 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "onnx"))
 from export_models import with_metadata  # noqa: E402  (appends ONNX metadata without the onnx package)
+from fashion_idx import read_idx  # noqa: E402  (the gzip IDX reader both training scripts use)
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 FEATURES = 64
 # mean and standard deviation of the training pixels in [0, 1] units (computed from the data, rounded; the graph
 # standardises with these constants, so the input stays the plain byte / 255)
 MEAN, STD = 0.2860, 0.3530
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = struct.unpack(">I", raw[:4])[0]
-    ndim = magic & 0xFF
-    if magic >> 8 != 0x08:
-        raise SystemExit(f"{path}: not an unsigned-byte IDX file (magic {magic:#x})")
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    data = torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8)
-    if data.numel() != int(torch.tensor(dims).prod()):
-        raise SystemExit(f"{path}: {data.numel()} bytes for shape {dims}")
-    return data.reshape(dims)
 
 
 def load(data_dir, split):

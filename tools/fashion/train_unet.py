@@ -39,11 +39,9 @@ clips the x0 its eps implies to [-1, 1] and returns the eps of the clipped x0 (C
 network's eps as it is).
 """
 import argparse
-import gzip
 import io
 import math
 import os
-import struct
 import sys
 import time
 
@@ -52,25 +50,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "onnx"))
 from export_models import with_metadata  # noqa: E402  (appends ONNX metadata without the onnx package)
+from fashion_idx import read_idx  # noqa: E402  (the gzip IDX reader both training scripts use)
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 K = len(CLASSES)
 NULL = K
 N_STEPS = 1000
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = struct.unpack(">I", raw[:4])[0]
-    ndim = magic & 0xFF
-    if magic >> 8 != 0x08:
-        raise SystemExit(f"{path}: not an unsigned-byte IDX file (magic {magic:#x})")
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    data = torch.frombuffer(bytearray(raw[4 + 4 * ndim:]), dtype=torch.uint8)
-    if data.numel() != int(torch.tensor(dims).prod()):
-        raise SystemExit(f"{path}: {data.numel()} bytes for shape {dims}")
-    return data.reshape(dims)
 
 
 def load(data_dir, split):

@@ -145,14 +145,7 @@ public class OnnxClassTests
         plain.Evaluate(x, t, [-1, -1], s);   // the null label is the model itself
     }
 
-    static (int code, string err) Cli(params string[] args)
-    {
-        var oldErr = Console.Error; var oldOut = Console.Out;
-        var err = new StringWriter();
-        Console.SetError(err); Console.SetOut(new StringWriter());
-        try { return (Program.Main(args), err.ToString()); }
-        finally { Console.SetError(oldErr); Console.SetOut(oldOut); }
-    }
+    static (int code, string err) Cli(params string[] args) => OnnxModelTests.Cli(args);
 
     [Test]
     public void CldiffSamplesAClassWithGuidanceAndSaysOnnxRuntimesShare()

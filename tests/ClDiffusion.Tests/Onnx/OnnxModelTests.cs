@@ -151,7 +151,8 @@ public class OnnxModelTests
         Assert.That(e!.Message, Does.Contain("CUDA execution provider is not available"));
     }
 
-    (int code, string err) Cli(params string[] args)
+    /// <summary>Runs cldiff in-process; returns its exit code and standard error (standard output is dropped).</summary>
+    internal static (int code, string err) Cli(params string[] args)
     {
         var oldErr = Console.Error; var oldOut = Console.Out;
         var err = new StringWriter();
