@@ -127,7 +127,6 @@ if $other_devices; then
   echo "test.sh: [${SECONDS} s] the OpenCL agreement tests on the other OpenCL implementations (in the background; output below)" >&2
   bash tools/test-other-devices.sh >"$other_log" 2>&1 &
   other_pid=$!
-  trap 'kill "$other_pid" "$publish_pid" 2>/dev/null || true' EXIT   # a failure below must not leave them running
 fi
 # The CPU kernels (managed SGEMM, SIMD exp/sin/cos, mixture scores, the MLP forward) once more as they run on machines
 # without AVX-512 (the JIT told to leave it out: Vector256 paths) and without a BLAS (a library path that is not there:
