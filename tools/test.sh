@@ -69,7 +69,10 @@ mkdir -p out
 rm -f out/native/libcldiffusion.so
 ( dotnet publish src/ClDiffusion.Native -r linux-x64 -c Release -o out/native -nologo >out/native-publish.log 2>&1 ) &
 publish_pid=$!
-trap 'kill "$publish_pid" 2>/dev/null || true' EXIT
+other_pid="" cpu_pid="" native_pid=""
+# every background job of this script, read when it exits (the single quotes defer the expansion): a failure anywhere
+# must not leave one running
+trap 'kill $publish_pid $other_pid $cpu_pid $native_pid 2>/dev/null || true' EXIT
 if [ -n "$deps_pid" ]; then
   deps_status=0
   wait "$deps_pid" || deps_status=$?
@@ -121,7 +124,6 @@ if [ "$part_a_status" != 0 ] || [ "$part_b_status" != 0 ]; then
 fi
 # The rerun on the other OpenCL implementations (below) starts now, beside the Slow category: both mostly wait on one
 # core for an OpenCL compiler (PoCL's, Mesa's), so on 2 cores they take about the time of one.
-other_pid=""
 other_log=$(mktemp /tmp/cldiff-other-devices.XXXXXX.log)
 if $other_devices; then
   echo "test.sh: [${SECONDS} s] the OpenCL agreement tests on the other OpenCL implementations (in the background; output below)" >&2
@@ -132,7 +134,6 @@ fi
 # without AVX-512 (the JIT told to leave it out: Vector256 paths) and without a BLAS (a library path that is not there:
 # the managed SGEMM alone), under CI=true or with CLDIFF_CPU_PATHS=1, in the background beside the Slow category.
 # Cpu/CpuPathTests checks each run took its path.
-cpu_pid=""
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_CPU_PATHS:-}" ]; then
   cpu_filter="(FullyQualifiedName~ClDiffusion.Tests.Mlp.|FullyQualifiedName~ClDiffusion.Tests.Cpu.)&TestCategory!=Slow&TestCategory!=Exhaustive"
   echo "test.sh: [${SECONDS} s] the CPU-kernel tests with AVX-512 off for the JIT (DOTNET_EnableAVX512F=0), then without a BLAS (CLDIFF_BLAS=/nonexistent/libopenblas.so.0), in the background" >&2
@@ -153,7 +154,6 @@ native_log=$(mktemp /tmp/cldiff-native.XXXXXX.log)
 echo "test.sh: [${SECONDS} s] the C ABI tests (tools/native-test.sh, on the library published above; in the background, output below)" >&2
 CLD_PUBLISHED=1 bash tools/native-test.sh >"$native_log" 2>&1 &
 native_pid=$!
-trap 'kill "$other_pid" "$publish_pid" "$cpu_pid" "$native_pid" 2>/dev/null || true' EXIT   # a failure below must not leave them running
 if [ "${CI:-}" = "true" ] || [ -n "${CLDIFF_SLOW_TESTS:-}" ]; then
   echo "test.sh: [${SECONDS} s] the Slow category (CI=true or CLDIFF_SLOW_TESTS set)" >&2
   run_tests "TestCategory=Slow" --no-build
