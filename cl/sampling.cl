@@ -1,6 +1,20 @@
 // Element-wise and per-row primitives of OpenClBackend (IBackend). Prepended with common.cl.
 // Indices: gid runs over rows * cols elements; rows and cols are ints (a buffer holds < 2^31 floats).
 
+// Each kernel family of this file (src/ClDiffusion/Backends/OpenCL/Tuning/KernelFamilies.cs) is its own program, built
+// with that family's tunables; SAMPLING_FAMILY (set by the backend to one of the FAMILY_ names) keeps only that
+// family's kernels in the program, so building the four programs compiles each kernel once, not four times (a cold
+// PoCL compile of the whole file took seconds). Unset: every kernel (one program with every family's defaults).
+#define FAMILY_SAMPLING 1
+#define FAMILY_MIDPOINT 2
+#define FAMILY_LANGEVIN 3
+#define FAMILY_LINCOMB 4
+#ifndef SAMPLING_FAMILY
+#define SAMPLING_FAMILY 0
+#endif
+#define IN_PROGRAM(family) (SAMPLING_FAMILY == 0 || SAMPLING_FAMILY == (family))
+
+#if IN_PROGRAM(FAMILY_LINCOMB)
 kernel void copy_vec(global float* dst, const global float* src, int n)
 {
     int nvec = n / VW, G = get_global_size(0), gid = get_global_id(0);
@@ -38,7 +52,9 @@ kernel void lincomb(global float* dst, const global float* x0, const global floa
     if (gid == 0) dst[n] = 0.0f;    // test only: a write past the output the tuner's guard rows must catch
 #endif
 }
+#endif
 
+#if IN_PROGRAM(FAMILY_SAMPLING)
 kernel void repeat_rows(global float* dst, const global float* src, int cols, int m, int total)
 {
     int gid = get_global_id(0);
@@ -64,7 +80,9 @@ kernel void fill_random(global float* dst, int rows, int cols, uint k0, uint k1,
         row[j] = v;
     }
 }
+#endif
 
+#if IN_PROGRAM(FAMILY_LANGEVIN)
 // Normals only: one work item per (row, NB Philox blocks), each block computed once (fill_random kind 0 does it per block
 // but with the Box-Muller log/sqrt once per value, and unvectorised).
 kernel void normal_blocks(global float* dst, int rows, int cols, uint k0, uint k1, uint step, uint purpose, uint first)
@@ -79,7 +97,9 @@ kernel void normal_blocks(global float* dst, int rows, int cols, uint k0, uint k
     if (nc == 4 * NB) for (int c = 0; c < 4 * NB; c++) o[c] = z[c];
     else for (int c = 0; c < nc; c++) o[c] = z[c];
 }
+#endif
 
+#if IN_PROGRAM(FAMILY_SAMPLING)
 // law 0: stratified (i + U)/R; law 1: exponentially tilted, alpha = -log(1 - U c)/h with c = 1 - e^{-h} (R = 1).
 // law 0: alpha = (i + u) * scale with scale = 1/R from the host: an add and a multiply, both correctly rounded on
 // every device (OpenCL lets a float division be off by 2.5 ulp, and NVIDIA's is), so the alphas equal the C# ones bit for bit.
@@ -96,7 +116,9 @@ kernel void draw_alphas(global float* alpha, int rows, int R, uint k0, uint k1, 
     else a = (float)(-log1p(-(real)u * c) / hr);   // log1p: 1 - u c cancels in float when u c is small
     alpha[gid] = a;
 }
+#endif
 
+#if IN_PROGRAM(FAMILY_MIDPOINT)
 #ifndef MW
 #define MW 0           // VW-wide vectors per work item in the midpoint family (0: the whole row)
 #endif
@@ -155,7 +177,9 @@ kernel void midpoint_final(global float* dst, const global float* x0, const glob
         AXPY_CHUNK(false, w, scores + (size_t)(row * R + i) * cols, dr)
     }
 }
+#endif
 
+#if IN_PROGRAM(FAMILY_LANGEVIN)
 // flags: 1 = write xs, 2 = write xout, 4 = write vout. Noise of step s: normals j and cols + j under step0 + s.
 kernel void langevin_scan(const global float* x0, const global float* v0, const global float* scores,
                           global float* xs, global float* xout, global float* vout, int flags, int m, int rows, int cols,
@@ -237,7 +261,9 @@ kernel void langevin_blocks(const global float* x0, const global float* v0, cons
         if (flags & 4) for (int c = 0; c < nc; c++) vout[base + c] = cv[c];
     }
 }
+#endif
 
+#if IN_PROGRAM(FAMILY_SAMPLING)
 // ---- Shen-Lee randomized midpoint Langevin: per-row coefficients (LangevinCoefficients, in `real`) ----
 inline real one_minus_exp_over_gamma(real g, real t) { return -expm1(-g * t) / g; }
 
@@ -418,3 +444,4 @@ kernel void guidance_combine(global float* dst, const global float* both, float 
     if (gid >= n) return;
     dst[gid] = (1.0f + w) * both[gid] - w * both[n + gid];
 }
+#endif

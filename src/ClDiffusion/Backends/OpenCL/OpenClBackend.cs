@@ -125,7 +125,7 @@ public sealed partial class OpenClBackend : IBackend
 
     /// <summary>
     /// Builds cl/sampling.cl once per family that uses it (the untuned kernels, midpoint, langevin, lincomb), each with
-    /// its own defines, at construction (a tunable that breaks the source fails here, not at the first launch); returns
+    /// its own defines and only its own kernels (SAMPLING_FAMILY), at construction (a tunable that breaks the source fails here, not at the first launch); returns
     /// the untuned kernels' program. Streams share the device's program cache, so theirs come from memory.
     /// </summary>
     ClProgram BuildSamplingPrograms()
@@ -196,6 +196,9 @@ public sealed partial class OpenClBackend : IBackend
     public ClProgram Program(string file, string? family, IReadOnlyDictionary<string, string>? extraDefines = null)
     {
         var defs = Defines(family);
+        // cl/sampling.cl holds several families' kernels; each family's program compiles only its own (SAMPLING_FAMILY)
+        if (file == "sampling.cl" && family is not null && Tuning.KernelFamilies.Find(family)?.File == "sampling.cl")
+            defs["SAMPLING_FAMILY"] = "FAMILY_" + family.ToUpperInvariant();
         if (extraDefines is not null) foreach (var (k, v) in extraDefines) defs[k] = v;
         var source = ProgramCache.Source("common.cl") + "\n#line 1\n" + ProgramCache.Source(file);
         return cache.Get(file, source, ProgramCache.Options(defs));
