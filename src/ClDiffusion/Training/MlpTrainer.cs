@@ -100,7 +100,17 @@ public sealed class MlpTrainer
     public int StepsDone { get; private set; }
     public double LastLoss { get; private set; }
 
-    public MlpTrainer(MlpTrainOptions options, ITrainingData data)
+    /// <summary>The warm-start model (null: random init), kept for the metadata of <see cref="ToModel"/>.</summary>
+    readonly MlpModel? init;
+
+    /// <param name="init">
+    /// Warm start: a model of this very network (width, depth, data dimension, classes, prediction, time frequencies
+    /// and normalisation must match; <see cref="CheckInit"/> names the first mismatch) whose weights replace the random
+    /// init. The EMA starts from them, the Adam moments at zero, and the learning-rate schedule runs afresh over
+    /// <see cref="MlpTrainOptions.Steps"/>. Its time frequencies and normalisation (as stored, e.g. rounded to F16) are
+    /// used, so the network sees the inputs it was trained on and sampled with.
+    /// </param>
+    public MlpTrainer(MlpTrainOptions options, ITrainingData data, MlpModel? init = null)
     {
         options.Validate();
         o = options; this.data = data;
@@ -121,8 +131,24 @@ public sealed class MlpTrainer
         ins = new int[layers]; outs = new int[layers];
         for (int l = 0; l < layers; l++) { ins[l] = l == 0 ? inW : o.Width; outs[l] = l == layers - 1 ? d : o.Width; }
         W = Alloc(true); B = Alloc(false);
+        if (init is not null)
+        {
+            CheckInit(init, options, data, classes, mean, std, freqs);
+            this.init = init;
+            // the trainer's layer 0 is [out, d + 2F (+ K + 1)]: net.0.weight with class_embed.weight^T as its last columns,
+            // which is exactly what the backends evaluate (FirstLayerWithClasses)
+            for (int l = 0; l < layers; l++)
+            {
+                var L = l == 0 ? init.FirstLayerWithClasses() : init.Layers[l];
+                L.Weight.AsSpan().CopyTo(W[l]);
+                L.Bias.AsSpan().CopyTo(B[l]);
+            }
+            init.TimeFreqs.AsSpan().CopyTo(freqs);
+            init.DataMean.AsSpan().CopyTo(mean);
+            init.DataStd.AsSpan().CopyTo(std);
+        }
         // torch.nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in)) for weights and biases, from Philox (seed, layer, InitPurpose).
-        for (int l = 0; l < layers; l++)
+        else for (int l = 0; l < layers; l++)
         {
             var key = new RandomKey(o.Seed, (uint)l, InitPurpose);
             float bound = 1 / MathF.Sqrt(ins[l]);
@@ -135,6 +161,33 @@ public sealed class MlpTrainer
         mW = Alloc(true); vW = Alloc(true); mB = Alloc(false); vB = Alloc(false);
         gW = Alloc(true); gB = Alloc(false);
         eW = W.Select(a => (float[])a.Clone()).ToArray(); eB = B.Select(a => (float[])a.Clone()).ToArray();
+    }
+
+    /// <summary>Relative tolerance of the stored normalisation and frequencies (a file may hold them as F16 or BF16).</summary>
+    const double InitTolerance = 4e-3;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first way the init model does not fit the requested network.</summary>
+    static void CheckInit(MlpModel m, MlpTrainOptions o, ITrainingData data, int classes, float[] mean, float[] std, float[] freqs)
+    {
+        static void Need(bool ok, string what) { if (!ok) throw new ArgumentException($"--init model does not fit the requested network: {what}"); }
+        int d = data.Dim;
+        Need(m.Dim == d, $"data dimension {m.Dim} in the model, {d} in the data '{data.Name}'");
+        Need(m.Layers.Count == o.Depth + 1, $"depth {m.Layers.Count - 1} in the model ({m.Layers.Count} linear layers), {o.Depth} requested");
+        for (int l = 0; l < m.Layers.Count - 1; l++)
+            Need(m.Layers[l].Out == o.Width, $"width {m.Layers[l].Out} in the model (layer net.{2 * l}), {o.Width} requested");
+        Need(m.NumClasses > 0 == o.Conditional, o.Conditional ? "the model is unconditional, --conditional requested" : $"the model is class-conditional ({m.NumClasses} classes), --conditional not requested");
+        Need(m.NumClasses == classes, $"{m.NumClasses} classes in the model, {classes} in the data '{data.Name}'");
+        Need(m.Prediction == o.Prediction, $"prediction {MlpModel.PredictionName(m.Prediction)} in the model, {MlpModel.PredictionName(o.Prediction)} requested");
+        // activation: the loader accepts only silu, the trainer's
+        Need(m.TimeFreqs.Length == freqs.Length, $"{m.TimeFreqs.Length} time frequencies in the model, {freqs.Length} requested");
+        static bool Close(float a, float b) => Math.Abs(a - b) <= InitTolerance * Math.Max(Math.Abs(a), Math.Abs(b)) + 1e-6;
+        for (int i = 0; i < freqs.Length; i++)
+            Need(Close(m.TimeFreqs[i], freqs[i]), $"time frequency {i} is {m.TimeFreqs[i]} in the model, {freqs[i]} requested (check --max-frequency)");
+        for (int j = 0; j < d; j++)
+        {
+            Need(Close(m.DataMean[j], mean[j]), $"data_mean[{j}] is {m.DataMean[j]} in the model, {mean[j]} in the data '{data.Name}'");
+            Need(Close(m.DataStd[j], std[j]), $"data_std[{j}] is {m.DataStd[j]} in the model, {std[j]} in the data '{data.Name}'");
+        }
     }
 
     float[][] Alloc(bool weights) => Enumerable.Range(0, layers).Select(l => new float[weights ? ins[l] * outs[l] : outs[l]]).ToArray();
@@ -364,6 +417,13 @@ public sealed class MlpTrainer
             ["train_gemm"] = GemmDescription,
             ["weights"] = ema && o.Ema > 0 ? $"ema {o.Ema.ToString(CultureInfo.InvariantCulture)}" : "raw",
         };
+        if (init is not null)
+        {
+            // steps of the whole lineage: the init's own total (or its train_steps) plus this run's
+            long before = init.Info.TryGetValue("train_steps_total", out var tot) && long.TryParse(tot, NumberStyles.None, CultureInfo.InvariantCulture, out var t0) ? t0
+                : init.Info.TryGetValue("train_steps", out var st) && long.TryParse(st, NumberStyles.None, CultureInfo.InvariantCulture, out var t1) ? t1 : -1;
+            if (before >= 0) meta["train_steps_total"] = (before + StepsDone).ToString(CultureInfo.InvariantCulture);
+        }
         if (o.Conditional) meta["train_label_dropout"] = o.LabelDropout.ToString("R", CultureInfo.InvariantCulture);
         if (info is not null) foreach (var kv in info) meta[kv.Key] = kv.Value;
         return new MlpModel(ls, (float[])freqs.Clone(), (float[])mean.Clone(), (float[])std.Clone(), o.Prediction, meta, embed);

@@ -38,8 +38,11 @@ public sealed class TrainOptions
     [Option("loss-log", HelpText = "Write the loss of every step to this .csv (step, loss, smoothed loss, seconds) and its plot beside it (.png).")]
     public string? LossLog { get; set; }
 
+    [Option("init", HelpText = "Warm start from this .safetensors model (F32/F16/BF16) of the same network (width, depth, data, classes, prediction, time frequencies): its weights replace the random init, the EMA starts from them, Adam's moments from zero, and the learning-rate schedule runs afresh over --steps. The output records train_init and train_steps_total.")]
+    public string? Init { get; set; }
+
     public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction,
-        conditional: Conditional, labelDropout: LabelDropout, lossLog: LossLog);
+        conditional: Conditional, labelDropout: LabelDropout, lossLog: LossLog, init: Init);
 }
 
 [Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]

@@ -18,7 +18,7 @@ public static class TrainCommand
     public static int Run(string data, string output, int width = 128, int depth = 3, int steps = 4000, int batch = 256,
         double lr = 2e-3, ulong seed = 0, double ema = 0.999, double delta = 1e-3, double horizon = 8.0,
         int threads = 0, string dtype = "F32", double maxFrequency = 50, string prediction = "eps", TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default,
-        bool conditional = false, double labelDropout = 0.15, string? lossLog = null)
+        bool conditional = false, double labelDropout = 0.15, string? lossLog = null, string? init = null)
     {
         stderr ??= Console.Error; stdout ??= Console.Out;
         try
@@ -45,7 +45,16 @@ public static class TrainCommand
                     _ => throw new ArgumentException($"--prediction must be eps or x0, got '{prediction}'"),
                 },
             };
-            var trainer = new MlpTrainer(opts, set);
+            MlpModel? initModel = null;
+            if (init is not null)
+            {
+                if (!File.Exists(init)) throw new ArgumentException($"--init: no file '{init}'");
+                try { initModel = MlpModel.Load(init); }
+                catch (InvalidDataException e) { throw new InvalidDataException($"--init {init}: {e.Message}", e); }
+            }
+            var trainer = new MlpTrainer(opts, set, initModel);
+            if (initModel is not null)
+                stderr.WriteLine($"train: warm start from {init}: {initModel.Describe()}{(initModel.Info.TryGetValue("train_steps", out var ist) ? $", {ist} steps" : "")}");
             stderr.WriteLine($"train: {set.Name}, d = {set.Dim}, {trainer.GemmDescription}");
             var sw = Stopwatch.StartNew();
             double smooth = double.NaN; long lastDraw = -1000;
@@ -64,8 +73,16 @@ public static class TrainCommand
             }, cancel);
             stderr.WriteLine();
             var cmd = string.Create(CultureInfo.InvariantCulture,
-                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta} --max-frequency {maxFrequency} --prediction {prediction}{(threads > 0 ? $" --threads {threads}" : "")}{(dtype != "F32" ? $" --dtype {dtype}" : "")}{(conditional ? $" --conditional --label-dropout {labelDropout}" : "")}");
-            var model = trainer.ToModel(ema: ema > 0, info: new Dictionary<string, string> { ["train_command"] = cmd });
+                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta} --max-frequency {maxFrequency} --prediction {prediction}{(threads > 0 ? $" --threads {threads}" : "")}{(dtype != "F32" ? $" --dtype {dtype}" : "")}{(conditional ? $" --conditional --label-dropout {labelDropout}" : "")}{(init is not null ? $" --init {Path.GetFileName(init)}" : "")}");
+            var info = new Dictionary<string, string> { ["train_command"] = cmd };
+            if (initModel is not null)
+            {
+                // where the weights came from: the file, its own step count and (when it was itself warm-started) its origin
+                var i = initModel.Info;
+                info["train_init"] = $"{Path.GetFileName(init)} (train_steps {(i.TryGetValue("train_steps", out var s0) ? s0 : "unknown")}{(i.TryGetValue("train_steps_total", out var s1) ? $", train_steps_total {s1}" : "")}{(i.TryGetValue("train_init", out var s2) ? $", train_init {s2}" : "")})";
+                if (i.TryGetValue("train_command", out var c0)) info["train_init_command"] = c0;
+            }
+            var model = trainer.ToModel(ema: ema > 0, info: info);
             var dir = Path.GetDirectoryName(Path.GetFullPath(output));
             if (dir is not null) Directory.CreateDirectory(dir);
             model.Save(output, type);
