@@ -36,10 +36,10 @@ public class FashionModelTests
 
     /// <summary>
     /// The shipped classifier (models/fashion-classifier.onnx, 90.3% on the test split) labels guided samples of every
-    /// class as the class asked for: rm-x0 at 20 steps (20 NFE), w = 4, 10 samples per class. Measured with 200 per
-    /// class (docs/EXPERIMENTS.md, "Fashion-MNIST"): 89.4% on average, shirts 53%, against the real training images'
-    /// 92.7% and 74.2%. Issue 24 asks 90% at w = 2, which this model does not reach (77.9%): the bound here guards what
-    /// the model does, it does not claim the issue's bar.
+    /// class as the class asked for at issue 24's guidance: rm-x0 at 20 steps (20 NFE), w = 2, 10 samples per class.
+    /// Measured with 1000 per class (docs/MLP.md, "Class adherence"): 90.8% on average, shirts 55.8%, against the real
+    /// test images' 92.3% and 76.3%. The bounds leave room for another machine's float sums (10 per class): they guard
+    /// what the model does; the measurement at n = 10,000 is what meets the issue's 90%.
     /// </summary>
     [Test]
     public void ShippedFashionModelDrawsTheAskedClassByTheShippedClassifier()
@@ -49,12 +49,12 @@ public class FashionModelTests
         const int perClass = 10, n = perClass * 10;
         var labels = ClassLabels.Blocks(10, 0, n);
         var x = new float[n * m.Dim];
-        SampleRun.Run(new CpuBackend(), m, "rm-x0", new SamplerOptions { Steps = 20, Labels = labels, Guidance = 4 }, 3, 0, n, x);
+        SampleRun.Run(new CpuBackend(), m, "rm-x0", new SamplerOptions { Steps = 20, Labels = labels, Guidance = 2 }, 3, 0, n, x);
         var predicted = classifier.Classify(ClDiffusion.Metrics.ImagePixels.ToClassifierInput(x, n, m.Dim), n).Predicted;
         var rate = new double[10];
         for (int i = 0; i < n; i++) if (predicted[i] == labels.Of(i)) rate[labels.Of(i)] += 1.0 / perClass;
         TestContext.Out.WriteLine($"classified as asked: {100 * rate.Average():0.0}% ({string.Join(", ", rate.Select((r, k) => $"{k}: {100 * r:0}%"))})");
-        Assert.That(rate.Average(), Is.GreaterThanOrEqualTo(0.8), "mean over the classes (89.4% measured at n = 2000)");
+        Assert.That(rate.Average(), Is.GreaterThanOrEqualTo(0.8), "mean over the classes (90.8% measured at n = 10000)");
         for (int k = 0; k < 10; k++)
             if (k != 6) Assert.That(rate[k], Is.GreaterThanOrEqualTo(0.5), $"class {k} ({FashionMnist.ClassNames[k]})");
     }
