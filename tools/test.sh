@@ -104,8 +104,9 @@ run_tests() {  # $1: filter; further arguments go to dotnet test (e.g. --no-buil
 }
 # The main suite runs as two test processes at once, split by namespace into halves of about equal time (measured with
 # cold caches: OpenCL, tuning, ONNX, guidance and the other device-side namespaces against the CLI, metrics, docs,
-# samplers and models; 2026-12-07, the two at 185 s and 150 s before Models moved to the second): most tests keep one core busy, so one process left the other core idle much of the time. Together the
-# two filters cover every test (the second is the complement of the first).
+# samplers and models; 2026-12-07, the two at 185 s and 150 s before Models moved to the second): most tests keep one
+# core busy, so one process left the other core idle much of the time. Together the two filters cover every test (the
+# second is the complement of the first).
 part_a="" part_b=""
 for ns in OpenCL Tuning Onnx Robustness Scheduling Mlp IO Random Cpu Experiments Guidance; do
   part_a+="${part_a:+|}FullyQualifiedName~ClDiffusion.Tests.$ns."

@@ -125,8 +125,9 @@ public sealed partial class OpenClBackend : IBackend
 
     /// <summary>
     /// Builds cl/sampling.cl once per family that uses it (the untuned kernels, midpoint, langevin, lincomb), each with
-    /// its own defines and only its own kernels (SAMPLING_FAMILY), at construction (a tunable that breaks the source fails here, not at the first launch); returns
-    /// the untuned kernels' program. Streams share the device's program cache, so theirs come from memory.
+    /// its own defines and only its own kernels (SAMPLING_FAMILY), at construction (a tunable that breaks the source
+    /// fails here, not at the first launch); returns the untuned kernels' program. Streams share the device's program
+    /// cache, so theirs come from memory.
     /// </summary>
     ClProgram BuildSamplingPrograms()
     {
