@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ClDiffusion.Data;
 using ClDiffusion.Models.Mlp;
+using ClDiffusion.Cli.Output;
 using ClDiffusion.Training;
 
 namespace ClDiffusion.Cli.Commands;
