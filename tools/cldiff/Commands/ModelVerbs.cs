@@ -34,6 +34,8 @@ public sealed class TrainOptions
     public bool Conditional { get; set; }
     [Option("label-dropout", Default = 0.15, HelpText = "With --conditional: share of rows trained with the null class.")]
     public double LabelDropout { get; set; }
+    [Option("class-weights", HelpText = "With --conditional: loss weights of classes, as CLASS=WEIGHT[,CLASS=WEIGHT...] (unlisted classes: 1; rows trained with the null class: 1), e.g. 6=3 to train Fashion-MNIST's shirts three times as hard.")]
+    public string? ClassWeights { get; set; }
 
     [Option("loss-log", HelpText = "Write the loss of every step to this .csv (step, loss, smoothed loss, seconds) and its plot beside it (.png).")]
     public string? LossLog { get; set; }
@@ -42,7 +44,7 @@ public sealed class TrainOptions
     public string? Init { get; set; }
 
     public int Run() => TrainCommand.Run(Data, Out, Width, Depth, Steps, Batch, Lr, Seed, Ema, Delta, Horizon, Threads, Dtype, MaxFrequency, Prediction,
-        conditional: Conditional, labelDropout: LabelDropout, lossLog: LossLog, init: Init);
+        conditional: Conditional, labelDropout: LabelDropout, lossLog: LossLog, init: Init, classWeights: ClassWeights);
 }
 
 [Verb("score", HelpText = "Evaluate a model's score (or eps) at given points, to compare with another framework.")]

@@ -19,7 +19,7 @@ public static class TrainCommand
     public static int Run(string data, string output, int width = 128, int depth = 3, int steps = 4000, int batch = 256,
         double lr = 2e-3, ulong seed = 0, double ema = 0.999, double delta = 1e-3, double horizon = 8.0,
         int threads = 0, string dtype = "F32", double maxFrequency = 50, string prediction = "eps", TextWriter? stderr = null, TextWriter? stdout = null, CancellationToken cancel = default,
-        bool conditional = false, double labelDropout = 0.15, string? lossLog = null, string? init = null)
+        bool conditional = false, double labelDropout = 0.15, string? lossLog = null, string? init = null, string? classWeights = null)
     {
         stderr ??= Console.Error; stdout ??= Console.Out;
         try
@@ -34,12 +34,13 @@ public static class TrainCommand
                 _ when data.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) => NpyData.Load(data),
                 _ => throw new ArgumentException($"unknown data '{data}' (use optdigits, fashion-mnist, checkerboard or a .npy file)"),
             };
+            double[]? weights = classWeights is null ? null : ParseClassWeights(classWeights, conditional, set);
             var type = Enum.TryParse<TensorDType>(dtype, true, out var dt) ? dt : throw new ArgumentException($"unknown dtype '{dtype}' (F32, F16, BF16)");
             var opts = new MlpTrainOptions
             {
                 Width = width, Depth = depth, Steps = steps, Batch = batch, LearningRate = lr, Seed = seed, Ema = ema,
                 Delta = delta, Horizon = horizon, Threads = threads, MaxFrequency = maxFrequency,
-                Conditional = conditional, LabelDropout = labelDropout, Blas = BlasLibrary.Default,
+                Conditional = conditional, LabelDropout = labelDropout, ClassWeights = weights, Blas = BlasLibrary.Default,
                 Prediction = prediction switch
                 {
                     "eps" => MlpPrediction.Eps, "x0" => MlpPrediction.X0,
@@ -74,7 +75,7 @@ public static class TrainCommand
             }, cancel);
             stderr.WriteLine();
             var cmd = string.Create(CultureInfo.InvariantCulture,
-                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta} --max-frequency {maxFrequency} --prediction {prediction}{(threads > 0 ? $" --threads {threads}" : "")}{(dtype != "F32" ? $" --dtype {dtype}" : "")}{(conditional ? $" --conditional --label-dropout {labelDropout}" : "")}{(init is not null ? $" --init {Path.GetFileName(init)}" : "")}");
+                $"cldiff train --data {data} --out {Path.GetFileName(output)} --width {width} --depth {depth} --steps {steps} --batch {batch} --lr {lr} --seed {seed} --ema {ema} --delta {delta} --max-frequency {maxFrequency} --prediction {prediction}{(threads > 0 ? $" --threads {threads}" : "")}{(dtype != "F32" ? $" --dtype {dtype}" : "")}{(conditional ? $" --conditional --label-dropout {labelDropout}" : "")}{(classWeights is not null ? $" --class-weights {classWeights}" : "")}{(init is not null ? $" --init {Path.GetFileName(init)}" : "")}");
             var info = new Dictionary<string, string> { ["train_command"] = cmd };
             if (initModel is not null)
             {
@@ -107,6 +108,27 @@ public static class TrainCommand
     /// The loss curve as CSV (step, batch loss, smoothed loss (EMA 0.98, what the progress bar shows), seconds) and
     /// a PNG beside it (the smoothed loss against the step, log scale), both written atomically.
     /// </summary>
+    /// <summary>"6=3,2=1.5" -> one weight per class of the data (unlisted: 1); every mistake named.</summary>
+    public static double[] ParseClassWeights(string text, bool conditional, ITrainingData data)
+    {
+        if (!conditional) throw new ArgumentException("--class-weights needs --conditional");
+        int k = data is ILabelledTrainingData { NumClasses: > 0 } l ? l.NumClasses : throw new ArgumentException($"--class-weights: '{data.Name}' has no labels");
+        var w = Enumerable.Repeat(1.0, k).ToArray();
+        var seen = new HashSet<int>();
+        foreach (var part in text.Split(','))
+        {
+            var kv = part.Split('=');
+            if (kv.Length != 2 || !int.TryParse(kv[0].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int c)
+                || !double.TryParse(kv[1].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
+                throw new ArgumentException($"--class-weights: '{part}' is not CLASS=WEIGHT (e.g. 6=3)");
+            if (c >= k) throw new ArgumentException($"--class-weights: class {c} is outside '{data.Name}''s classes 0..{k - 1}");
+            if (!(v >= 0) || !double.IsFinite(v)) throw new ArgumentException($"--class-weights: the weight of class {c} must be finite and >= 0, got {kv[1].Trim()}");
+            if (!seen.Add(c)) throw new ArgumentException($"--class-weights: class {c} is given twice");
+            w[c] = v;
+        }
+        return w;
+    }
+
     public static void WriteLossCurve(string csv, IReadOnlyList<(int step, double loss, double smooth, double seconds)> rows, string command)
     {
         var inv = CultureInfo.InvariantCulture;
