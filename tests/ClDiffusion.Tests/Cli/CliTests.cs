@@ -6,13 +6,8 @@ namespace ClDiffusion.Tests.Cli;
 
 /// <summary>The cldiff program in-process: bad input is one clear error, a non-zero exit and no output file.</summary>
 [NonParallelizable]
-public class CliTests
+public class CliTests : TempFolderTests
 {
-    string dir = "";
-
-    [SetUp] public void SetUp() { dir = Path.Combine(Path.GetTempPath(), $"cldiff-cli-{Guid.NewGuid():N}"); Directory.CreateDirectory(dir); }
-    [TearDown] public void TearDown() { Directory.Delete(dir, true); }
-
     static (int code, string err) Run(params string[] args)
     {
         var (code, _, err) = VerbTests.Run(args);

@@ -6,19 +6,8 @@ namespace ClDiffusion.Tests.Cli;
 
 /// <summary>`cldiff sample --model fashion`: one row of 28x28 images per class, and bad classes rejected before any work.</summary>
 [NonParallelizable]
-public class FashionCliTests
+public class FashionCliTests : TempFolderTests
 {
-    string dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        dir = Path.Combine(Path.GetTempPath(), $"cldiff-fashion-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-    }
-
-    [TearDown] public void TearDown() { Directory.Delete(dir, true); }
-
     static (int width, int height) PngSize(string path)
     {
         var b = File.ReadAllBytes(path);

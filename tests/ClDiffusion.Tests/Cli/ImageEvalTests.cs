@@ -12,13 +12,8 @@ namespace ClDiffusion.Tests.Cli;
 /// dataset-fashion-mnist (skipped without it).
 /// </summary>
 [NonParallelizable]
-public class ImageEvalTests
+public class ImageEvalTests : TempFolderTests
 {
-    string dir = "";
-
-    [SetUp] public void SetUp() { dir = Path.Combine(Path.GetTempPath(), $"cldiff-image-{Guid.NewGuid():N}"); Directory.CreateDirectory(dir); }
-    [TearDown] public void TearDown() { Directory.Delete(dir, true); }
-
     /// <summary>The first n test images as {name}.npy (raw 0..255) and their labels as {name}-labels.txt; ignores the test without the data.</summary>
     internal static float[] WriteTestImages(string dir, int n, string name, double noise = 0)
     {

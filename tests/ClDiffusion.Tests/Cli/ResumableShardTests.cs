@@ -8,13 +8,10 @@ namespace ClDiffusion.Tests.Cli;
 /// mismatching one) and `cldiff merge` refusing shards of different runs. The whole program runs in-process.
 /// </summary>
 [NonParallelizable]
-public class ResumableShardTests
+public class ResumableShardTests : TempFolderTests
 {
-    string dir = "";
     string P(string f) => Path.Combine(dir, f);
 
-    [SetUp] public void SetUp() { dir = Path.Combine(Path.GetTempPath(), $"cldiff-resume-{Guid.NewGuid():N}"); Directory.CreateDirectory(dir); }
-    [TearDown] public void TearDown() { Directory.Delete(dir, true); }
 
     static readonly string[] Common = ["sample", "--preset", "mix3-3", "--sampler", "ei", "--steps", "4", "--n", "31", "--seed", "7", "--device", "cpu", "--quiet", "--batch", "8"];
 

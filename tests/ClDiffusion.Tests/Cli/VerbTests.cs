@@ -12,13 +12,8 @@ namespace ClDiffusion.Tests.Cli;
 /// its --help goes to stdout with exit 0 and describes every option, and one small real invocation succeeds.
 /// </summary>
 [NonParallelizable]
-public class VerbTests
+public class VerbTests : TempFolderTests
 {
-    string dir = "";
-
-    [SetUp] public void SetUp() { dir = Path.Combine(Path.GetTempPath(), $"cldiff-verbs-{Guid.NewGuid():N}"); Directory.CreateDirectory(dir); }
-    [TearDown] public void TearDown() { Directory.Delete(dir, true); }
-
     static IEnumerable<Type> VerbTypes() => typeof(Program).Assembly.GetTypes().Where(t => t.GetCustomAttribute<VerbAttribute>() is not null);
     public static IEnumerable<string> Verbs() => VerbTypes().Select(t => t.GetCustomAttribute<VerbAttribute>()!.Name).Order();
 

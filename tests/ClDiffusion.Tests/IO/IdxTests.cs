@@ -6,20 +6,8 @@ namespace ClDiffusion.Tests.IO;
 
 /// <summary>The IDX reader (MNIST / Fashion-MNIST files) on files the tests write, good and broken, and on the real package.</summary>
 [TestFixture]
-public class IdxTests
+public class IdxTests : TempFolderTests
 {
-    string dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        dir = Path.Combine(Path.GetTempPath(), "cldiff-idx-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-    }
-
-    [TearDown]
-    public void TearDown() { try { Directory.Delete(dir, true); } catch (IOException) { } }
-
     string P(string name) => Path.Combine(dir, name);
 
     static byte[] Header(byte type, params int[] dims)

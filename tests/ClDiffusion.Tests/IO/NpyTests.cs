@@ -6,20 +6,8 @@ using NUnit.Framework;
 namespace ClDiffusion.Tests.IO;
 
 [TestFixture]
-public class NpyTests
+public class NpyTests : TempFolderTests
 {
-    string dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        dir = Path.Combine(Path.GetTempPath(), "cldiff-io-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-    }
-
-    [TearDown]
-    public void TearDown() { try { Directory.Delete(dir, true); } catch (IOException) { } }
-
     string P(string name) => Path.Combine(dir, name);
 
     /// <summary>The header bytes numpy.save writes for a C-order array (format 1.0, 64-byte aligned).</summary>

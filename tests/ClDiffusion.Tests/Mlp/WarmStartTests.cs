@@ -13,18 +13,10 @@ namespace ClDiffusion.Tests.Mlp;
 /// another network must be refused, naming what differs.
 /// </summary>
 [NonParallelizable]
-public class WarmStartTests
+public class WarmStartTests : TempFolderTests
 {
-    string dir = "";
 
-    [SetUp]
-    public void SetUp()
-    {
-        dir = Path.Combine(Path.GetTempPath(), $"cldiff-warm-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-    }
 
-    [TearDown] public void TearDown() { Directory.Delete(dir, true); }
 
     /// <summary>Labelled tabular data: 200 rows of d dimensions (shifted, scaled normals), labels i % classes.</summary>
     static TabularData Labelled(int d = 4, int classes = 3)

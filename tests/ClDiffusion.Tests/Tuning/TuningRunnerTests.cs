@@ -8,15 +8,12 @@ namespace ClDiffusion.Tests.Tuning;
 
 /// <summary>The candidate runner on the real OpenCL device (PoCL here): tiny shapes, small budgets.</summary>
 [NonParallelizable]
-public class TuningRunnerTests
+public class TuningRunnerTests : TempFolderTests
 {
     ClDevice device = null!;
-    string dir = "";
     static readonly TuningShape Tiny = new(64, 8);
 
     [OneTimeSetUp] public void Open() => device = OpenClTestBase.RequireDevice();
-    [SetUp] public void SetUp() { dir = Path.Combine(Path.GetTempPath(), $"cldiff-tune-{Guid.NewGuid():N}"); Directory.CreateDirectory(dir); }
-    [TearDown] public void TearDown() { try { Directory.Delete(dir, true); } catch (IOException) { } }
 
     TuningRunner Runner(TuningDatabase db, IReadOnlyDictionary<string, string>? extra = null, int? budget = null) =>
         new(device, db, new TuningRunOptions { Strategy = TuningStrategy.Anneal, Budget = budget, Reps = 2, Seed = 3,
