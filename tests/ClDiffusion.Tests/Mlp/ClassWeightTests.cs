@@ -50,23 +50,15 @@ public class ClassWeightTests
         AssertGradients(plain, twice, 2);
     }
 
-    [TestCase(MlpPrediction.X0)]
-    [TestCase(MlpPrediction.Eps)]
-    public void UnitWeightsChangeNothing(MlpPrediction prediction)
+    // unit weights; eps training has no row weights of its own, so unit class weights must keep its target (the noise),
+    // not switch to x0's; label dropout 1 trains every row with the null class, so no class weight applies
+    [TestCase(MlpPrediction.X0, 0.3, new[] { 1.0, 1, 1 })]
+    [TestCase(MlpPrediction.Eps, 0.3, new[] { 1.0, 1, 1 })]
+    [TestCase(MlpPrediction.X0, 1.0, new[] { 5, 0.25, 3 })]
+    public void WeightsThatChangeNoRowChangeNothing(MlpPrediction prediction, double dropout, double[] weights)
     {
-        // eps training has no row weights of its own: unit class weights must keep its target (the noise), not switch to x0's
-        var plain = Trainer(prediction, 0.3, null);
-        var ones = Trainer(prediction, 0.3, [1, 1, 1]);
-        Assert.That(ones.Step(), Is.EqualTo(plain.Step()));
-        AssertGradients(plain, ones, 1);
-    }
-
-    [Test]
-    public void NullClassRowsKeepWeightOne()
-    {
-        // label dropout 1: every row is trained with the null class, so no class weight applies
-        var plain = Trainer(MlpPrediction.X0, 1, null);
-        var weighted = Trainer(MlpPrediction.X0, 1, [5, 0.25, 3]);
+        var plain = Trainer(prediction, dropout, null);
+        var weighted = Trainer(prediction, dropout, weights);
         Assert.That(weighted.Step(), Is.EqualTo(plain.Step()));
         AssertGradients(plain, weighted, 1);
     }
