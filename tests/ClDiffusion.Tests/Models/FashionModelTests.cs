@@ -54,8 +54,9 @@ public class FashionModelTests
         var rate = new double[10];
         for (int i = 0; i < n; i++) if (predicted[i] == labels.Of(i)) rate[labels.Of(i)] += 1.0 / perClass;
         TestContext.Out.WriteLine($"classified as asked: {100 * rate.Average():0.0}% ({string.Join(", ", rate.Select((r, k) => $"{k}: {100 * r:0}%"))})");
-        Assert.That(rate.Average(), Is.GreaterThanOrEqualTo(0.8), "mean over the classes (90.8% measured at n = 10000)");
+        // measured at n = 10000 with this sampler (docs/MLP.md): 93.4% on average, shirts the lowest class at 73.9%
+        Assert.That(rate.Average(), Is.GreaterThanOrEqualTo(0.85), "mean over the classes");
         for (int k = 0; k < 10; k++)
-            if (k != 6) Assert.That(rate[k], Is.GreaterThanOrEqualTo(0.5), $"class {k} ({FashionMnist.ClassNames[k]})");
+            Assert.That(rate[k], Is.GreaterThanOrEqualTo(0.5), $"class {k} ({FashionMnist.ClassNames[k]})");
     }
 }
