@@ -79,20 +79,20 @@ public class ClassWeightTests
     {
         var data = Labelled();
         Assert.That(() => Trainer(MlpPrediction.X0, 0, [1, 1]), Throws.ArgumentException.With.Message.Contains("2 class weights given, 'tabular' has 3 classes"));
-        Assert.That(() => Trainer(MlpPrediction.X0, 0, [1, -1, 1]), Throws.ArgumentException.With.Message.Contains("class weight 1"));
+        Assert.That(() => Trainer(MlpPrediction.X0, 0, [1, -1, 1]), Throws.ArgumentException.With.Message.Contains("class weight 1 must be finite and >= 0"));
+        Assert.That(() => Trainer(MlpPrediction.X0, 0, [1, 1, double.NaN]), Throws.ArgumentException.With.Message.Contains("class weight 2 must be finite and >= 0"));
         Assert.That(() => Trainer(MlpPrediction.X0, 0, [0, 0, 0]), Throws.ArgumentException.With.Message.Contains("all 0"));
         Assert.That(() => new MlpTrainer(new MlpTrainOptions { ClassWeights = [1, 1, 1] }, data), Throws.ArgumentException.With.Message.Contains("conditional"));
 
-        Assert.That(TrainCommand.ParseClassWeights("2=3", true, data), Is.EqualTo(new[] { 1.0, 1, 3 }));
-        Assert.That(TrainCommand.ParseClassWeights("0=0.5, 2=3", true, data), Is.EqualTo(new[] { 0.5, 1, 3 }));
+        Assert.That(TrainCommand.ParseClassWeights("2=3", data), Is.EqualTo(new[] { 1.0, 1, 3 }));
+        Assert.That(TrainCommand.ParseClassWeights("0=0.5, 2=3", data), Is.EqualTo(new[] { 0.5, 1, 3 }));
         foreach (var (text, message) in new[]
         {
             ("3=2", "class 3 is outside 'tabular''s classes 0..2"), ("1=2,1=3", "class 1 is given twice"), ("1:2", "'1:2' is not CLASS=WEIGHT"),
-            ("1=nan", "must be finite and >= 0"), ("1=-2", "must be finite and >= 0"), ("-1=2", "is not CLASS=WEIGHT"),
+            ("-1=2", "is not CLASS=WEIGHT"), ("1=", "is not CLASS=WEIGHT"),
         })
-            Assert.That(() => TrainCommand.ParseClassWeights(text, true, data), Throws.ArgumentException.With.Message.Contains(message), text);
-        Assert.That(() => TrainCommand.ParseClassWeights("1=2", false, data), Throws.ArgumentException.With.Message.Contains("needs --conditional"));
-        Assert.That(() => TrainCommand.ParseClassWeights("1=2", true, new Checkerboard()), Throws.ArgumentException.With.Message.Contains("has no labels"));
+            Assert.That(() => TrainCommand.ParseClassWeights(text, data), Throws.ArgumentException.With.Message.Contains(message), text);
+        Assert.That(() => TrainCommand.ParseClassWeights("1=2", new Checkerboard()), Throws.ArgumentException.With.Message.Contains("has no labels"));
     }
 
     [Test]
@@ -110,5 +110,14 @@ public class ClassWeightTests
         Assert.That(code, Is.EqualTo(1));
         Assert.That(err, Does.Contain("class 10 is outside 'optdigits''s classes 0..9"));
         Assert.That(File.Exists(tmp.File("b.safetensors")), Is.False, "nothing written");
+
+        string[] plain = [.. net.Where(a => a != "--conditional")];
+        (code, _, err) = VerbTests.Run(["train", .. plain, "--class-weights", "6=3", "--out", tmp.File("c.safetensors")]);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(err, Does.Contain("class weights need conditional training"));
+        (code, _, err) = VerbTests.Run(["train", .. net, "--class-weights", "6=-1", "--out", tmp.File("d.safetensors")]);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(err, Does.Contain("class weight 6 must be finite and >= 0"));
+        Assert.That(File.Exists(tmp.File("c.safetensors")) || File.Exists(tmp.File("d.safetensors")), Is.False, "nothing written");
     }
 }

@@ -34,7 +34,7 @@ public static class TrainCommand
                 _ when data.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) => NpyData.Load(data),
                 _ => throw new ArgumentException($"unknown data '{data}' (use optdigits, fashion-mnist, checkerboard or a .npy file)"),
             };
-            double[]? weights = classWeights is null ? null : ParseClassWeights(classWeights, conditional, set);
+            double[]? weights = classWeights is null ? null : ParseClassWeights(classWeights, set);
             var type = Enum.TryParse<TensorDType>(dtype, true, out var dt) ? dt : throw new ArgumentException($"unknown dtype '{dtype}' (F32, F16, BF16)");
             var opts = new MlpTrainOptions
             {
@@ -104,14 +104,9 @@ public static class TrainCommand
         }
     }
 
-    /// <summary>
-    /// The loss curve as CSV (step, batch loss, smoothed loss (EMA 0.98, what the progress bar shows), seconds) and
-    /// a PNG beside it (the smoothed loss against the step, log scale), both written atomically.
-    /// </summary>
-    /// <summary>"6=3,2=1.5" -> one weight per class of the data (unlisted: 1); every mistake named.</summary>
-    public static double[] ParseClassWeights(string text, bool conditional, ITrainingData data)
+    /// <summary>"6=3,2=1.5" -> one weight per class of the data (unlisted: 1); the weights themselves are checked by MlpTrainOptions.Validate.</summary>
+    public static double[] ParseClassWeights(string text, ITrainingData data)
     {
-        if (!conditional) throw new ArgumentException("--class-weights needs --conditional");
         int k = data is ILabelledTrainingData { NumClasses: > 0 } l ? l.NumClasses : throw new ArgumentException($"--class-weights: '{data.Name}' has no labels");
         var w = Enumerable.Repeat(1.0, k).ToArray();
         var seen = new HashSet<int>();
@@ -122,13 +117,16 @@ public static class TrainCommand
                 || !double.TryParse(kv[1].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
                 throw new ArgumentException($"--class-weights: '{part}' is not CLASS=WEIGHT (e.g. 6=3)");
             if (c >= k) throw new ArgumentException($"--class-weights: class {c} is outside '{data.Name}''s classes 0..{k - 1}");
-            if (!(v >= 0) || !double.IsFinite(v)) throw new ArgumentException($"--class-weights: the weight of class {c} must be finite and >= 0, got {kv[1].Trim()}");
             if (!seen.Add(c)) throw new ArgumentException($"--class-weights: class {c} is given twice");
             w[c] = v;
         }
         return w;
     }
 
+    /// <summary>
+    /// The loss curve as CSV (step, batch loss, smoothed loss (EMA 0.98, what the progress bar shows), seconds) and
+    /// a PNG beside it (the smoothed loss against the step, log scale), both written atomically.
+    /// </summary>
     public static void WriteLossCurve(string csv, IReadOnlyList<(int step, double loss, double smooth, double seconds)> rows, string command)
     {
         var inv = CultureInfo.InvariantCulture;
