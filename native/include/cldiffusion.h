@@ -261,7 +261,7 @@ typedef struct cld_sample_options {
     int32_t picard_rounds;    /* K, Picard rounds per window; 0 = 3; CLD_PICARD_ROUNDS_NONE = 0 rounds */
     uint32_t window;          /* picard sampler: steps per window; 0 = 8 */
     double tolerance;         /* picard sampler: stop a window below this change; 0 = 1e-3 */
-    const char* grid;         /* NULL/"" = "shrinking"; or "uniform", "logsnr" */
+    const char* grid;         /* NULL/"" = "shrinking"; or "uniform", "logsnr", "karras" */
     double lipschitz;         /* L, Lipschitz constant of the score (sets corrector defaults); 0 = 2.0 */
     double block_length;      /* sampler time between corrector calls; 0 = 1/lipschitz */
     const char* corrector;    /* NULL/"" = "uld"; or "rmuld" */
@@ -313,7 +313,7 @@ CLD_API cld_status cld_sample_options_init(cld_sample_options* options);
    horizon             8         a number in (0, 50]
    delta               0.001     a number >= 1e-06 and below T
    clamp-times         off       on or off
-   grid                shrinking uniform, shrinking or logsnr
+   grid                shrinking uniform, shrinking, logsnr or karras
    max-step            unset     a positive number or unset
    midpoint            2         1 or 2
    x0-start            line      line or fresh

@@ -75,6 +75,22 @@ public sealed class TimeGrid
         return new TimeGrid(horizon, tau);
     }
 
+    /// <summary>
+    /// Karras et al.'s (EDM) schedule: steps of equal length in sigma^(1/rho) with sigma = sigma_t / alpha_t = e^-lambda the
+    /// noise-to-signal ratio, from sigma(T) to sigma(delta); rho = 7 as in EDM. In lambda its steps are shorter than
+    /// log-SNR's at high noise and longer near the data (rho -> infinity is the log-SNR grid).
+    /// </summary>
+    public static TimeGrid Karras(double horizon, double delta, int steps, double rho = 7)
+    {
+        Check(horizon, delta, steps);
+        if (!(rho > 0) || double.IsInfinity(rho)) throw new ArgumentException($"Karras grid rho must be positive and finite, got {rho}");
+        double a = Math.Exp(-ForwardProcess.LogSnr(horizon) / rho), b = Math.Exp(-ForwardProcess.LogSnr(delta) / rho);
+        var tau = new double[steps + 1];
+        for (int i = 0; i <= steps; i++) tau[i] = horizon - ForwardProcess.TimeOfLogSnr(-rho * Math.Log(a + (b - a) * i / steps));
+        tau[0] = 0; tau[steps] = horizon - delta;
+        return new TimeGrid(horizon, tau);
+    }
+
     /// <summary>Marks the corrector after the first step that reaches each multiple of blockLength, and after the last step.</summary>
     public TimeGrid WithCorrectorEvery(double blockLength)
     {

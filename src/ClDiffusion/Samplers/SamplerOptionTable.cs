@@ -3,8 +3,8 @@ using System.Text;
 
 namespace ClDiffusion.Samplers;
 
-/// <summary>The time grid of a run (see <see cref="Diffusion.TimeGrid"/>); text: uniform, shrinking, logsnr.</summary>
-public enum TimeGridKind { Uniform, Shrinking, LogSnr }
+/// <summary>The time grid of a run (see <see cref="Diffusion.TimeGrid"/>); text: uniform, shrinking, logsnr, karras.</summary>
+public enum TimeGridKind { Uniform, Shrinking, LogSnr, Karras }
 
 /// <summary>The Langevin corrector: uld (frozen-drift underdamped Langevin) or rmuld (Shen-Lee randomized midpoint).</summary>
 public enum CorrectorKind { Uld, RmUld }
@@ -109,7 +109,7 @@ public static class SamplerOptionTable
     /// <summary>"a, b or c".</summary>
     public static string OrList(IReadOnlyList<string> xs) => xs.Count == 1 ? xs[0] : string.Join(", ", xs.Take(xs.Count - 1)) + " or " + xs[^1];
 
-    /// <summary>The message for an unknown choice: "unknown grid 'cosine' (use uniform, shrinking or logsnr)".</summary>
+    /// <summary>The message for an unknown choice: "unknown grid 'cosine' (use uniform, shrinking, logsnr or karras)".</summary>
     public static string Unknown<TEnum>(string noun, string text) where TEnum : struct, Enum => $"unknown {noun} '{text}' (use {OrList(Names<TEnum>())})";
 
     static string? First(params string?[] problems) => problems.FirstOrDefault(p => p is not null);
@@ -172,7 +172,7 @@ public static class SamplerOptionTable
         Switch("clamp-times", nameof(SamplerOptions.ClampTimes), o => o.ClampTimes, (o, v) => o with { ClampTimes = v },
             "Clamp a T or delta outside the model's trained times into them (the run says so) instead of refusing it."),
         Choice("grid", nameof(SamplerOptions.Grid), "grid", o => o.Grid, (o, v) => o with { Grid = v },
-            "Time grid: uniform, shrinking (equal steps far from the data, geometric near it) or logsnr (equal log-SNR steps)."),
+            "Time grid: uniform, shrinking (equal steps far from the data, geometric near it), logsnr (equal log-SNR steps) or karras (EDM's rho = 7 steps in the noise-to-signal ratio)."),
         OptionalNumber("max-step", nameof(SamplerOptions.MaxStep), o => o.MaxStep, (o, v) => o with { MaxStep = v },
             "Split grid steps longer than this (the total step count grows); rm/rm-pc/prm diverge on steps much longer than 1.", "a positive number",
             v => Need(v is null || (double.IsFinite(v.Value) && v > 0), $"maximum step must be positive, got {v}")),

@@ -104,7 +104,7 @@ public class OptionsTableTests
         }
     }
 
-    [TestCase("grid", "cosine", "unknown grid 'cosine' (use uniform, shrinking or logsnr)")]
+    [TestCase("grid", "cosine", "unknown grid 'cosine' (use uniform, shrinking, logsnr or karras)")]
     [TestCase("x0-start", "midway", "unknown x0 start 'midway' (use line or fresh)")]
     [TestCase("parallel-corrector", "middle", "unknown parallel corrector placement 'middle' (use end or block)")]
     [TestCase("corrector", "ula", "unknown corrector 'ula' (use uld or rmuld)")]
