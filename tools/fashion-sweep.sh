@@ -7,6 +7,8 @@
 #   bash tools/fashion-sweep.sh parallel            # prm-x0 (Picard rounds K) at about 50 NFE against rm-x0 at the same rounds
 #   bash tools/fashion-sweep.sh pc                  # ei-pc at the step counts of rm-x0-pc
 #   bash tools/fashion-sweep.sh seeds               # rm-x0 and heun at 20 NFE with other seeds (the noise of a row)
+#   bash tools/fashion-sweep.sh paired              # rm-x0 against DPM-Solver++(2M)/(3M) and UniPC at 5 and 10 NFE, seeds 0..4
+#   bash tools/fashion-sweep.sh grids               # the same four on every time grid at 5, 10 and 20 NFE, seeds 0 and 1
 #   MODEL=models/fashion.safetensors N=2000 SEED=0 W=4 bash tools/fashion-sweep.sh samplers   # W: --guidance (default 2)
 # Each row is one `cldiff image-eval --model $MODEL --class all --guidance W --count N --seed SEED --sampler S
 # --steps K --device cpu --json` (classes 0..9 in turn); its lines go to docs/img/data/fashion-PART.csv (override
@@ -73,7 +75,20 @@ case $part in
     # the seed's noise at the converged distance: rm-x0 at 20 NFE with other seeds (SEEDS), heun at 20 NFE with seed 1
     for sd in ${SEEDS:-1 2}; do seed=$sd; run "rm-x0 seed $sd" "$w" rm-x0 20; done
     seed=1; run "heun seed 1" "$w" heun 10 ;;
-  *) echo "part: guidance, samplers, parallel, pc or seeds" >&2; exit 2 ;;
+  paired)
+    # the few-step comparison with the seed's noise taken out: every sampler on the same seeds (SEEDS), so each seed's
+    # difference to rm-x0 is paired (same initial noise, same floor); the summary below gives its mean and standard error
+    for sd in ${SEEDS:-0 1 2 3 4}; do seed=$sd
+      for k in ${STEPS:-5 10}; do for s in rm-x0 dpmpp-2m dpmpp-3m unipc; do run "$s seed $sd" "$w" "$s" "$k"; done; done
+    done ;;
+  grids)
+    # the grid decides the few-step ranking (the third-order solvers gain most from log-SNR steps): every sampler on
+    # every grid, paired over seeds as above
+    for sd in ${SEEDS:-0 1}; do seed=$sd
+      for k in ${STEPS:-5 10 20}; do for s in rm-x0 dpmpp-2m dpmpp-3m unipc; do for g in ${GRIDS:-shrinking logsnr karras}; do
+        run "$s $g seed $sd" "$w" "$s" "$k" --grid "$g"; done; done; done
+    done ;;
+  *) echo "part: guidance, samplers, parallel, pc, seeds, paired or grids" >&2; exit 2 ;;
 esac
 
 python3 - "$csv" <<'EOF'
@@ -85,4 +100,18 @@ print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")
 for r in rows:
     print(f'| {r["label"]} | {r["steps"]} | {r["guidance"]} | {r["nfe"]} | {float(r["frechet"]):.2f} | {float(r["frechet"])/float(r["floor"]):.1f} | '
           f'{100*float(r["accuracy"]):.1f}% | {100*float(r["min_class_accuracy"]):.1f}% ({r["min_class"]}) | {r["seconds"]} | {r["load"]} |')
+# paired rows ("LABEL seed S", several seeds): each label's Frechet minus the first label's on the same seed and steps
+paired = {}
+for r in rows:
+    if " seed " in r["label"]:
+        name, sd = r["label"].split(" seed ")
+        paired.setdefault(r["steps"], {}).setdefault(name, {})[sd] = float(r["frechet"])
+for k, by in paired.items():
+    first = next(iter(by)); base = by[first]
+    if len(base) < 2: continue
+    print(f"\npaired over seeds {', '.join(sorted(base))}, {k} steps: Frechet (mean over seeds), and minus {first}'s on the same seed (mean +- standard error)")
+    for s, v in by.items():
+        common = sorted(set(v) & set(base)); d = [v[x] - base[x] for x in common]
+        m = sum(d) / len(d); se = (sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5 if len(d) > 1 else float("nan")
+        print(f"| {s} | {sum(v[x] for x in common) / len(common):.2f} | {m:+.2f} +- {se:.2f} |")
 EOF
