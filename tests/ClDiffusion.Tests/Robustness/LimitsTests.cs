@@ -118,8 +118,9 @@ public class LimitsTests
         var g = new SamplerOptions { BlockLength = 1e-300, Steps = 40 }.MakeGrid();
         var g9 = new SamplerOptions { BlockLength = 1e-9, Steps = 40 }.MakeGrid();
         // linear time: about the cost of the default grid (measured first, so it also carries the JIT), never the 1e300
-        // multiples of the old loop; the bound scales with this machine instead of a fixed second
-        Assert.That(sw.Elapsed, Is.LessThan(20 * plainTime + TimeSpan.FromMilliseconds(200)), $"default grid took {plainTime.TotalMilliseconds:0.0} ms");
+        // multiples of the old loop (which never ends) nor the 8e9 of 1e-9 (seconds on any machine); the second of slack
+        // is for a preempted thread on a loaded machine, not for the work
+        Assert.That(sw.Elapsed, Is.LessThan(20 * plainTime + TimeSpan.FromSeconds(1)), $"default grid took {plainTime.TotalMilliseconds:0.0} ms");
         Assert.That(plain.CorrectAfter.Count(f => f), Is.LessThan(40));
         Assert.That(g.CorrectAfter.All(f => f), "a block shorter than every step: corrector after every step");
         Assert.That(g9.CorrectAfter.All(f => f));
