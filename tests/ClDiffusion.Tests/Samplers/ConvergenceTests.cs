@@ -48,6 +48,20 @@ public class ConvergenceTests
         return -xs.Zip(ys, (x, y) => (x - mx) * (y - my)).Sum() / xs.Sum(x => (x - mx) * (x - mx));
     }
 
+    /// <summary>
+    /// The same orders on EDM's grid (`--grid karras`): a grid is a smooth reparametrisation of time, so a solver keeps its
+    /// order on it. Measured (seed 5, n = 64, 16-128 steps): ei 1.02, heun 2.05, dpmpp-2m 1.74 (the bounds are the
+    /// uniform grid's).
+    /// </summary>
+    [TestCase("ei", 0.85, 1.2)]
+    [TestCase("heun", 1.8, 2.3)]
+    [TestCase("dpmpp-2m", 1.6, 2.4)]
+    public void DeterministicSamplersKeepTheirOrderOnTheKarrasGrid(string sampler, double lo, double hi)
+    {
+        double p = Slope(sampler, [16, 32, 64, 128], new SamplerOptions { Tolerance = 1e-7 }, TimeGridKind.Karras);
+        Assert.That(p, Is.InRange(lo, hi));
+    }
+
     [TestCase("ei", 0.85, 1.2)]
     [TestCase("heun", 1.8, 2.3)]
     [TestCase("dpmpp-2m", 1.6, 2.4)]
