@@ -34,6 +34,18 @@ public sealed record SamplerInfo(string Name, string Description, string Cost, S
     /// scheduler sizes its chunks from it instead of running the sampler (checked against real runs by a test).
     /// </summary>
     public Func<SamplerOptions, SamplerMemory> Memory { get; init; } = _ => throw new NotSupportedException("this sampler has no memory cost function");
+
+    /// <summary>
+    /// Below this many grid steps the sampler's samples are poor on every model measured (null: no such bound known);
+    /// what <see cref="FewStepsNotice"/> warns about. A measured bound, not a hard limit: the run still goes ahead.
+    /// </summary>
+    public int? FewStepsBelow { get; init; }
+
+    /// <summary>A one-line warning when a grid of `gridSteps` steps is below <see cref="FewStepsBelow"/>, else null.</summary>
+    public string? FewStepsNotice(int gridSteps) => FewStepsBelow is { } k && gridSteps < k
+        ? $"{Name} with {gridSteps} steps: the score-form randomized midpoint is inaccurate below about {k} steps (its one-point " +
+          "estimate is weighted by h e^((1-alpha)h); docs/SAMPLERS.md); use more steps, or rm-x0 (rm-x0-pc with a corrector) for few score evaluations"
+        : null;
 }
 
 /// <summary>
@@ -47,6 +59,13 @@ public static class Sampler
         [nameof(SamplerOptions.Corrector), nameof(SamplerOptions.Lipschitz), nameof(SamplerOptions.BlockLength), nameof(SamplerOptions.CorrectorSteps),
          nameof(SamplerOptions.CorrectorTime), nameof(SamplerOptions.Gamma), nameof(SamplerOptions.AdaptiveCorrector), nameof(SamplerOptions.LipschitzCap)];
     static readonly string[] ParallelOptions = [nameof(SamplerOptions.SubWindows), nameof(SamplerOptions.PicardRounds)];
+    /// <summary>
+    /// Where rm-pc stops being poor (docs/SAMPLERS.md, docs/EXPERIMENTS.md; FewStepsNoticeTests): on mix16-5 sliced W2 of
+    /// 1.29 at 10 steps and 0.078 at 20 (floor 0.089); on the Fashion-MNIST model (d = 784, w = 2) a Frechet distance of
+    /// 157 with 10 steps (n = 2000) and 10.3 with 20 (n = 500, floor 2.27). rm without the corrector needs twice the
+    /// steps: 0.29 at 20 and 0.052 at 40 on mix16-5, and 192 / 32 / 11.6 with 10 / 20 / 40 on Fashion-MNIST.
+    /// </summary>
+    const int ScoreFormMidpointSteps = 20;
     static readonly string[] ParallelCorrectorOptions = [nameof(SamplerOptions.ParallelCorrector), nameof(SamplerOptions.CorrectorRounds)];
 
     public static readonly IReadOnlyList<SamplerInfo> All =
@@ -56,7 +75,7 @@ public static class Sampler
         { Memory = o => SamplerMemory.Sequential(2, 1) },
         new("rm", "randomized midpoint (the paper's sequential step)", "2 NFE/step", SamplerTraits.Stochastic, [nameof(SamplerOptions.LowVariance)],
             (ctx, x, grid, o) => OdeSamplers.RandomizedMidpoint(ctx, x, grid, o.LowVariance))
-        { Memory = o => SamplerMemory.Sequential(3, 2) },
+        { Memory = o => SamplerMemory.Sequential(3, 2), FewStepsBelow = 2 * ScoreFormMidpointSteps },
         new("ei-pc", "exponential integrator + underdamped Langevin corrector (Chen et al. 2023)", "1 NFE/step + corrector steps per block",
             SamplerTraits.Stochastic | SamplerTraits.Corrector, CorrectorOptions,
             (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.ExponentialIntegrator(ctx, x, grid, n, n + 1), parallel: false))
@@ -64,7 +83,7 @@ public static class Sampler
         new("rm-pc", "randomized midpoint + corrector (the paper's sequential algorithm)", "2 NFE/step + corrector steps per block",
             SamplerTraits.Stochastic | SamplerTraits.Corrector, [nameof(SamplerOptions.LowVariance), .. CorrectorOptions],
             (ctx, x, grid, o) => PredictorCorrector(ctx, x, grid, o, n => OdeSamplers.RandomizedMidpoint(ctx, x, grid, n, n + 1, o.LowVariance), parallel: false))
-        { Memory = o => SamplerMemory.Sequential(4, 2) },
+        { Memory = o => SamplerMemory.Sequential(4, 2), FewStepsBelow = ScoreFormMidpointSteps },
         new("prm", "parallel randomized midpoint: R sub-windows, K Picard rounds per window", "(R (K + 1) + 1) NFE/window in K + 2 rounds",
             SamplerTraits.Stochastic | SamplerTraits.Parallel, ParallelOptions,
             (ctx, x, grid, o) => ParallelSamplers.ParallelMidpoint(ctx, x, grid, o.SubWindows, o.PicardRounds))

@@ -75,12 +75,16 @@ public class CliTests : TempFolderTests
         var outFile = Path.Combine(dir, "x.npy"); var report = Path.Combine(dir, "r.json");
         var (code, err) = Run("sample", "--target", Target(Good), "--sampler", "rm-pc", "--steps", "10", "--n", "300", "--seed", "4", "--out", outFile, "--report", report, "--device", "cpu");
         Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(err, Does.Contain("note: rm-pc with 10 steps").And.Contain("rm-x0"), "rm-pc below 20 steps is warned about, and the run still goes ahead");
         var arr = Npy.Read(outFile);
         Assert.That(arr.Shape, Is.EqualTo(new[] { 300, 2 }));
         var json = File.ReadAllText(report);
         foreach (var key in new[] { "nfe_per_sample", "rounds", "seconds", "device", "sampler" }) Assert.That(json, Does.Contain($"\"{key}\""));
         (code, err) = Run("eval", "--target", Target(Good), "--samples", outFile);
         Assert.That(code, Is.EqualTo(0), err);
+        (code, err) = Run("sample", "--target", Target(Good), "--sampler", "rm-pc", "--steps", "20", "--n", "30", "--out", outFile, "--device", "cpu");
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(err, Does.Not.Contain("note:"), "no note at 20 steps");
         (code, err) = Run("eval", "--preset", "mix16-5", "--samples", outFile);
         Assert.That(code, Is.Not.EqualTo(0));
         Assert.That(err, Does.Contain("d = 2"));

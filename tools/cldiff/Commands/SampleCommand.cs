@@ -92,6 +92,7 @@ public static class SampleCommand
         if (so.ClampNotice(model) is { } clamped) Console.Error.WriteLine($"cldiff sample: {clamped}");
         so = so.ForModel(model);   // T and delta inside the model's trained times, refused here (before any work) otherwise
         so.Validate(o.Sampler, 1, model.Dim);   // the work per sample too, before a device is opened (a cold OpenCL cache compiles for minutes)
+        if (Sampler.Get(o.Sampler).FewStepsNotice(so.MakeGrid().Steps) is { } few) Console.Error.WriteLine($"cldiff sample: note: {few}");
         if (o.Out is null && !o.Eval && o.Png is null) throw new ArgumentException("nothing to do: give --out FILE, --png FILE and/or --eval");
         if (o.Png is not null && !o.Png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{o.Png}'");
         if (o.Out is not null && Path.GetExtension(o.Out).ToLowerInvariant() is not (".npy" or ".csv"))
