@@ -218,8 +218,10 @@ CLD_API cld_status cld_engine_destroy(cld_engine* engine);
 /* Models                                                                                                */
 /* ---------------------------------------------------------------------------------------------------- */
 
-/* Loads a score model from a file and prepares it for the engine. Supported now: a Gaussian-mixture
-   target as JSON {"weights": [K], "means": [[d] x K], "variances": [[d] x K]} (diagonal covariances).
+/* Loads a score model from a file and prepares it for the engine, recognised by content: a score MLP as
+   safetensors (docs/MLP.md; the shipped models/*.safetensors, class-conditional ones included: its samples
+   come back in data space, e.g. pixels), or a Gaussian-mixture target as JSON {"weights": [K], "means":
+   [[d] x K], "variances": [[d] x K]} (diagonal covariances). ONNX graphs go through cld_model_from_callback.
    Missing file: CLD_ERR_IO; unsupported or malformed file: CLD_ERR_FORMAT. *out is NULL on failure.
    Thread-safe. */
 CLD_API cld_status cld_model_load(cld_engine* engine, const char* path, cld_model** out);
