@@ -218,7 +218,12 @@ public static class Sampler
     {
         var sb = new StringBuilder();
         int w = All.Max(s => s.Name.Length);
-        foreach (var s in All) sb.Append(s.Name.PadRight(w + 2)).Append(s.Description).Append("; ").Append(s.Cost).Append('\n');
+        foreach (var s in All)
+        {
+            sb.Append(s.Name.PadRight(w + 2)).Append(s.Description).Append("; ").Append(s.Cost);
+            if (s.FewStepsBelow is { } k) sb.Append($"; poor below {k} steps (use rm-x0 for few evaluations)");
+            sb.Append('\n');
+        }
         return sb.ToString();
     }
 

@@ -28,6 +28,10 @@ public class FewStepsNoticeTests
             Assert.That(s.FewStepsNotice(k), Is.Null, $"{s.Name} at its bound");
             Assert.That(s.FewStepsNotice(k - 1), Does.StartWith($"{s.Name} with {k - 1} steps").And.Contain("rm-x0"));
         }
+        // and `cldiff samplers` says so on their lines only
+        var lines = Sampler.Text().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines.Where(l => l.Contains("poor below")).Select(l => l.Split(' ')[0]), Is.EquivalentTo(warned));
+        Assert.That(lines.Single(l => l.StartsWith("rm-pc ")), Does.Contain("poor below 20 steps"));
     }
 
     [TestCase("rm-pc")]
