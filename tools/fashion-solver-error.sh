@@ -8,8 +8,9 @@
 #   bash tools/fashion-solver-error.sh                          # rm-x0, dpmpp-2m, dpmpp-3m, unipc, ei at 5, 10, 20 NFE
 #   N=1000 W=2 SEED=0 REF_STEPS=400 SAMPLERS="rm-x0 dpmpp-3m" STEPS="5 10" bash tools/fashion-solver-error.sh
 #   OPTS="--grid logsnr" CSV=docs/img/data/fashion-solver-error-logsnr.csv bash tools/fashion-solver-error.sh   # options of the samplers
-# Output: a markdown table (RMS error per pixel over all samples, in grey levels: the images span 0-255; and the
-# median over samples of each sample's RMS error) and CSV=... (default docs/img/data/fashion-solver-error.csv).
+# Output: a markdown table (RMS error per pixel over all samples, in grey levels: the images span 0-255; the median
+# over samples of each sample's RMS error; and the image metric's Frechet distance to the reference's samples, by
+# tools/fashion_frechet_between.cs) and CSV=... (default docs/img/data/fashion-solver-error.csv).
 set -euo pipefail
 C="dotnet tools/cldiff/bin/Release/net10.0/cldiff.dll"
 model=${MODEL:-fashion}
@@ -34,21 +35,26 @@ draw "$tmp/check.npy" heun $((ref_steps / 2))
 rows=()
 # shellcheck disable=SC2086  # OPTS is a list of options
 for s in $samplers; do for k in $steps; do draw "$tmp/$s-$k.npy" "$s" "$k" ${OPTS:-}; rows+=("$s,$k,$tmp/$s-$k.npy"); done; done
-/usr/bin/python3 - "$tmp/ref.npy" "$tmp/check.npy" "$csv" "$w" "${rows[@]}" <<'PY'
+# the distributional view: the image metric's Frechet distance of each set to the reference set (same classifier
+# features as cldiff image-eval), which a randomized solver's mean-zero per-sample errors barely move
+files=("$tmp/check.npy"); for r in "${rows[@]}"; do files+=("${r##*,}"); done
+dotnet run tools/fashion_frechet_between.cs -- "$tmp/ref.npy" "${files[@]}" > "$tmp/frechet.txt"
+/usr/bin/python3 - "$tmp/ref.npy" "$tmp/check.npy" "$csv" "$w" "$tmp/frechet.txt" "${rows[@]}" <<'PY'
 import sys, numpy as np
 ref = np.load(sys.argv[1]).astype(np.float64); check = np.load(sys.argv[2]).astype(np.float64)
-csv_path, w, rows = sys.argv[3], sys.argv[4], sys.argv[5:]
+csv_path, w, rows = sys.argv[3], sys.argv[4], sys.argv[6:]
+fd = dict(line.rsplit(" ", 1) for line in open(sys.argv[5]).read().split("\n") if line.strip())
 def err(x):
     per = np.sqrt(((x - ref) ** 2).mean(axis=1))
     return float(np.sqrt(((x - ref) ** 2).mean())), float(np.median(per))
-out = [("heun (reference check)", "", *err(check))]
+out = [("heun (reference check)", "", *err(check), float(fd[sys.argv[2]]))]
 for r in rows:
     s, k, path = r.split(",", 2)
-    out.append((s, k, *err(np.load(path).astype(np.float64))))
+    out.append((s, k, *err(np.load(path).astype(np.float64)), float(fd[path])))
 with open(csv_path, "w") as f:
-    f.write("sampler,steps,guidance,rms_error,median_sample_rms_error\n")
-    for s, k, e, m in out: f.write(f"{s},{k},{w},{e:.5f},{m:.5f}\n")
-print("| sampler | steps | RMS error per pixel | median sample's RMS error |")
-print("|---|---:|---:|---:|")
-for s, k, e, m in out: print(f"| {s} | {k} | {e:.4f} | {m:.4f} |")
+    f.write("sampler,steps,guidance,rms_error,median_sample_rms_error,frechet_to_reference\n")
+    for s, k, e, m, q in out: f.write(f"{s},{k},{w},{e:.5f},{m:.5f},{q:.4f}\n")
+print("| sampler | steps | RMS error per pixel | median sample's RMS error | Frechet to the reference's samples |")
+print("|---|---:|---:|---:|---:|")
+for s, k, e, m, q in out: print(f"| {s} | {k} | {e:.4f} | {m:.4f} | {q:.3f} |")
 PY
