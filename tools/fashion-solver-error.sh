@@ -10,7 +10,7 @@
 #   OPTS="--grid logsnr" CSV=docs/img/data/fashion-solver-error-logsnr.csv bash tools/fashion-solver-error.sh   # options of the samplers
 # Output: a markdown table (RMS error per pixel over all samples, in grey levels: the images span 0-255; the median
 # over samples of each sample's RMS error; and the image metric's Frechet distance to the reference's samples, by
-# tools/fashion_frechet_between.cs) and CSV=... (default docs/img/data/fashion-solver-error.csv).
+# `cldiff image-eval --samples S --against REF`) and CSV=... (default docs/img/data/fashion-solver-error.csv).
 set -euo pipefail
 C="dotnet tools/cldiff/bin/Release/net10.0/cldiff.dll"
 model=${MODEL:-fashion}
@@ -38,7 +38,9 @@ for s in $samplers; do for k in $steps; do draw "$tmp/$s-$k.npy" "$s" "$k" ${OPT
 # the distributional view: the image metric's Frechet distance of each set to the reference set (same classifier
 # features as cldiff image-eval), which a randomized solver's mean-zero per-sample errors barely move
 files=("$tmp/check.npy"); for r in "${rows[@]}"; do files+=("${r##*,}"); done
-dotnet run tools/fashion_frechet_between.cs -- "$tmp/ref.npy" "${files[@]}" > "$tmp/frechet.txt"
+for f in "${files[@]}"; do
+  echo "$f $($C image-eval --samples "$f" --against "$tmp/ref.npy" --json 2>/dev/null | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["frechet"])')"
+done > "$tmp/frechet.txt"
 /usr/bin/python3 - "$tmp/ref.npy" "$tmp/check.npy" "$csv" "$w" "$tmp/frechet.txt" "${rows[@]}" <<'PY'
 import sys, numpy as np
 ref = np.load(sys.argv[1]).astype(np.float64); check = np.load(sys.argv[2]).astype(np.float64)

@@ -94,6 +94,37 @@ public class ImageEvalTests : TempFolderTests
     }
 
     [Test]
+    public void AgainstGivesTheFrechetDistanceBetweenTheTwoSetsFeatures()
+    {
+        // two sets of test images: against itself exactly 0; against a noisy copy the classifier features' distance
+        // computed here in float64 (the verb's number, to print precision), and it grows with the noise
+        var x = WriteTestImages(dir, 60, "a");
+        var y = WriteTestImages(dir, 60, "b", noise: 40);
+        var z = WriteTestImages(dir, 60, "c", noise: 80);
+        double Verb(string name, string against)
+        {
+            var (code, stdout, stderr) = VerbTests.Run("image-eval", "--samples", Path.Combine(dir, name + ".npy"), "--against", Path.Combine(dir, against + ".npy"), "--json");
+            Assert.That(code, Is.EqualTo(0), stderr);
+            var j = JsonDocument.Parse(stdout).RootElement;
+            Assert.That(j.GetProperty("rows").GetInt32(), Is.EqualTo(60));
+            Assert.That(j.GetProperty("reference_rows").GetInt32(), Is.EqualTo(60));
+            return j.GetProperty("frechet").GetDouble();
+        }
+        Assert.That(Verb("a", "a"), Is.EqualTo(0).Within(1e-9));
+        using var c = ClDiffusion.Onnx.OnnxClassifier.Load(ClDiffusion.Tests.Onnx.OnnxModelTests.RepoFile("models/fashion-classifier.onnx"));
+        var fa = c.Classify(ClDiffusion.Metrics.ImagePixels.ToClassifierInput(x, 60, 784), 60);
+        var fb = c.Classify(ClDiffusion.Metrics.ImagePixels.ToClassifierInput(y, 60, 784), 60);
+        double want = ClDiffusion.Metrics.SampleStats.FrechetDistance(fb.Features, 60, fa.Features, 60, fa.FeatureDim);
+        double ab = Verb("b", "a");
+        Assert.That(ab, Is.EqualTo(want).Within(1e-9 * Math.Max(1, want)));
+        Assert.That(ab, Is.GreaterThan(0));
+        Assert.That(Verb("c", "a"), Is.GreaterThan(ab), "more noise, farther");
+        var (code, table, _) = VerbTests.Run("image-eval", "--samples", Path.Combine(dir, "b.npy"), "--against", Path.Combine(dir, "a.npy"));
+        Assert.That(code, Is.EqualTo(0));
+        Assert.That(table, Does.Contain("Frechet distance (squared, as in FID) to").And.Contain("60 images"));
+    }
+
+    [Test]
     public void BadInputIsOneClearError()
     {
         WriteTestImages(dir, 20, "ok");
@@ -107,7 +138,12 @@ public class ImageEvalTests : TempFolderTests
             (["image-eval", "--samples", Path.Combine(dir, "ok.npy"), "--classifier", Path.Combine(dir, "none.onnx")], "none.onnx"),
             (["image-eval", "--model", "optdigits", "--n", "4"], "needs d = 784"),
             (["image-eval"], "needs --samples FILE.npy or --model"),
+            (["image-eval", "--samples", Path.Combine(dir, "ok.npy"), "--against", Path.Combine(dir, "wide.npy")], "--against"),
+            (["image-eval", "--samples", Path.Combine(dir, "ok.npy"), "--against", Path.Combine(dir, "nan.npy")], "nan.npy"),
+            (["image-eval", "--model", "fashion", "--n", "4", "--against", Path.Combine(dir, "wide.npy")], "expected [n, 784]"),
         ];
+        var nan = new float[2 * 784]; nan[800] = float.NaN;
+        Npy.Write(Path.Combine(dir, "nan.npy"), nan, 2, 784);
         File.WriteAllText(Path.Combine(dir, "few.txt"), "1 2 3");
         foreach (var (args, message) in cases)
         {

@@ -30,6 +30,8 @@ public sealed class ImageEvalOptions : SamplerCliOptions
     public string? Out { get; set; }
     [Option("json", HelpText = "Print JSON instead of a table.")]
     public bool Json { get; set; }
+    [Option("against", HelpText = "Compare with these images (.npy [m, 784], data space, a full pixel = --pixel-max) instead of the test split: one Frechet distance in the same features, e.g. to a converged solver's samples from the same noise (tools/fashion-solver-error.sh); no floor, no class table.")]
+    public string? Against { get; set; }
 }
 
 public static class ImageEvalCommand
@@ -44,7 +46,9 @@ public static class ImageEvalCommand
         using var classifier = OnnxClassifier.Load(path);
         if (classifier.InputDim != FashionMnist.Dim || classifier.NumClasses != FashionMnist.Classes)
             throw new InvalidDataException($"{path}: takes {classifier.InputDim} pixels and has {classifier.NumClasses} classes; the Fashion-MNIST metric needs 784 and 10");
+        if (o.Against is not null) ReadImages(o.Against, "--against");   // a bad reference file fails before any sampling
         var (samples, rows, asked, what) = o.Samples is not null ? Read(o) : Sample(o);
+        if (o.Against is not null) return CompareWith(o, classifier, samples, rows, what);
         var test = FashionMnist.LoadTest(o.Data);
         var train = FashionMnist.LoadTrain(o.Data);
         if (rows > train.Count) throw new ArgumentException($"{rows} samples: the floor needs as many training images and there are {train.Count}; evaluate at most {train.Count}");
@@ -59,6 +63,43 @@ public static class ImageEvalCommand
 #else
         throw new NotSupportedException("image-eval runs the ONNX classifier: this cldiff was built without ONNX support (-p:CldOnnx=false)");
 #endif
+    }
+
+#if CLD_ONNX
+    /// <summary>--against: the Frechet distance between the samples' features and the reference images'.</summary>
+    static int CompareWith(ImageEvalOptions o, OnnxClassifier classifier, float[] samples, int rows, string what)
+    {
+        var (reference, refRows) = ReadImages(o.Against!, "--against");
+        var a = classifier.Classify(ImagePixels.ToClassifierInput(samples, rows, FashionMnist.Dim, o.PixelMax, "samples"), rows);
+        var b = classifier.Classify(ImagePixels.ToClassifierInput(reference, refRows, FashionMnist.Dim, o.PixelMax, o.Against!), refRows);
+        double fd = SampleStats.FrechetDistance(a.Features, a.Rows, b.Features, b.Rows, a.FeatureDim);
+        if (o.Json)
+        {
+            Console.Error.WriteLine($"samples: {what}");
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["frechet"] = fd, ["rows"] = rows, ["reference"] = o.Against!, ["reference_rows"] = refRows, ["feature_dim"] = a.FeatureDim,
+            }, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        }
+        else
+        {
+            Console.WriteLine($"samples: {what}");
+            Console.WriteLine($"Frechet distance (squared, as in FID) to {o.Against} ({refRows} images) in the classifier's {a.FeatureDim} penultimate-layer features: {fd:0.####}");
+        }
+        return 0;
+    }
+#endif
+
+    /// <summary>A .npy of 28 x 28 images, [n >= 2, 784], as floats; the error names the file and the option.</summary>
+    static (float[] x, int rows) ReadImages(string path, string option)
+    {
+        var arr = Npy.Read(path);
+        if (arr.Shape.Length != 2 || arr.Cols != FashionMnist.Dim)
+            throw new InvalidDataException($"{option} {path}: shape [{string.Join(", ", arr.Shape)}], expected [n, {FashionMnist.Dim}] (28 x 28 images, row-major)");
+        if (arr.Rows < 2) throw new InvalidDataException($"{option} {path}: need at least 2 images, got {arr.Rows}");
+        var x = arr.ToFloat32();
+        SampleStats.Validate(x, arr.Rows, FashionMnist.Dim, $"{option} {path}");   // names the first NaN or infinity (row, pixel)
+        return (x, arr.Rows);
     }
 
     /// <summary>--classifier, else the shipped file next to the program or in ./models.</summary>
@@ -79,18 +120,15 @@ public static class ImageEvalCommand
         if (o.Class is not null) throw new ArgumentException("--class applies to sampling a --model; with --samples give the class of each sample with --labels");
         if (o.Given.Count > 0 || o.Guidance != 0 || o.ScoreError != 0 || o.Out is not null)
             throw new ArgumentException("sampler options, --guidance, --score-error and --out apply to sampling a --model, not to --samples");
-        var arr = Npy.Read(o.Samples!);
-        if (arr.Shape.Length != 2 || arr.Cols != FashionMnist.Dim)
-            throw new InvalidDataException($"{o.Samples}: shape [{string.Join(", ", arr.Shape)}], expected [n, {FashionMnist.Dim}] (28 x 28 images, row-major)");
-        if (arr.Rows < 2) throw new InvalidDataException($"{o.Samples}: need at least 2 images, got {arr.Rows}");
+        var (x, rows) = ReadImages(o.Samples!, "--samples");
         int[]? asked = null;
         if (o.Labels is not null)
         {
             var l = ClassLabels.Load(o.Labels);
-            if (l.Count != arr.Rows) throw new InvalidDataException($"{o.Labels}: {l.Count} labels for {arr.Rows} samples in {o.Samples}");
-            asked = Enumerable.Range(0, arr.Rows).Select(i => l.Of(i)).ToArray();
+            if (l.Count != rows) throw new InvalidDataException($"{o.Labels}: {l.Count} labels for {rows} samples in {o.Samples}");
+            asked = Enumerable.Range(0, rows).Select(i => l.Of(i)).ToArray();
         }
-        return (arr.ToFloat32(), arr.Rows, asked, $"{o.Samples} ({arr.Rows} images{(asked is null ? "" : ", classes asked for from " + o.Labels)})");
+        return (x, rows, asked, $"{o.Samples} ({rows} images{(asked is null ? "" : ", classes asked for from " + o.Labels)})");
     }
 
     static (float[] x, int rows, int[]? asked, string what) Sample(ImageEvalOptions o)
