@@ -59,6 +59,7 @@ public static class Sampler
         [nameof(SamplerOptions.Corrector), nameof(SamplerOptions.Lipschitz), nameof(SamplerOptions.BlockLength), nameof(SamplerOptions.CorrectorSteps),
          nameof(SamplerOptions.CorrectorTime), nameof(SamplerOptions.Gamma), nameof(SamplerOptions.AdaptiveCorrector), nameof(SamplerOptions.LipschitzCap)];
     static readonly string[] ParallelOptions = [nameof(SamplerOptions.SubWindows), nameof(SamplerOptions.PicardRounds)];
+    static readonly string[] ParallelCorrectorOptions = [nameof(SamplerOptions.ParallelCorrector), nameof(SamplerOptions.CorrectorRounds)];
     /// <summary>
     /// Where rm-pc stops being poor (docs/SAMPLERS.md, docs/EXPERIMENTS.md; FewStepsNoticeTests): on mix16-5 sliced W2 of
     /// 1.29 at 10 steps and 0.078 at 20 (floor 0.089); on the Fashion-MNIST model (d = 784, w = 2) a Frechet distance of
@@ -66,7 +67,6 @@ public static class Sampler
     /// steps: 0.29 at 20 and 0.052 at 40 on mix16-5, and 192 / 32 / 11.6 with 10 / 20 / 40 on Fashion-MNIST.
     /// </summary>
     const int ScoreFormMidpointSteps = 20;
-    static readonly string[] ParallelCorrectorOptions = [nameof(SamplerOptions.ParallelCorrector), nameof(SamplerOptions.CorrectorRounds)];
 
     public static readonly IReadOnlyList<SamplerInfo> All =
     [

@@ -141,6 +141,7 @@ public class ImageEvalTests : TempFolderTests
             (["image-eval", "--samples", Path.Combine(dir, "ok.npy"), "--against", Path.Combine(dir, "wide.npy")], "--against"),
             (["image-eval", "--samples", Path.Combine(dir, "ok.npy"), "--against", Path.Combine(dir, "nan.npy")], "nan.npy"),
             (["image-eval", "--model", "fashion", "--n", "4", "--against", Path.Combine(dir, "wide.npy")], "expected [n, 784]"),
+            (["image-eval", "--samples", Path.Combine(dir, "ok.npy"), "--labels", Path.Combine(dir, "ok-labels.txt"), "--against", Path.Combine(dir, "ok.npy")], "which --against does not make"),
         ];
         var nan = new float[2 * 784]; nan[800] = float.NaN;
         Npy.Write(Path.Combine(dir, "nan.npy"), nan, 2, 784);

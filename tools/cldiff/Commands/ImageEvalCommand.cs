@@ -46,9 +46,11 @@ public static class ImageEvalCommand
         using var classifier = OnnxClassifier.Load(path);
         if (classifier.InputDim != FashionMnist.Dim || classifier.NumClasses != FashionMnist.Classes)
             throw new InvalidDataException($"{path}: takes {classifier.InputDim} pixels and has {classifier.NumClasses} classes; the Fashion-MNIST metric needs 784 and 10");
-        if (o.Against is not null) ReadImages(o.Against, "--against");   // a bad reference file fails before any sampling
+        if (o.Against is not null && o.Samples is not null && o.Labels is not null)
+            throw new ArgumentException("--labels gives the classes of --samples for the class table, which --against does not make");
+        var against = o.Against is null ? default : ReadImages(o.Against, "--against");   // a bad reference fails before any sampling
         var (samples, rows, asked, what) = o.Samples is not null ? Read(o) : Sample(o);
-        if (o.Against is not null) return CompareWith(o, classifier, samples, rows, what);
+        if (o.Against is not null) return CompareWith(o, classifier, samples, rows, what, against.x, against.rows);
         var test = FashionMnist.LoadTest(o.Data);
         var train = FashionMnist.LoadTrain(o.Data);
         if (rows > train.Count) throw new ArgumentException($"{rows} samples: the floor needs as many training images and there are {train.Count}; evaluate at most {train.Count}");
@@ -67,9 +69,8 @@ public static class ImageEvalCommand
 
 #if CLD_ONNX
     /// <summary>--against: the Frechet distance between the samples' features and the reference images'.</summary>
-    static int CompareWith(ImageEvalOptions o, OnnxClassifier classifier, float[] samples, int rows, string what)
+    static int CompareWith(ImageEvalOptions o, OnnxClassifier classifier, float[] samples, int rows, string what, float[] reference, int refRows)
     {
-        var (reference, refRows) = ReadImages(o.Against!, "--against");
         var a = classifier.Classify(ImagePixels.ToClassifierInput(samples, rows, FashionMnist.Dim, o.PixelMax, "samples"), rows);
         var b = classifier.Classify(ImagePixels.ToClassifierInput(reference, refRows, FashionMnist.Dim, o.PixelMax, o.Against!), refRows);
         double fd = SampleStats.FrechetDistance(a.Features, a.Rows, b.Features, b.Rows, a.FeatureDim);

@@ -92,7 +92,6 @@ public static class SampleCommand
         if (so.ClampNotice(model) is { } clamped) Console.Error.WriteLine($"cldiff sample: {clamped}");
         so = so.ForModel(model);   // T and delta inside the model's trained times, refused here (before any work) otherwise
         so.Validate(o.Sampler, 1, model.Dim);   // the work per sample too, before a device is opened (a cold OpenCL cache compiles for minutes)
-        if (Sampler.Get(o.Sampler).FewStepsNotice(so.MakeGrid().Steps) is { } few) Console.Error.WriteLine($"cldiff sample: note: {few}");
         if (o.Out is null && !o.Eval && o.Png is null) throw new ArgumentException("nothing to do: give --out FILE, --png FILE and/or --eval");
         if (o.Png is not null && !o.Png.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{o.Png}'");
         if (o.Out is not null && Path.GetExtension(o.Out).ToLowerInvariant() is not (".npy" or ".csv"))
@@ -133,6 +132,7 @@ public static class SampleCommand
         else if (o.Out is not null && o.Out.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
             ShardRecord.Invalidate(o.Out);   // a record left by an earlier shard run must not describe this file
 
+        if (Sampler.Get(o.Sampler).FewStepsNotice(so.MakeGrid().Steps) is { } few) Console.Error.WriteLine($"cldiff sample: note: {few}");
         using var engine = DiffusionEngine.Open(o.Device);
         if (engine.Notice is not null) Console.Error.WriteLine(engine.Notice);
         using var cts = new CancellationTokenSource();
