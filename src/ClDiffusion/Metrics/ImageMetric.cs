@@ -74,6 +74,22 @@ public static class ImagePixels
         for (long i = 0; i < o.LongLength; i++) o[i] = (float)Math.Clamp(data[i] * s, 0, 1);
         return o;
     }
+
+    /// <summary>
+    /// The data-space values of a black (byte 0) and a white (byte 255) pixel from an input convention as ONNX models
+    /// state it in their metadata (`cldiffusion.input`): "pixel" (0..255), "pixel/A" (0..255/A) or "pixel/A+B",
+    /// "pixel/A-B" (B or -B added: "pixel/127.5-1" is -1..1, the shipped U-Net's).
+    /// </summary>
+    public static (double Black, double White) ParseInputConvention(string text)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(text.Replace(" ", ""), @"^pixel(?:/((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))?(?:([+-])((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))?$");
+        double Num(string v) => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && double.IsFinite(x) ? x : double.NaN;
+        double a = m.Success && m.Groups[1].Success ? Num(m.Groups[1].Value) : 1;
+        double b = m.Success && m.Groups[3].Success ? (m.Groups[2].Value == "-" ? -1 : 1) * Num(m.Groups[3].Value) : 0;
+        if (!m.Success || !(a > 0) || double.IsNaN(b))
+            throw new ArgumentException($"input convention '{text}': expected pixel, pixel/A, pixel/A+B or pixel/A-B (A > 0; e.g. pixel/255, pixel/127.5-1)");
+        return (b, ByteMax / a + b);
+    }
 }
 
 /// <summary>The metric of one image set against the reference (test) images (<see cref="ImageMetric"/>).</summary>

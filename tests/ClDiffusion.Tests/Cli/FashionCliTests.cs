@@ -28,6 +28,29 @@ public class FashionCliTests : TempFolderTests
         Assert.That(PngSize(png), Is.EqualTo((3 * cell + 2, 10 * cell + 2)));
     }
 
+    [Test]
+    public void TheUNetsPictureMapsItsOwnPixelRange()
+    {
+        // the shipped U-Net works in -1..1 (metadata cldiffusion.input = pixel/127.5-1): its picture maps -1 to black
+        // and 1 to white, where the Fashion-MNIST default (0..255) drew every image black
+        var png = Path.Combine(dir, "unet.png");
+        var npy = Path.Combine(dir, "unet.npy");
+        var (code, _, err) = VerbTests.Run("sample", "--model", "fashion-unet", "--class", "all", "--guidance", "2", "--n", "10",
+            "--sampler", "rm-x0", "--steps", "4", "--device", "cpu", "--quiet", "--png", png, "--out", npy);
+        Assert.That(code, Is.EqualTo(0), err);
+        var x = ClDiffusion.IO.Npy.Read(npy).ToFloat32();
+        using var bmp = SkiaSharp.SKBitmap.Decode(png);
+        int bright = 0;
+        for (int p = 0; p < 784; p++)   // sample 0 (class 0) in the first cell: 2-pixel border, 28 x 28 pixels of 2 x 2
+        {
+            int want = (int)Math.Clamp((x[p] + 1f) / 2f * 255f, 0, 255);
+            var got = bmp.GetPixel(2 + (p % 28) * 2, 2 + (p / 28) * 2);
+            Assert.That((int)got.Red, Is.EqualTo(want).Within(1), $"pixel {p}: data value {x[p]}");
+            if (got.Red > 128) bright++;
+        }
+        Assert.That(bright, Is.GreaterThan(50), "a garment, not a black square");
+    }
+
     [TestCase("10", "class 10 is outside the model's classes 0..9")]
     [TestCase("3.5", "--class must be a class number or 'all'")]
     [TestCase("shirt", "--class must be a class number or 'all'")]

@@ -94,6 +94,21 @@ public class ImageEvalTests : TempFolderTests
     }
 
     [Test]
+    public void TheUNetsSamplesAreScoredInItsOwnPixelRange()
+    {
+        // the U-Net samples -1..1 (its metadata says so); read as 0..255 they were black squares, 10% class accuracy
+        ImageMetricTests.RequireData();
+        var (code, stdout, stderr) = VerbTests.Run("image-eval", "--model", "fashion-unet", "--class", "all", "--guidance", "2", "--n", "40",
+            "--sampler", "rm-x0", "--steps", "5", "--device", "cpu", "--seed", "2", "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var j = JsonDocument.Parse(stdout).RootElement.GetProperty("samples");
+        Assert.That(j.GetProperty("class_accuracy").GetDouble(), Is.GreaterThan(0.6), "measured 93.6% at n = 1000 (docs/EXPERIMENTS.md)");
+        (code, _, stderr) = VerbTests.Run("image-eval", "--model", "fashion-unet", "--n", "4", "--pixel-max", "1");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(stderr, Does.Contain("--pixel-max applies to --samples files").And.Contain("-1 to 1"));
+    }
+
+    [Test]
     public void AgainstGivesTheFrechetDistanceBetweenTheTwoSetsFeatures()
     {
         // two sets of test images: against itself exactly 0; against a noisy copy the classifier features' distance

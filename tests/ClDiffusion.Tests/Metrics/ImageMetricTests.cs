@@ -17,6 +17,25 @@ public class ImageMetricTests
 {
     static string ClassifierPath => OnnxModelTests.RepoFile("models/fashion-classifier.onnx");
 
+    [TestCase("pixel/255", 0.0, 1.0)]
+    [TestCase("pixel/127.5-1", -1.0, 1.0)]
+    [TestCase("pixel", 0.0, 255.0)]
+    [TestCase("pixel / 2 + 3", 3.0, 130.5)]
+    public void InputConventionsGiveTheBlackAndWhiteValues(string text, double black, double white)
+    {
+        var (b, w) = ImagePixels.ParseInputConvention(text);
+        Assert.That(b, Is.EqualTo(black).Within(1e-12));
+        Assert.That(w, Is.EqualTo(white).Within(1e-12));
+    }
+
+    [TestCase("pixels/255")]
+    [TestCase("pixel/0")]
+    [TestCase("pixel/-2")]
+    [TestCase("pixel/255*2")]
+    [TestCase("x/255")]
+    public void UnknownInputConventionsAreRefusedNamingTheText(string text) =>
+        Assert.That(Assert.Throws<ArgumentException>(() => ImagePixels.ParseInputConvention(text))!.Message, Does.Contain($"'{text}'").And.Contain("pixel/127.5-1"));
+
     internal static void RequireData()
     {
         if (!FashionMnist.IsInstalled())

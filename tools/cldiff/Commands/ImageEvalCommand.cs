@@ -18,7 +18,7 @@ public sealed class ImageEvalOptions : SamplerCliOptions
     public string? Samples { get; set; }
     [Option("classifier", HelpText = "The ONNX classifier (default: the shipped models/fashion-classifier.onnx).")]
     public string? Classifier { get; set; }
-    [Option("pixel-max", Default = 255.0, HelpText = "Data-space value of a full-intensity pixel (255: raw IDX bytes, as the Fashion-MNIST training data). Samples are divided by it and clipped to [0, 1].")]
+    [Option("pixel-max", Default = 255.0, HelpText = "Data-space value of a full-intensity pixel (255: raw IDX bytes, as the Fashion-MNIST training data). Samples are divided by it and clipped to [0, 1]. A --model whose metadata states its pixel range (cldiffusion.input, e.g. the U-Net's -1..1) is mapped by that instead.")]
     public double PixelMax { get; set; } = 255;
     [Option("data", HelpText = "Folder of the Fashion-MNIST gz IDX files (default: $CLDIFF_FASHION_MNIST, else /usr/share/datasets/fashion-mnist).")]
     public string? Data { get; set; }
@@ -138,12 +138,20 @@ public static class ImageEvalCommand
         if (o.N < 2) throw new ArgumentException($"--count must be at least 2, got {o.N}");
         var (model, _) = o.LoadModel();
         if (model.Dim != FashionMnist.Dim) throw new ArgumentException($"{model.Describe()} has d = {model.Dim}; the Fashion-MNIST metric needs d = {FashionMnist.Dim}");
+        if (OnnxModels.PixelRange(model) is { } range && o.PixelMax != ImagePixels.ByteMax)
+            throw new ArgumentException($"--pixel-max applies to --samples files: {model.Describe()} states its own pixel range ({range.Black} to {range.White}, metadata {OnnxModels.InputKey})");
         var labels = o.ClassLabelsFor(model, 0, o.N);
         var so = o.ToSamplerOptions() with { Labels = labels, Guidance = o.Guidance };
         using var backend = BackendFactory.Open(o.Device);
         var x = new float[(long)o.N * model.Dim];
         var st = SampleRun.Run(backend, model, o.Sampler, so, o.Seed, 0, o.N, x);   // data space
         if (o.Out is not null) Npy.Write(o.Out, x, o.N, model.Dim);
+        if (OnnxModels.PixelRange(model) is { } r)
+        {
+            // a model in another pixel range (the U-Net's -1..1, its metadata says): to the 0..255 the metric reads
+            double scale = ImagePixels.ByteMax / (r.White - r.Black);
+            for (long i = 0; i < x.LongLength; i++) x[i] = (float)((x[i] - r.Black) * scale);
+        }
         int[]? asked = labels is null ? null : Enumerable.Range(0, o.N).Select(i => labels.Of(i)).ToArray();
         return (x, o.N, asked, $"{o.N} from {model.Describe()}, {o.Sampler}, {so.Steps} steps, {st.NfePerSample:0.#} NFE/sample, seed {o.Seed}" +
             $"{(labels is null ? "" : $", {labels}, guidance {o.Guidance}")} on {st.Device}, {st.Seconds:0.0} s");

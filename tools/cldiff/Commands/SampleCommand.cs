@@ -151,9 +151,10 @@ public static class SampleCommand
                 var sink = new FiniteCheckSink(new MemorySink(samples, d), d, first);
                 stats = engine.SampleAsync(model, options, o.N, o.Seed, sink, bar, cts.Token).GetAwaiter().GetResult();
                 if (o.Out is not null) SampleFile.Write(o.Out, samples, n, d);
+                var range = OnnxModels.PixelRange(baseModel);   // an ONNX image model's own pixel range (the U-Net's -1..1)
                 if (o.Png is not null && so.Labels is not null && Output.Pictures.IsImage(d))
-                    Output.Pictures.ClassRows(o.Png, samples, Enumerable.Range(0, n).Select(i => so.Labels.Of(first + i)).ToArray(), d);
-                else if (o.Png is not null) Output.Pictures.Write(o.Png, samples, n, d, checkerboard: o.Model == "checkerboard");
+                    Output.Pictures.ClassRows(o.Png, samples, Enumerable.Range(0, n).Select(i => so.Labels.Of(first + i)).ToArray(), d, range);
+                else if (o.Png is not null) Output.Pictures.Write(o.Png, samples, n, d, checkerboard: o.Model == "checkerboard", range);
             }
             bar?.Done();
             if (record is not null) ShardRecord.Write(o.Out!, record with { NpyBytes = new FileInfo(o.Out!).Length });

@@ -7,25 +7,30 @@ namespace ClDiffusion.Cli.Output;
 public static class Pictures
 {
     /// <summary>The grey images a sample of dimension d draws as: 8x8 optdigits (0..16) or 28x28 Fashion-MNIST (0..255).</summary>
-    sealed record ImageKind(int Side, float Max, int Scale)
+    sealed record ImageKind(int Side, float Min, float Max, int Scale)
     {
-        public static ImageKind? Of(int d) => d switch
+        /// <summary>The kind of d; `range` (the data-space values of black and white, from the model) replaces the data set's.</summary>
+        public static ImageKind? Of(int d, (double Black, double White)? range = null)
         {
-            64 => new(8, 16f, 4),
-            784 => new(28, 255f, 2),
-            _ => null,
-        };
+            ImageKind? k = d switch
+            {
+                64 => new(8, 0f, 16f, 4),
+                784 => new(28, 0f, 255f, 2),
+                _ => null,
+            };
+            return k is not null && range is { } r ? k with { Min = (float)r.Black, Max = (float)r.White } : k;
+        }
     }
 
     /// <summary>
     /// d = 64: a grid of 8x8 grey images (values clamped to the optdigits range 0..16); d = 784: a grid of 28x28 grey
-    /// images (Fashion-MNIST, 0..255); otherwise a scatter of the first two coordinates, with the checkerboard's
+    /// images (Fashion-MNIST, 0..255); `range` (a model's own black and white, e.g. -1..1) replaces those; otherwise a scatter of the first two coordinates, with the checkerboard's
     /// squares shaded when `checkerboard`.
     /// </summary>
-    public static void Write(string path, float[] samples, int n, int d, bool checkerboard)
+    public static void Write(string path, float[] samples, int n, int d, bool checkerboard, (double Black, double White)? range = null)
     {
         if (!path.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--png must end in .png, got '{path}'");
-        if (ImageKind.Of(d) is { } kind) ImageGrid(path, samples, n, kind);
+        if (ImageKind.Of(d, range) is { } kind) ImageGrid(path, samples, n, kind);
         else if (d >= 2) Scatter(path, samples, n, d, checkerboard);
         else throw new ArgumentException("--png needs d >= 2 (a scatter), d = 64 (8x8 images) or d = 784 (28x28 images)");
     }
@@ -41,9 +46,9 @@ public static class Pictures
     }
 
     /// <summary>8x8 or 28x28 images with one row per label (ascending; -1 = unconditional first), at most 12 samples per row (the picture as wide as the longest row).</summary>
-    public static void ClassRows(string path, float[] x, int[] labels, int d)
+    public static void ClassRows(string path, float[] x, int[] labels, int d, (double Black, double White)? range = null)
     {
-        var kind = ImageKind.Of(d) ?? throw new ArgumentException("a picture with one row per class needs d = 64 (8x8 images) or d = 784 (28x28 images)");
+        var kind = ImageKind.Of(d, range) ?? throw new ArgumentException("a picture with one row per class needs d = 64 (8x8 images) or d = 784 (28x28 images)");
         const int perRow = 12;
         var rows = labels.Select((c, i) => (c, i)).GroupBy(p => p.c).OrderBy(g => g.Key).Select(g => g.Take(perRow).Select(p => p.i).ToArray()).ToArray();
         var order = new List<int>(); var place = new List<(int col, int row)>();
@@ -73,7 +78,7 @@ public static class Pictures
             int ox = pad + cx * cell, oy = pad + cy * cell, s = sampleOf(i);
             for (int p = 0; p < d; p++)
             {
-                byte v = (byte)Math.Clamp(x[(long)s * d + p] / kind.Max * 255f, 0, 255);
+                byte v = (byte)Math.Clamp((x[(long)s * d + p] - kind.Min) / (kind.Max - kind.Min) * 255f, 0, 255);
                 paint.Color = new SKColor(v, v, v);
                 canvas.DrawRect(ox + (p % side) * scale, oy + (p / side) * scale, scale, scale, paint);
             }
