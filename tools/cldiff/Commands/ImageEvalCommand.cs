@@ -138,17 +138,18 @@ public static class ImageEvalCommand
         if (o.N < 2) throw new ArgumentException($"--count must be at least 2, got {o.N}");
         var (model, _) = o.LoadModel();
         if (model.Dim != FashionMnist.Dim) throw new ArgumentException($"{model.Describe()} has d = {model.Dim}; the Fashion-MNIST metric needs d = {FashionMnist.Dim}");
-        if (OnnxModels.PixelRange(model) is { } range && o.PixelMax != ImagePixels.ByteMax)
-            throw new ArgumentException($"--pixel-max applies to --samples files: {model.Describe()} states its own pixel range ({range.Black} to {range.White}, metadata {OnnxModels.InputKey})");
+        var range = OnnxModels.PixelRange(model);   // the U-Net's -1..1, its metadata says; null: the data set's 0..255
+        if (range is { } stated && o.PixelMax != ImagePixels.ByteMax)
+            throw new ArgumentException($"--pixel-max applies to --samples files: {model.Describe()} states its own pixel range ({stated.Black} to {stated.White}, metadata {OnnxModels.InputKey})");
         var labels = o.ClassLabelsFor(model, 0, o.N);
         var so = o.ToSamplerOptions() with { Labels = labels, Guidance = o.Guidance };
         using var backend = BackendFactory.Open(o.Device);
         var x = new float[(long)o.N * model.Dim];
         var st = SampleRun.Run(backend, model, o.Sampler, so, o.Seed, 0, o.N, x);   // data space
         if (o.Out is not null) Npy.Write(o.Out, x, o.N, model.Dim);
-        if (OnnxModels.PixelRange(model) is { } r)
+        if (range is { } r)
         {
-            // a model in another pixel range (the U-Net's -1..1, its metadata says): to the 0..255 the metric reads
+            // to the 0..255 the metric reads
             double scale = ImagePixels.ByteMax / (r.White - r.Black);
             for (long i = 0; i < x.LongLength; i++) x[i] = (float)((x[i] - r.Black) * scale);
         }
