@@ -14,7 +14,7 @@ namespace ClDiffusion.Onnx;
 /// </summary>
 public sealed class OnnxClassifier : IImageClassifier, IDisposable
 {
-    public const string KindKey = "cldiffusion.kind", InputKey = "cldiffusion.input", ClassesKey = "cldiffusion.classes",
+    public const string KindKey = "cldiffusion.kind", InputKey = ImagePixels.InputConventionKey, ClassesKey = "cldiffusion.classes",
         AccuracyKey = "cldiffusion.test_accuracy";
     public const string PixelUnit = "pixel/255";
 

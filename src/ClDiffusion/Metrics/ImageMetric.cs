@@ -75,9 +75,12 @@ public static class ImagePixels
         return o;
     }
 
+    /// <summary>The ONNX metadata key in which an image model or a classifier states its pixels' units (<see cref="ParseInputConvention"/>).</summary>
+    public const string InputConventionKey = "cldiffusion.input";
+
     /// <summary>
     /// The data-space values of a black (byte 0) and a white (byte 255) pixel from an input convention as ONNX models
-    /// state it in their metadata (`cldiffusion.input`): "pixel" (0..255), "pixel/A" (0..255/A) or "pixel/A+B",
+    /// state it in their metadata (<see cref="InputConventionKey"/>): "pixel" (0..255), "pixel/A" (0..255/A) or "pixel/A+B",
     /// "pixel/A-B" (B or -B added: "pixel/127.5-1" is -1..1, the shipped U-Net's).
     /// </summary>
     public static (double Black, double White) ParseInputConvention(string text)

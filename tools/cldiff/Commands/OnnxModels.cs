@@ -9,7 +9,7 @@ namespace ClDiffusion.Cli.Commands;
 public static class OnnxModels
 {
     /// <summary>The metadata key in which an image model states its pixels' data space ("pixel/127.5-1": -1..1).</summary>
-    public const string InputKey = "cldiffusion.input";
+    public const string InputKey = ClDiffusion.Metrics.ImagePixels.InputConventionKey;
     static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IScoreModel, object> pixelRanges = new();
 
     /// <summary>

@@ -24,8 +24,8 @@ public static class Pictures
 
     /// <summary>
     /// d = 64: a grid of 8x8 grey images (values clamped to the optdigits range 0..16); d = 784: a grid of 28x28 grey
-    /// images (Fashion-MNIST, 0..255); `range` (a model's own black and white, e.g. -1..1) replaces those; otherwise a scatter of the first two coordinates, with the checkerboard's
-    /// squares shaded when `checkerboard`.
+    /// images (Fashion-MNIST, 0..255); `range` (a model's own black and white, e.g. -1..1) replaces those; otherwise a
+    /// scatter of the first two coordinates, with the checkerboard's squares shaded when `checkerboard`.
     /// </summary>
     public static void Write(string path, float[] samples, int n, int d, bool checkerboard, (double Black, double White)? range = null)
     {
